@@ -1,0 +1,99 @@
+/**
+ * Safe XML parsing: DOCTYPE (and so every entity declaration) is refused, well-formedness is checked
+ * first, text is never trimmed or coerced, and xmlns scoping is resolved here into Clark names.
+ */
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import type { Clark } from "./names.ts";
+import type { XmlElement, XmlNode } from "./tree.ts";
+
+export class XmlParseError extends Error {
+  constructor(message: string, readonly line?: number) {
+    super(message);
+    this.name = "XmlParseError";
+  }
+}
+
+export interface XmlLimits {
+  maxDepth: number;
+  maxElements: number;
+}
+const DEFAULT_LIMITS: XmlLimits = { maxDepth: 64, maxElements: 200_000 };
+
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  commentPropName: "#comment",
+  cdataPropName: "#cdata",
+  processEntities: true,
+  htmlEntities: false,
+});
+
+type Raw = Record<string, unknown>;
+
+export function parseXml(body: string, limits: XmlLimits = DEFAULT_LIMITS): XmlElement {
+  if (/<!DOCTYPE/i.test(body) || /<!ENTITY/i.test(body)) {
+    throw new XmlParseError("DOCTYPE and entity declarations are not accepted in request bodies");
+  }
+  const valid = XMLValidator.validate(body, { allowBooleanAttributes: false });
+  if (valid !== true) {
+    throw new XmlParseError(`malformed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`, valid.err.line);
+  }
+  const raw = parser.parse(body) as Raw[];
+  let count = 0;
+  const convert = (node: Raw, scope: Map<string, string>, depth: number): XmlElement | null => {
+    if (depth > limits.maxDepth) throw new XmlParseError(`XML nested deeper than ${limits.maxDepth} levels`);
+    if (++count > limits.maxElements) throw new XmlParseError(`XML has more than ${limits.maxElements} elements`);
+    const tag = Object.keys(node).find((k) => k !== ":@");
+    if (tag === undefined || tag === "#comment" || tag.startsWith("?")) return null;
+    const rawAttrs = (node[":@"] ?? {}) as Record<string, string>;
+    let local = scope;
+    for (const [k, v] of Object.entries(rawAttrs)) {
+      if (k === "xmlns" || k.startsWith("xmlns:")) {
+        if (local === scope) local = new Map(scope);
+        local.set(k === "xmlns" ? "" : k.slice(6), String(v));
+      }
+    }
+    const resolve = (qname: string, isAttr: boolean): string => {
+      const i = qname.indexOf(":");
+      const prefix = i < 0 ? "" : qname.slice(0, i);
+      const name = i < 0 ? qname : qname.slice(i + 1);
+      if (isAttr && prefix === "") return name;
+      if (prefix === "xml") return `{http://www.w3.org/XML/1998/namespace}${name}`;
+      const ns = local.get(prefix);
+      if (ns === undefined) {
+        if (prefix === "") return `{}${name}`;
+        throw new XmlParseError(`undeclared namespace prefix "${prefix}" on <${qname}>`);
+      }
+      return `{${ns}}${name}`;
+    };
+    const attrs: Record<string, string> = {};
+    for (const [k, v] of Object.entries(rawAttrs)) {
+      if (k === "xmlns" || k.startsWith("xmlns:")) continue;
+      attrs[resolve(k, true)] = String(v);
+    }
+    const kids: XmlNode[] = [];
+    const body = node[tag];
+    if (Array.isArray(body)) {
+      for (const c of body as Raw[]) {
+        if ("#text" in c) kids.push(String(c["#text"]));
+        else if ("#cdata" in c) {
+          const parts = c["#cdata"] as Raw[];
+          for (const p of parts) if ("#text" in p) kids.push(String(p["#text"]));
+        } else {
+          const e = convert(c, local, depth + 1);
+          if (e) kids.push(e);
+        }
+      }
+    }
+    return { name: resolve(tag, false) as Clark, attrs, children: kids };
+  };
+  const roots = raw.map((r) => convert(r, new Map(), 0)).filter((e): e is XmlElement => e !== null);
+  if (roots.length !== 1) throw new XmlParseError(`expected one root element, found ${roots.length}`);
+  return roots[0]!;
+}

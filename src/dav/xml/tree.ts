@@ -1,0 +1,44 @@
+import type { Clark } from "./names.ts";
+
+/** A namespace-resolved XML element. Text is kept exactly as sent (no trimming, no coercion). */
+export interface XmlElement {
+  readonly name: Clark;
+  /** Attributes by Clark name for prefixed ones, by local name for unprefixed ones. */
+  readonly attrs: Readonly<Record<string, string>>;
+  readonly children: readonly XmlNode[];
+}
+export type XmlNode = XmlElement | string;
+
+export function isElement(n: XmlNode | undefined): n is XmlElement {
+  return typeof n === "object" && n !== null;
+}
+export function elements(el: XmlElement, name?: Clark): XmlElement[] {
+  const out: XmlElement[] = [];
+  for (const c of el.children) if (isElement(c) && (name === undefined || c.name === name)) out.push(c);
+  return out;
+}
+export function child(el: XmlElement, name: Clark): XmlElement | undefined {
+  for (const c of el.children) if (isElement(c) && c.name === name) return c;
+  return undefined;
+}
+/** Concatenated text of the element's direct text children. */
+export function text(el: XmlElement): string {
+  let s = "";
+  for (const c of el.children) if (typeof c === "string") s += c;
+  return s;
+}
+/** Shorthand constructor for elements when building responses. */
+export function el(name: Clark, attrsOrChild?: Record<string, string> | XmlNode | XmlNode[] | null, ...rest: (XmlNode | XmlNode[] | null | undefined)[]): XmlElement {
+  let attrs: Record<string, string> = {};
+  const kids: XmlNode[] = [];
+  const add = (x: XmlNode | XmlNode[] | null | undefined): void => {
+    if (x === null || x === undefined) return;
+    if (Array.isArray(x)) for (const y of x) kids.push(y);
+    else kids.push(x);
+  };
+  if (attrsOrChild !== undefined && attrsOrChild !== null && typeof attrsOrChild === "object" && !Array.isArray(attrsOrChild) && !("name" in attrsOrChild && "children" in attrsOrChild)) {
+    attrs = attrsOrChild as Record<string, string>;
+  } else add(attrsOrChild as XmlNode | XmlNode[] | null | undefined);
+  for (const r of rest) add(r);
+  return { name, attrs, children: kids };
+}
