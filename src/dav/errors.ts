@@ -1,0 +1,43 @@
+/** Typed DAV errors: status + optional precondition element, rendered once at the edge as a DAV:error body. */
+import { cal, dav, type Clark } from "./xml/names.ts";
+
+export class DavError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    /** RFC 4918 / RFC 4791 precondition or postcondition element name, rendered inside DAV:error. */
+    readonly condition?: Clark,
+    readonly headers?: Readonly<Record<string, string>>,
+  ) {
+    super(message);
+    this.name = "DavError";
+  }
+}
+
+export const badRequest = (msg: string, condition?: Clark): DavError => new DavError(400, msg, condition);
+export const forbidden = (msg: string, condition?: Clark): DavError => new DavError(403, msg, condition);
+export const notFound = (msg = "no such resource"): DavError => new DavError(404, msg);
+export const conflict = (msg: string, condition?: Clark): DavError => new DavError(409, msg, condition);
+export const preconditionFailed = (msg: string): DavError => new DavError(412, msg);
+export const unsupportedMedia = (msg: string, condition?: Clark): DavError => new DavError(415, msg, condition);
+
+export const Conditions = {
+  validCalendarData: cal("valid-calendar-data"),
+  validCalendarObject: cal("valid-calendar-object-resource"),
+  supportedCalendarComponent: cal("supported-calendar-component"),
+  supportedCalendarData: cal("supported-calendar-data"),
+  noUidConflict: cal("no-uid-conflict"),
+  maxResourceSize: cal("max-resource-size"),
+  validFilter: cal("valid-filter"),
+  supportedFilter: cal("supported-filter"),
+  validTimezone: cal("valid-calendar-timezone"),
+  calendarCollectionLocationOk: cal("calendar-collection-location-ok"),
+  numberOfMatchesWithinLimits: dav("number-of-matches-within-limits"),
+  validSyncToken: dav("valid-sync-token"),
+  resourceMustBeNull: dav("resource-must-be-null"),
+  needPrivileges: dav("need-privileges"),
+  supportedReport: dav("supported-report"),
+  validResourcetype: dav("valid-resourcetype"),
+  propfindFiniteDepth: dav("propfind-finite-depth"),
+  cannotModifyProtectedProperty: dav("cannot-modify-protected-property"),
+} as const;
