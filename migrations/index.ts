@@ -1,0 +1,9 @@
+/** Migrations are listed statically so they run the same from TypeScript sources and compiled output. */
+import type { Knex } from "knex";
+import * as m001 from "./001_initial.ts";
+
+export interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+export const migrations: ReadonlyArray<readonly [string, Migration]> = [["001_initial", m001]];

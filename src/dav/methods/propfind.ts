@@ -1,0 +1,25 @@
+/** PROPFIND (RFC 4918 9.1): Depth 0 and 1; infinity is refused with propfind-finite-depth. */
+import { dav } from "../xml/names.ts";
+import { DavError, Conditions, notFound } from "../errors.ts";
+import { members } from "../resources.ts";
+import { parsePropRequest, resolveProps } from "../props/resolve.ts";
+import { multistatus, type ResponseEntry } from "../xml/multistatus.ts";
+import { xmlBody } from "./body.ts";
+import type { MethodHandler } from "./registry.ts";
+
+export const propfind: MethodHandler = {
+  method: "PROPFIND",
+  on: ["root", "principal", "home", "calendar", "object"],
+  async run(ctx, target, deps) {
+    const res = target.resource;
+    if (!res) throw notFound();
+    if (ctx.depth === "infinity" || (ctx.depth === null && res.kind !== "object")) {
+      throw new DavError(403, "Depth: infinity is not supported; send Depth: 0 or 1", Conditions.propfindFiniteDepth);
+    }
+    const request = parsePropRequest(xmlBody(ctx, [dav("propfind")], true));
+    const targets = [res, ...(ctx.depth === "1" ? await members(res, ctx) : [])];
+    const entries: ResponseEntry[] = [];
+    for (const r of targets) entries.push({ href: r.href, props: await resolveProps(r, request, ctx, deps.props) });
+    return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatus(entries, ctx.minimal) };
+  },
+};

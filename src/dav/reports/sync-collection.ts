@@ -1,0 +1,77 @@
+/**
+ * DAV:sync-collection (RFC 6578). An empty token returns every member; a token returns members changed
+ * since, with tombstones as 404 responses. Tokens from elsewhere or pruned are answered with
+ * DAV:valid-sync-token. Apple's draft form without DAV:sync-level is accepted.
+ */
+import { dav } from "../xml/names.ts";
+import { child, el, text } from "../xml/tree.ts";
+import { DavError, Conditions, badRequest } from "../errors.ts";
+import { objectHref, type DavResource } from "../resources.ts";
+import { parsePropRequest, resolveProps, type PropRequest } from "../props/resolve.ts";
+import { multistatus, type ResponseEntry } from "../xml/multistatus.ts";
+import { InvalidSyncToken, type ObjectHead, type StoredObject } from "../service.ts";
+import { parseSyncToken, syncToken } from "../props/tokens.ts";
+import type { ReportHandler } from "./registry.ts";
+import { calendarDataOverride } from "./calendar-data.ts";
+
+interface SyncRequest {
+  token: string;
+  props: PropRequest;
+  limit: number | null;
+}
+
+export const syncCollection: ReportHandler<SyncRequest> = {
+  name: dav("sync-collection"),
+  on: ["calendar", "home"],
+  parse(root) {
+    const tokenEl = child(root, dav("sync-token"));
+    const levelEl = child(root, dav("sync-level"));
+    if (levelEl) {
+      const level = text(levelEl).trim();
+      if (level !== "1") throw new DavError(403, `sync-level ${level} is not supported; calendars have one level of members (use 1)`, Conditions.supportedReport);
+    }
+    const limitEl = child(root, dav("limit"));
+    const nres = limitEl ? child(limitEl, dav("nresults")) : undefined;
+    const limit = nres ? Number(text(nres).trim()) : null;
+    if (limit !== null && (!Number.isInteger(limit) || limit < 1)) throw badRequest("DAV:nresults must be a positive integer");
+    return { token: tokenEl ? text(tokenEl).trim() : "", props: parsePropRequest(root), limit };
+  },
+  async run(q, target, ctx, registry) {
+    if (target.kind !== "calendar") {
+      throw new DavError(403, "sync-collection is offered on calendar collections, not on the calendar home; list the home with PROPFIND Depth 1", Conditions.supportedReport);
+    }
+    const cal = target.cal;
+    let seq: number | null = null;
+    if (q.token !== "") {
+      const parsed = parseSyncToken(cal, q.token);
+      if (parsed === undefined) throw new DavError(403, `sync token "${q.token}" was not issued for this calendar`, Conditions.validSyncToken);
+      seq = parsed;
+    }
+    const pageSize = Math.min(q.limit ?? Number.MAX_SAFE_INTEGER, ctx.limits.syncPageSize);
+    let changes;
+    try {
+      changes = await ctx.service.changesSince(cal, seq, pageSize);
+    } catch (e) {
+      if (e instanceof InvalidSyncToken) throw new DavError(403, `sync token "${q.token}" is no longer valid: ${e.message}; start again with an empty token`, Conditions.validSyncToken);
+      throw e;
+    }
+    const wantsData = q.props.kind === "prop" && q.props.props.some((p) => p.name === "{urn:ietf:params:xml:ns:caldav}calendar-data");
+    const bodies = new Map<string, StoredObject>();
+    if (wantsData && changes.changed.length > 0) {
+      for (const [n, o] of await ctx.service.objects(cal, changes.changed.map((c) => c.name))) if (o) bodies.set(n, o);
+    }
+    const overrides = calendarDataOverride(bodies, ctx, null);
+    const entries: ResponseEntry[] = [];
+    for (const head of changes.changed as ObjectHead[]) {
+      const res: DavResource = { kind: "object", href: objectHref(ctx.user.username, cal.name, head.name), user: ctx.user, cal, name: head.name, obj: head };
+      entries.push({ href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) });
+    }
+    for (const name of changes.removed) entries.push({ href: objectHref(ctx.user.username, cal.name, name), status: 404 });
+    if (changes.truncated) entries.push({ href: target.href, status: 507 });
+    return {
+      status: 207,
+      headers: { "content-type": "application/xml; charset=utf-8" },
+      body: multistatus(entries, ctx.minimal, [el(dav("sync-token"), syncToken(cal, changes.seq))]),
+    };
+  },
+};

@@ -1,0 +1,115 @@
+/**
+ * What the DAV layer needs from the rest of calgate. dav/ depends only on this interface;
+ * sync/service.ts implements it over the store (and, for sourced calendars, the write path).
+ */
+import type { CompFilter, TimeRange } from "./filters/ast.ts";
+import type { XmlElement } from "./xml/tree.ts";
+import type { Clark } from "./xml/names.ts";
+
+export interface User {
+  readonly username: string;
+}
+
+export interface CalendarMeta {
+  readonly id: number;
+  readonly owner: string;
+  /** URL segment under the calendar home. */
+  readonly name: string;
+  readonly sourceId: string;
+  readonly sourceType: string;
+  readonly displayname: string | null;
+  readonly description: string | null;
+  readonly color: string | null;
+  readonly order: number | null;
+  readonly timezone: string | null;
+  readonly components: readonly string[];
+  /** Change-log sequence: the sync token and getctag derive from it. */
+  readonly syncSeq: number;
+  readonly deadProps: Readonly<Record<string, XmlElement>>;
+  readonly writable: boolean;
+}
+
+export interface StoredObject {
+  readonly name: string;
+  readonly uid: string;
+  readonly component: string;
+  readonly etag: string;
+  readonly ics: string;
+  readonly size: number;
+  readonly modifiedAt: number;
+}
+
+/** An object's identity without its body: what PROPFIND Depth 1 and sync-collection need. */
+export interface ObjectHead {
+  readonly name: string;
+  readonly etag: string;
+  readonly size: number;
+  readonly modifiedAt: number;
+  readonly component: string;
+}
+
+export interface Preconditions {
+  /** If-Match: list of ETags, or "*" (any existing), or null (absent). */
+  readonly ifMatch: readonly string[] | "*" | null;
+  /** If-None-Match: list of ETags, or "*" (must not exist), or null (absent). */
+  readonly ifNoneMatch: readonly string[] | "*" | null;
+}
+
+export interface ChangeSet {
+  readonly seq: number;
+  readonly changed: readonly ObjectHead[];
+  readonly removed: readonly string[];
+  /** True when a limit cut the set short (the client must ask again with the returned token). */
+  readonly truncated: boolean;
+}
+
+export interface CalendarProps {
+  displayname?: string | null;
+  description?: string | null;
+  color?: string | null;
+  order?: number | null;
+  timezone?: string | null;
+  components?: readonly string[];
+  deadProps?: Record<string, XmlElement | null>;
+}
+
+export class InvalidSyncToken extends Error {}
+
+export interface PutResult {
+  readonly etag: string;
+  readonly created: boolean;
+  /** True when the server stored something other than the bytes sent (then PUT returns no ETag). */
+  readonly changed: boolean;
+}
+
+export interface CalendarService {
+  calendars(user: User): Promise<CalendarMeta[]>;
+  calendar(user: User, name: string): Promise<CalendarMeta | null>;
+  createCalendar(user: User, name: string, props: CalendarProps): Promise<CalendarMeta>;
+  updateCalendar(cal: CalendarMeta, props: CalendarProps): Promise<void>;
+  deleteCalendar(cal: CalendarMeta): Promise<void>;
+  heads(cal: CalendarMeta): Promise<ObjectHead[]>;
+  objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>>;
+  /** Candidates for a filter, prefiltered on indexed columns; exact=false means the caller must evaluate. */
+  query(cal: CalendarMeta, component: string | null, range: TimeRange | null): AsyncIterable<StoredObject>;
+  changesSince(cal: CalendarMeta, seq: number | null, limit?: number): Promise<ChangeSet>;
+  put(user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult>;
+  remove(user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void>;
+}
+
+export type { CompFilter, TimeRange, Clark };
+
+/** Domain errors raised by the service; dav/handler maps them to HTTP once. */
+export class PreconditionFailed extends Error {}
+export class UidConflict extends Error {
+  constructor(readonly existingName: string) {
+    super(`another object in this calendar (${existingName}) already has this UID`);
+  }
+}
+export class ObjectNotFound extends Error {}
+/** The owning upstream refused the change; the local change was rolled back. */
+export class UpstreamRefused extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}

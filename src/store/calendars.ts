@@ -1,0 +1,115 @@
+/** Calendar collections: rows of `calendars`, their properties and their change-log counter. */
+import type { Db } from "./db.ts";
+import type { XmlElement } from "../dav/xml/tree.ts";
+
+export interface CalendarRow {
+  id: number;
+  owner: string;
+  name: string;
+  source_id: string;
+  source_calendar_id: string | null;
+  displayname: string | null;
+  description: string | null;
+  color: string | null;
+  sort_order: number | null;
+  timezone: string | null;
+  components: string;
+  sync_seq: number;
+  min_seq: number;
+  dead_props: string | null;
+  upstream_href: string | null;
+  upstream_ctag: string | null;
+  upstream_cursor: string | null;
+  created_at: number;
+}
+
+export interface NewCalendar {
+  owner: string;
+  name: string;
+  sourceId: string;
+  sourceCalendarId?: string | null;
+  displayname?: string | null;
+  description?: string | null;
+  color?: string | null;
+  order?: number | null;
+  timezone?: string | null;
+  components?: readonly string[];
+  upstreamHref?: string | null;
+}
+
+export interface CalendarUpdate {
+  displayname?: string | null;
+  description?: string | null;
+  color?: string | null;
+  order?: number | null;
+  timezone?: string | null;
+  components?: readonly string[];
+  deadProps?: Record<string, XmlElement | null>;
+  upstreamCtag?: string | null;
+  upstreamCursor?: string | null;
+  upstreamHref?: string | null;
+}
+
+export class CalendarStore {
+  constructor(private readonly db: Db) {}
+
+  listByOwner(owner: string): Promise<CalendarRow[]> {
+    return this.db<CalendarRow>("calendars").where({ owner }).orderBy("id");
+  }
+  listBySource(owner: string, sourceId: string): Promise<CalendarRow[]> {
+    return this.db<CalendarRow>("calendars").where({ owner, source_id: sourceId }).orderBy("id");
+  }
+  async get(owner: string, name: string): Promise<CalendarRow | null> {
+    return (await this.db<CalendarRow>("calendars").where({ owner, name }).first()) ?? null;
+  }
+  async byId(id: number): Promise<CalendarRow | null> {
+    return (await this.db<CalendarRow>("calendars").where({ id }).first()) ?? null;
+  }
+
+  async create(c: NewCalendar): Promise<CalendarRow> {
+    const [id] = await this.db("calendars").insert({
+      owner: c.owner,
+      name: c.name,
+      source_id: c.sourceId,
+      source_calendar_id: c.sourceCalendarId ?? null,
+      displayname: c.displayname ?? null,
+      description: c.description ?? null,
+      color: c.color ?? null,
+      sort_order: c.order ?? null,
+      timezone: c.timezone ?? null,
+      components: (c.components ?? ["VEVENT", "VTODO"]).join(","),
+      upstream_href: c.upstreamHref ?? null,
+      created_at: Date.now(),
+    });
+    return (await this.byId(Number(id)))!;
+  }
+
+  async update(id: number, u: CalendarUpdate): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      const patch: Record<string, unknown> = {};
+      if (u.displayname !== undefined) patch.displayname = u.displayname;
+      if (u.description !== undefined) patch.description = u.description;
+      if (u.color !== undefined) patch.color = u.color;
+      if (u.order !== undefined) patch.sort_order = u.order;
+      if (u.timezone !== undefined) patch.timezone = u.timezone;
+      if (u.components !== undefined) patch.components = u.components.join(",");
+      if (u.upstreamCtag !== undefined) patch.upstream_ctag = u.upstreamCtag;
+      if (u.upstreamCursor !== undefined) patch.upstream_cursor = u.upstreamCursor;
+      if (u.upstreamHref !== undefined) patch.upstream_href = u.upstreamHref;
+      if (u.deadProps !== undefined) {
+        const row = await trx<CalendarRow>("calendars").where({ id }).first("dead_props");
+        const dead = JSON.parse(row?.dead_props ?? "{}") as Record<string, XmlElement>;
+        for (const [k, v] of Object.entries(u.deadProps)) {
+          if (v === null) delete dead[k];
+          else dead[k] = v;
+        }
+        patch.dead_props = JSON.stringify(dead);
+      }
+      if (Object.keys(patch).length > 0) await trx("calendars").where({ id }).update(patch);
+    });
+  }
+
+  async remove(id: number): Promise<void> {
+    await this.db("calendars").where({ id }).delete();
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Calendar objects and the change log behind sync tokens. Every write commits the object, its change-log
+ * row and the calendar's sequence bump in one transaction, with the preconditions checked inside it.
+ */
+import type { Knex } from "knex";
+import type { Db } from "./db.ts";
+
+export interface ObjectRow {
+  id: number;
+  calendar_id: number;
+  name: string;
+  uid: string;
+  component: string;
+  etag: string;
+  ics: string;
+  size: number;
+  first_start: number | null;
+  last_end: number | null;
+  modified_at: number;
+  upstream_href: string | null;
+  upstream_etag: string | null;
+  base_ics: string | null;
+}
+export type HeadRow = Pick<ObjectRow, "name" | "etag" | "size" | "modified_at" | "component">;
+
+export interface ObjectWrite {
+  name: string;
+  uid: string;
+  component: string;
+  etag: string;
+  ics: string;
+  firstStart: number | null;
+  lastEnd: number | null;
+  upstreamHref?: string | null;
+  upstreamEtag?: string | null;
+  baseIcs?: string | null;
+}
+
+export interface WriteConditions {
+  ifMatch: readonly string[] | "*" | null;
+  ifNoneMatch: readonly string[] | "*" | null;
+}
+
+export type WriteOutcome =
+  | { ok: true; created: boolean; previous: ObjectRow | null; seq: number }
+  | { ok: false; reason: "precondition" }
+  | { ok: false; reason: "uid-conflict"; existingName: string }
+  | { ok: false; reason: "not-found" };
+
+/** Runs inside the write transaction (e.g. to add an outbox row); throwing rolls everything back. */
+export type InTxn = (trx: Knex.Transaction, previous: ObjectRow | null) => Promise<void>;
+
+function conditionsHold(cond: WriteConditions, current: ObjectRow | null): boolean {
+  const etag = current?.etag ?? null;
+  if (cond.ifMatch !== null) {
+    if (etag === null) return false;
+    if (cond.ifMatch !== "*" && !cond.ifMatch.includes(etag)) return false;
+  }
+  if (cond.ifNoneMatch !== null) {
+    if (cond.ifNoneMatch === "*" && etag !== null) return false;
+    if (cond.ifNoneMatch !== "*" && etag !== null && cond.ifNoneMatch.includes(etag)) return false;
+  }
+  return true;
+}
+
+const HEAD_COLUMNS = ["name", "etag", "size", "modified_at", "component"] as const;
+
+export class ObjectStore {
+  constructor(private readonly db: Db) {}
+
+  heads(calendarId: number): Promise<HeadRow[]> {
+    return this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).select(...HEAD_COLUMNS).orderBy("name");
+  }
+
+  async getMany(calendarId: number, names: readonly string[]): Promise<ObjectRow[]> {
+    const out: ObjectRow[] = [];
+    // SQLite's default limit on host parameters is large, but chunk anyway to stay well inside it.
+    for (let i = 0; i < names.length; i += 500) {
+      out.push(...(await this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).whereIn("name", names.slice(i, i + 500))));
+    }
+    return out;
+  }
+
+  async get(calendarId: number, name: string): Promise<ObjectRow | null> {
+    return (await this.db<ObjectRow>("objects").where({ calendar_id: calendarId, name }).first()) ?? null;
+  }
+  async byUid(calendarId: number, uid: string): Promise<ObjectRow | null> {
+    return (await this.db<ObjectRow>("objects").where({ calendar_id: calendarId, uid }).first()) ?? null;
+  }
+  async byUpstreamHref(calendarId: number, href: string): Promise<ObjectRow | null> {
+    return (await this.db<ObjectRow>("objects").where({ calendar_id: calendarId, upstream_href: href }).first()) ?? null;
+  }
+  /** Upstream identity of every object in a calendar (for sync planning): no bodies. */
+  links(calendarId: number): Promise<Pick<ObjectRow, "name" | "uid" | "etag" | "upstream_href" | "upstream_etag">[]> {
+    return this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).select("name", "uid", "etag", "upstream_href", "upstream_etag");
+  }
+
+  /** Candidate rows for a time-range query, from the (calendar, component, first_start, last_end) index. */
+  async *query(calendarId: number, component: string | null, range: { start: number | null; end: number | null } | null, batch = 500): AsyncIterable<ObjectRow> {
+    let lastId = 0;
+    for (;;) {
+      const q = this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).andWhere("id", ">", lastId);
+      if (component !== null) q.andWhere({ component });
+      if (range !== null) {
+        if (range.end !== null) q.andWhere((w) => w.whereNull("first_start").orWhere("first_start", "<", range.end!));
+        if (range.start !== null) q.andWhere((w) => w.whereNull("last_end").orWhere("last_end", ">", range.start!));
+      }
+      const rows = await q.orderBy("id").limit(batch);
+      for (const r of rows) yield r;
+      if (rows.length < batch) return;
+      lastId = rows[rows.length - 1]!.id;
+    }
+  }
+
+  async put(calendarId: number, w: ObjectWrite, cond: WriteConditions, inTxn?: InTxn): Promise<WriteOutcome> {
+    return this.db.transaction(async (trx) => {
+      const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name: w.name }).first()) ?? null;
+      if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
+      const sameUid = await trx<ObjectRow>("objects").where({ calendar_id: calendarId, uid: w.uid }).whereNot({ name: w.name }).first("name");
+      if (sameUid) return { ok: false, reason: "uid-conflict", existingName: sameUid.name } as const;
+      const now = Date.now();
+      const row = {
+        uid: w.uid,
+        component: w.component,
+        etag: w.etag,
+        ics: w.ics,
+        size: Buffer.byteLength(w.ics),
+        first_start: w.firstStart,
+        last_end: w.lastEnd,
+        modified_at: now,
+        ...(w.upstreamHref !== undefined ? { upstream_href: w.upstreamHref } : {}),
+        ...(w.upstreamEtag !== undefined ? { upstream_etag: w.upstreamEtag } : {}),
+        ...(w.baseIcs !== undefined ? { base_ics: w.baseIcs } : {}),
+      };
+      if (current) await trx("objects").where({ id: current.id }).update(row);
+      else await trx("objects").insert({ calendar_id: calendarId, name: w.name, ...row });
+      const seq = await this.recordChange(trx, calendarId, w.name, false);
+      if (inTxn) await inTxn(trx, current);
+      return { ok: true, created: current === null, previous: current, seq } as const;
+    });
+  }
+
+  async remove(calendarId: number, name: string, cond: WriteConditions, inTxn?: InTxn): Promise<WriteOutcome> {
+    return this.db.transaction(async (trx) => {
+      const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name }).first()) ?? null;
+      if (current === null) return { ok: false, reason: "not-found" } as const;
+      if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
+      await trx("objects").where({ id: current.id }).delete();
+      const seq = await this.recordChange(trx, calendarId, name, true);
+      if (inTxn) await inTxn(trx, current);
+      return { ok: true, created: false, previous: current, seq } as const;
+    });
+  }
+
+  /** Upstream bookkeeping that is not a content change (no new sync token). */
+  async setUpstream(calendarId: number, name: string, u: { upstreamHref?: string | null; upstreamEtag?: string | null; baseIcs?: string | null }, trx?: Knex.Transaction): Promise<void> {
+    const patch: Record<string, unknown> = {};
+    if (u.upstreamHref !== undefined) patch.upstream_href = u.upstreamHref;
+    if (u.upstreamEtag !== undefined) patch.upstream_etag = u.upstreamEtag;
+    if (u.baseIcs !== undefined) patch.base_ics = u.baseIcs;
+    await (trx ?? this.db)("objects").where({ calendar_id: calendarId, name }).update(patch);
+  }
+
+  private async recordChange(trx: Knex.Transaction, calendarId: number, name: string, deleted: boolean): Promise<number> {
+    await trx("calendars").where({ id: calendarId }).increment("sync_seq", 1);
+    const cal = await trx("calendars").where({ id: calendarId }).first("sync_seq");
+    const seq = Number(cal.sync_seq);
+    await trx("changes").insert({ calendar_id: calendarId, name, seq, deleted }).onConflict(["calendar_id", "name"]).merge(["seq", "deleted"]);
+    return seq;
+  }
+
+  /** Members changed after `seq`, oldest first, with their current head (null head = tombstone). */
+  async changesSince(calendarId: number, seq: number, limit: number): Promise<{ name: string; seq: number; head: HeadRow | null }[]> {
+    const rows = await this.db("changes as c")
+      .leftJoin("objects as o", function () {
+        this.on("o.calendar_id", "=", "c.calendar_id").andOn("o.name", "=", "c.name");
+      })
+      .where("c.calendar_id", calendarId)
+      .andWhere("c.seq", ">", seq)
+      .orderBy("c.seq")
+      .limit(limit)
+      .select("c.name as name", "c.seq as seq", "c.deleted as deleted", "o.etag as etag", "o.size as size", "o.modified_at as modified_at", "o.component as component");
+    return rows.map((r: Record<string, unknown>) => ({
+      name: String(r.name),
+      seq: Number(r.seq),
+      head: r.deleted || r.etag == null ? null : { name: String(r.name), etag: String(r.etag), size: Number(r.size), modified_at: Number(r.modified_at), component: String(r.component) },
+    }));
+  }
+}

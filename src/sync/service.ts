@@ -1,0 +1,185 @@
+/**
+ * CalendarService over the store. Reads come from the cache; a write validates the iCalendar, computes
+ * the ETag and occurrence bounds, and commits object + change log (+ outbox for sourced calendars, via
+ * the WriteThrough hook) in one transaction.
+ */
+import type { Knex } from "knex";
+import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
+import type { ObjectStore, ObjectRow } from "../store/objects.ts";
+import {
+  InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidConflict,
+  type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
+  type Preconditions, type PutResult, type StoredObject, type User,
+} from "../dav/service.ts";
+import type { TimeRange } from "../dav/filters/ast.ts";
+import type { XmlElement } from "../dav/xml/tree.ts";
+import { parseCalendarObject, type CalendarObject } from "../ical/parse.ts";
+import { occurrenceBounds } from "../ical/bounds.ts";
+import { etagOf } from "../ical/hash.ts";
+import { IcalError } from "../ical/parse.ts";
+import { Conditions } from "../dav/errors.ts";
+
+/** How a sourced calendar's writes reach its upstream (sync/writer implements it; local calendars have none). */
+export interface WriteThrough {
+  /** Inside the write transaction: queue the change (outbox row). */
+  enqueue(trx: Knex.Transaction, cal: CalendarRow, change: { op: "put" | "delete"; name: string; ics: string | null; previous: ObjectRow | null }): Promise<number | null>;
+  /** After commit: try the upstream now, within the write deadline; throws UpstreamRefused / PreconditionFailed after rolling back. */
+  flush(outboxId: number, cal: CalendarRow): Promise<void>;
+}
+
+export interface SourceInfo {
+  type: string;
+  writable: boolean;
+}
+/** What the service needs to know about configured sources. */
+export interface SourceDirectory {
+  info(owner: string, sourceId: string): SourceInfo;
+  /** The source that calendars created by clients (MKCALENDAR) belong to. */
+  defaultLocal(owner: string): string;
+}
+
+export class StoreCalendarService implements CalendarService {
+  constructor(
+    private readonly calendarsStore: CalendarStore,
+    private readonly objectsStore: ObjectStore,
+    private readonly sources: SourceDirectory,
+    private readonly writeThrough: (sourceType: string) => WriteThrough | null = () => null,
+  ) {}
+
+  private meta(row: CalendarRow): CalendarMeta {
+    const src = this.sources.info(row.owner, row.source_id);
+    return {
+      id: row.id,
+      owner: row.owner,
+      name: row.name,
+      sourceId: row.source_id,
+      sourceType: src.type,
+      displayname: row.displayname,
+      description: row.description,
+      color: row.color,
+      order: row.sort_order,
+      timezone: row.timezone,
+      components: row.components.split(",").filter(Boolean),
+      syncSeq: Number(row.sync_seq),
+      deadProps: JSON.parse(row.dead_props ?? "{}") as Record<string, XmlElement>,
+      writable: src.writable,
+    };
+  }
+
+  async calendars(user: User): Promise<CalendarMeta[]> {
+    return (await this.calendarsStore.listByOwner(user.username)).map((r) => this.meta(r));
+  }
+  async calendar(user: User, name: string): Promise<CalendarMeta | null> {
+    const row = await this.calendarsStore.get(user.username, name);
+    return row ? this.meta(row) : null;
+  }
+  async createCalendar(user: User, name: string, props: CalendarProps): Promise<CalendarMeta> {
+    const row = await this.calendarsStore.create({
+      owner: user.username,
+      name,
+      sourceId: this.sources.defaultLocal(user.username),
+      displayname: props.displayname ?? null,
+      description: props.description ?? null,
+      color: props.color ?? null,
+      order: props.order ?? null,
+      timezone: props.timezone ?? null,
+      components: props.components ?? ["VEVENT", "VTODO"],
+    });
+    if (props.deadProps) await this.calendarsStore.update(row.id, { deadProps: props.deadProps });
+    return this.meta((await this.calendarsStore.byId(row.id))!);
+  }
+  async updateCalendar(cal: CalendarMeta, props: CalendarProps): Promise<void> {
+    await this.calendarsStore.update(cal.id, {
+      ...(props.displayname !== undefined ? { displayname: props.displayname } : {}),
+      ...(props.description !== undefined ? { description: props.description } : {}),
+      ...(props.color !== undefined ? { color: props.color } : {}),
+      ...(props.order !== undefined ? { order: props.order } : {}),
+      ...(props.timezone !== undefined ? { timezone: props.timezone } : {}),
+      ...(props.components !== undefined ? { components: props.components } : {}),
+      ...(props.deadProps !== undefined ? { deadProps: props.deadProps } : {}),
+    });
+  }
+  async deleteCalendar(cal: CalendarMeta): Promise<void> {
+    await this.calendarsStore.remove(cal.id);
+  }
+
+  async heads(cal: CalendarMeta): Promise<ObjectHead[]> {
+    return (await this.objectsStore.heads(cal.id)).map(toHead);
+  }
+  async objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>> {
+    const out = new Map<string, StoredObject | null>(names.map((n) => [n, null]));
+    for (const r of await this.objectsStore.getMany(cal.id, names)) out.set(r.name, toStored(r));
+    return out;
+  }
+  async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null): AsyncIterable<StoredObject> {
+    for await (const r of this.objectsStore.query(cal.id, component, range)) yield toStored(r);
+  }
+  async changesSince(cal: CalendarMeta, seq: number | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
+    const row = await this.calendarsStore.byId(cal.id);
+    if (!row) throw new InvalidSyncToken("the calendar no longer exists");
+    const current = Number(row.sync_seq);
+    if (seq === null) {
+      // Initial sync: every member, no tombstones, token = now.
+      const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
+      return { seq: current, changed: heads, removed: [], truncated: false };
+    }
+    if (seq > current) throw new InvalidSyncToken(`token is ahead of this calendar (at ${current})`);
+    if (seq < Number(row.min_seq)) throw new InvalidSyncToken("token is older than the retained change history");
+    const rows = await this.objectsStore.changesSince(cal.id, seq, limit === Number.MAX_SAFE_INTEGER ? 1_000_000 : limit + 1);
+    const truncated = rows.length > limit;
+    const page = truncated ? rows.slice(0, limit) : rows;
+    const last = truncated ? page[page.length - 1]!.seq : current;
+    return {
+      seq: last,
+      changed: page.filter((r) => r.head !== null).map((r) => toHead(r.head!)),
+      removed: page.filter((r) => r.head === null).map((r) => r.name),
+      truncated,
+    };
+  }
+
+  async put(_user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult> {
+    const parsed = parseCalendarObject(ics);
+    if (!cal.components.includes(parsed.component)) {
+      throw new IcalError(`this calendar accepts ${cal.components.join(", ")}; the object is a ${parsed.component}`, Conditions.supportedCalendarComponent);
+    }
+    const write = objectWrite(name, parsed);
+    const row = await this.calendarsStore.byId(cal.id);
+    const through = row ? this.writeThrough(cal.sourceType) : null;
+    let outboxId: number | null = null;
+    const outcome = await this.objectsStore.put(cal.id, write, cond, through && row ? async (trx, previous) => {
+      outboxId = await through.enqueue(trx, row, { op: "put", name, ics: write.ics, previous });
+    } : undefined);
+    if (!outcome.ok) throw outcomeError(outcome);
+    if (through && row && outboxId !== null) await through.flush(outboxId, row);
+    return { etag: write.etag, created: outcome.created, changed: parsed.changed };
+  }
+
+  async remove(_user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void> {
+    const row = await this.calendarsStore.byId(cal.id);
+    const through = row ? this.writeThrough(cal.sourceType) : null;
+    let outboxId: number | null = null;
+    const outcome = await this.objectsStore.remove(cal.id, name, cond, through && row ? async (trx, previous) => {
+      outboxId = await through.enqueue(trx, row, { op: "delete", name, ics: null, previous });
+    } : undefined);
+    if (!outcome.ok) throw outcomeError(outcome);
+    if (through && row && outboxId !== null) await through.flush(outboxId, row);
+  }
+}
+
+export function objectWrite(name: string, parsed: CalendarObject) {
+  const bounds = occurrenceBounds(parsed);
+  return { name, uid: parsed.uid, component: parsed.component, etag: etagOf(parsed.text), ics: parsed.text, firstStart: bounds.start, lastEnd: bounds.end };
+}
+
+function outcomeError(o: { ok: false; reason: string; existingName?: string }): Error {
+  if (o.reason === "precondition") return new PreconditionFailed("the object's current ETag does not satisfy If-Match / If-None-Match");
+  if (o.reason === "uid-conflict") return new UidConflict(o.existingName ?? "");
+  return new ObjectNotFound("no such calendar object");
+}
+
+function toHead(r: { name: string; etag: string; size: number; modified_at: number; component: string }): ObjectHead {
+  return { name: r.name, etag: r.etag, size: Number(r.size), modifiedAt: Number(r.modified_at), component: r.component };
+}
+function toStored(r: ObjectRow): StoredObject {
+  return { name: r.name, uid: r.uid, component: r.component, etag: r.etag, ics: r.ics, size: Number(r.size), modifiedAt: Number(r.modified_at) };
+}
