@@ -1,0 +1,66 @@
+import { createLogger } from "../status/log.ts";
+import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } from "./common.ts";
+import type { ServerHandle, StartServer } from "./contract.ts";
+
+const CLOSE_TIMEOUT_MS = 15_000;
+
+export const serve: Command = {
+  name: "serve",
+  summary: "Sync every source and serve CalDAV (default: http://127.0.0.1:5232/)",
+  synopsis: "calgate serve [-c FILE]",
+  description: `Starts the gateway: serves CalDAV, /status, /events and /metrics, and keeps every source in sync.
+Without a config file it runs the embedded default (SQLite at ./data/calgate.sqlite, one user
+with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (generated and printed
+once when unset), CALGATE_HOST, CALGATE_PORT, CALGATE_SECRET_KEY and CALGATE_LOG_LEVEL.
+SIGINT/SIGTERM stop it gracefully.`,
+  options: { config: CONFIG_OPTION },
+  async run({ values, positionals }, ctx) {
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { config, configPath, generatedPassword } = resolveConfig(values.config as string | undefined, ctx);
+    const logger = createLogger(config.logging.level);
+    if (configPath === null) logger.info("no config file; using the embedded default configuration");
+
+    const main = await importMain();
+    const startServer = main?.startServer as StartServer | undefined;
+    if (typeof startServer !== "function") {
+      ctx.stderr.write("calgate serve: this build has no server (src/main.ts does not export startServer)\n");
+      return 1;
+    }
+
+    // Signals may arrive while the server is still starting; remember and act once it has.
+    let stopRequested: NodeJS.Signals | null = null;
+    let wake: (() => void) | null = null;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopRequested) {
+        ctx.stderr.write(`calgate serve: ${sig} again, exiting now\n`);
+        process.exit(1);
+      }
+      stopRequested = sig;
+      wake?.();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+
+    const server: ServerHandle = await startServer(config, { configPath, generatedPassword, logger });
+    if (generatedPassword !== null) {
+      const user = config.users[0]!.username;
+      ctx.stdout.write(
+        `calgate is serving CalDAV at ${server.url}\n` +
+          `username: ${user}\n` +
+          `password: ${generatedPassword}   (generated for this run; set CALGATE_PASSWORD or write calgate.yaml to choose one)\n`,
+      );
+    }
+
+    if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
+    logger.info({ signal: stopRequested }, "shutting down");
+    const timer = setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, CLOSE_TIMEOUT_MS);
+    timer.unref();
+    await server.close();
+    clearTimeout(timer);
+    logger.info("stopped");
+    return 0;
+  },
+};
