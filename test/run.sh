@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The project's single test command (`npm test`): makes sure the third-party CalDAV clients and
+# servers the suite drives are installed, then runs unit, integration and client tests.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(litmus vdirsyncer python3-caldav cadaver radicale xandikos)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "test/run.sh: installing missing Debian packages: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; }; then
+      echo "test/run.sh: apt-get could not install ${missing[*]}" >&2
+      exit 1
+    fi
+  else
+    echo "test/run.sh: missing Debian packages: ${missing[*]}" >&2
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "  not running as root, so they cannot be installed here; run:" >&2
+    else
+      echo "  apt-get is not available; install them with your package manager:" >&2
+    fi
+    echo "  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# Node 20's --test does not expand glob patterns (that came in Node 21), so expand them here.
+# Pass files (or directories) as arguments to run a subset: bash test/run.sh test/clients
+roots=("$@")
+((${#roots[@]} > 0)) || roots=(test/unit test/integration test/clients)
+files=()
+for r in "${roots[@]}"; do
+  if [[ -f $r ]]; then
+    files+=("$r")
+  elif [[ -d $r ]]; then
+    while IFS= read -r -d '' f; do files+=("$f"); done < <(find "$r" -type f -name '*.test.ts' -print0 | sort -z)
+  else
+    echo "test/run.sh: no such file or directory: $r" >&2
+    exit 2
+  fi
+done
+if ((${#files[@]} == 0)); then
+  echo "test/run.sh: no *.test.ts files under ${roots[*]}" >&2
+  exit 1
+fi
+
+exec node --import tsx --test --test-reporter=spec --test-concurrency=1 "${files[@]}"
