@@ -48,13 +48,13 @@ async function create(ctx: DavContext, target: Resolved, deps: DavDeps, extended
 
 export const mkcalendar: MethodHandler = {
   method: "MKCALENDAR",
-  on: ["missing-calendar"],
+  on: ["missing-calendar", "missing-object", "root", "principal", "home", "calendar", "object"],
   run: (ctx, target, deps) => create(ctx, target, deps, false),
 };
 
 export const mkcol: MethodHandler = {
   method: "MKCOL",
-  on: ["missing-calendar"],
+  on: ["missing-calendar", "missing-object", "root", "principal", "home", "calendar", "object"],
   run: (ctx, target, deps) => {
     if (ctx.req.body.trim() === "") {
       const where = target.resource ? 405 : 403;
