@@ -78,6 +78,9 @@ export interface Resolved {
 
 /** Resolve a path for the authenticated user. Other users' spaces are 403 whether or not they exist. */
 export async function resolve(path: string, ctx: DavContext): Promise<Resolved> {
+  // The server root answers like the DAV root (clients given only a base URL PROPFIND it and
+  // match the response href against the URL they asked for, so it is not redirected).
+  if (path === "/" || path.startsWith("/?")) return { resource: { kind: "root", href: "/" }, missing: null };
   let split;
   try {
     split = davSegments(path);

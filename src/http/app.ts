@@ -97,15 +97,11 @@ export function createApp(deps: AppDeps): Koa {
       ctx.set("location", "/dav/");
       return;
     }
-    if (path === "/" && ctx.method !== "GET" && ctx.method !== "HEAD") {
-      ctx.status = 301;
-      ctx.set("location", "/dav/");
-      return;
-    }
     for (const route of deps.extraRoutes ?? []) {
       if (await route(ctx, null, () => authenticate(ctx))) return;
     }
-    if (path === "/dav" || path.startsWith("/dav/")) {
+    const isDavRoot = path === "/" && ctx.method !== "GET" && ctx.method !== "HEAD";
+    if (path === "/dav" || path.startsWith("/dav/") || isDavRoot) {
       if (ctx.method === "OPTIONS" && !ctx.get("authorization")) {
         ctx.status = 200;
         ctx.set({ dav: DAV_HEADER, allow: "OPTIONS, PROPFIND, PROPPATCH, GET, HEAD, PUT, DELETE, MKCALENDAR, MKCOL, REPORT" });

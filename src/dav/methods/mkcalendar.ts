@@ -40,7 +40,9 @@ async function create(ctx: DavContext, target: Resolved, deps: DavDeps, extended
   if (!ok) {
     const rootName = extended ? dav("mkcol-response") : C("mkcalendar-response");
     // RFC 4791 5.3.1.2 / RFC 5689: failed properties are reported in an *-response body.
-    return { status: 403, headers: { "content-type": "application/xml; charset=utf-8" }, body: serialize(el(rootName, el(dav("propstat"), el(dav("prop"), results.map((r) => r.prop)), el(dav("status"), statusLine(403))))) };
+    const statuses = [...new Set(results.map((r) => r.status))];
+    const propstats = statuses.map((st) => el(dav("propstat"), el(dav("prop"), results.filter((r) => r.status === st).map((r) => r.prop)), el(dav("status"), statusLine(st))));
+    return { status: 403, headers: { "content-type": "application/xml; charset=utf-8" }, body: serialize(el(rootName, propstats)) };
   }
   await ctx.service.createCalendar(m.user, m.name, patch);
   return { status: 201, headers: { "cache-control": "no-cache", location: m.href } };

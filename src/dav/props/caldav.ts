@@ -86,12 +86,6 @@ export const caldavProps: PropertyProvider[] = [
     allprop: false,
     get: (_res, ctx) => String(ctx.limits.maxInstances),
   },
-  {
-    name: C("schedule-calendar-transp"),
-    on: ["calendar"],
-    allprop: false,
-    get: () => el(C("opaque")),
-  },
 ];
 
 export { calendarHref };

@@ -30,11 +30,29 @@ const parser = new XMLParser({
   ignorePiTags: true,
   commentPropName: "#comment",
   cdataPropName: "#cdata",
-  processEntities: true,
+  // Entities are decoded here, in one pass, so "&amp;#13;" stays the text "&#13;".
+  processEntities: false,
   htmlEntities: false,
 });
 
 type Raw = Record<string, unknown>;
+
+const PREDEFINED: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+/** Decode the five predefined entities and numeric character references; anything else is an error. */
+export function decodeEntities(s: string): string {
+  if (!s.includes("&")) return s;
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z]+);|&/g, (m, ref: string | undefined) => {
+    if (ref === undefined) throw new XmlParseError("bare '&' in XML text; escape it as &amp;");
+    if (ref.startsWith("#")) {
+      const code = ref[1] === "x" || ref[1] === "X" ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      if (!Number.isFinite(code) || code > 0x10ffff || code === 0) throw new XmlParseError(`invalid character reference ${m}`);
+      return String.fromCodePoint(code);
+    }
+    const v = PREDEFINED[ref];
+    if (v === undefined) throw new XmlParseError(`undefined entity ${m}; only XML's predefined entities are accepted`);
+    return v;
+  });
+}
 
 export function parseXml(body: string, limits: XmlLimits = DEFAULT_LIMITS): XmlElement {
   if (/<!DOCTYPE/i.test(body) || /<!ENTITY/i.test(body)) {
@@ -75,13 +93,13 @@ export function parseXml(body: string, limits: XmlLimits = DEFAULT_LIMITS): XmlE
     const attrs: Record<string, string> = {};
     for (const [k, v] of Object.entries(rawAttrs)) {
       if (k === "xmlns" || k.startsWith("xmlns:")) continue;
-      attrs[resolve(k, true)] = String(v);
+      attrs[resolve(k, true)] = decodeEntities(String(v));
     }
     const kids: XmlNode[] = [];
     const body = node[tag];
     if (Array.isArray(body)) {
       for (const c of body as Raw[]) {
-        if ("#text" in c) kids.push(String(c["#text"]));
+        if ("#text" in c) kids.push(decodeEntities(String(c["#text"])));
         else if ("#cdata" in c) {
           const parts = c["#cdata"] as Raw[];
           for (const p of parts) if ("#text" in p) kids.push(String(p["#text"]));
