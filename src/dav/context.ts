@@ -15,6 +15,8 @@ export interface DavRequest {
   header(name: string): string | undefined;
   /** The body, decoded; "" when there is none. */
   readonly body: string;
+  /** True when the body was not UTF-8 and was read as Windows-1252 (then PUT returns no ETag). */
+  readonly transcoded?: boolean;
 }
 
 export interface DavContext {

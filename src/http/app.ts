@@ -11,7 +11,8 @@ import { DavError } from "../dav/errors.ts";
 import type { DavContext, DavLimits } from "../dav/context.ts";
 import type { CalendarService } from "../dav/service.ts";
 import type { BasicAuth } from "./middleware/auth-basic.ts";
-import { readBody, BodyTooLarge, BodyNotUtf8 } from "./middleware/body.ts";
+import { readBodyBytes, decodeUtf8, BodyTooLarge, BodyNotUtf8 } from "./middleware/body.ts";
+import { decodeCalendarBytes } from "../ical/parse.ts";
 import type { Metrics } from "../status/metrics.ts";
 
 export interface AppDeps {
@@ -110,8 +111,13 @@ export function createApp(deps: AppDeps): Koa {
       const username = await authenticate(ctx);
       if (username === null) return;
       let body: string;
+      let transcoded = false;
       try {
-        body = await readBody(ctx.req, ctx.method === "PUT" ? Math.max(deps.limits.maxBodyBytes, deps.limits.maxResourceBytes + 1) : deps.limits.maxBodyBytes);
+        const bytes = await readBodyBytes(ctx.req, ctx.method === "PUT" ? Math.max(deps.limits.maxBodyBytes, deps.limits.maxResourceBytes + 1) : deps.limits.maxBodyBytes);
+        if (ctx.method === "PUT") {
+          // iCalendar from Latin-1 clients is read as Windows-1252 (docs/NORMALISATION.md).
+          ({ text: body, transcoded } = decodeCalendarBytes(bytes));
+        } else body = decodeUtf8(bytes);
       } catch (e) {
         if (e instanceof BodyTooLarge || e instanceof BodyNotUtf8) {
           const r = renderError(e instanceof BodyTooLarge ? new DavError(413, e.message, ctx.method === "PUT" ? "{urn:ietf:params:xml:ns:caldav}max-resource-size" : undefined) : new DavError(415, e.message));
@@ -130,7 +136,7 @@ export function createApp(deps: AppDeps): Koa {
         limits: deps.limits,
         depth: depthHeader === "0" || depthHeader === "1" || depthHeader === "infinity" ? depthHeader : null,
         minimal: /return=minimal/i.test(ctx.get("prefer")) || ctx.get("brief").trim().toLowerCase() === "t",
-        req: { method: ctx.method, path: ctx.req.url ?? ctx.path, header: (n) => ctx.get(n) || undefined, body },
+        req: { method: ctx.method, path: ctx.req.url ?? ctx.path, header: (n) => ctx.get(n) || undefined, body, transcoded },
       };
       if (depthHeader !== "" && davCtx.depth === null) {
         const r = renderError(new DavError(400, `Depth header must be 0, 1 or infinity, got "${depthHeader}"`));

@@ -24,7 +24,7 @@ export const put: MethodHandler = {
     if (!t.cal.writable) throw new DavError(403, `calendar ${t.cal.name} is read-only`, Conditions.needPrivileges);
     const result = await ctx.service.put(ctx.user, t.cal, t.name, ctx.req.body, parsePreconditions((n) => ctx.req.header(n)));
     const headers: Record<string, string> = {};
-    if (!result.changed) headers.etag = result.etag;
+    if (!result.changed && !ctx.req.transcoded) headers.etag = result.etag;
     if (result.created) headers.location = t.href;
     return { status: result.created ? 201 : 204, headers };
   },

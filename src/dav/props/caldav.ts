@@ -5,7 +5,7 @@ import { calendarHref, homeHref, principalHref } from "../resources.ts";
 import { DavError, Conditions } from "../errors.ts";
 import type { PropertyProvider } from "./registry.ts";
 
-const COMPONENTS = ["VEVENT", "VTODO", "VJOURNAL"];
+const COMPONENTS = ["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"];
 
 export const caldavProps: PropertyProvider[] = [
   {

@@ -10,7 +10,8 @@ export class BodyNotUtf8 extends Error {}
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** Reads the raw body bytes under the limit. */
+export async function readBodyBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > limit) throw new BodyTooLarge(limit);
   const chunks: Buffer[] = [];
@@ -23,10 +24,15 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
     }
     chunks.push(chunk);
   }
-  if (size === 0) return "";
+  return Buffer.concat(chunks, size);
+}
+
+/** XML bodies must be UTF-8 (or declare nothing else); anything else is refused with a reason. */
+export function decodeUtf8(bytes: Buffer): string {
+  if (bytes.length === 0) return "";
   try {
-    return decoder.decode(Buffer.concat(chunks, size));
+    return decoder.decode(bytes);
   } catch {
-    throw new BodyNotUtf8("request body is not valid UTF-8; send iCalendar and XML as UTF-8");
+    throw new BodyNotUtf8("request body is not valid UTF-8; send XML as UTF-8");
   }
 }
