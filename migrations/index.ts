@@ -1,9 +1,13 @@
 /** Migrations are listed statically so they run the same from TypeScript sources and compiled output. */
 import type { Knex } from "knex";
 import * as m001 from "./001_initial.ts";
+import * as m002 from "./002_sync.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
 }
-export const migrations: ReadonlyArray<readonly [string, Migration]> = [["001_initial", m001]];
+export const migrations: ReadonlyArray<readonly [string, Migration]> = [
+  ["001_initial", m001],
+  ["002_sync", m002],
+];

@@ -11,6 +11,19 @@ import { ensureLocalCalendars } from "./sources/local/provision.ts";
 import { BasicAuth } from "./http/middleware/auth-basic.ts";
 import { createApp, markReady } from "./http/app.ts";
 import { Metrics } from "./status/metrics.ts";
+import type { Logger } from "./status/log.ts";
+import type { RunSyncOnce } from "./cli/contract.ts";
+import type { Db } from "./store/db.ts";
+import { SourceStore } from "./store/sources.ts";
+import { OutboxStore } from "./store/outbox.ts";
+import { ConflictStore } from "./store/conflicts.ts";
+import { StatusEventStore } from "./store/status-events.ts";
+import { StatusBus } from "./status/bus.ts";
+import { eventsRoute } from "./status/sse.ts";
+import { SyncEngine } from "./sync/engine.ts";
+import { Writer } from "./sync/writer.ts";
+import { Scheduler, syncNowRoute } from "./sync/scheduler.ts";
+import { isSynced } from "./sources/registry.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -29,18 +42,32 @@ export function sourceDirectory(config: Config): SourceDirectory {
   };
 }
 
+/** The sync rooms over one database: stores, status bus, engine and writer. */
+export function buildSync(config: Config, db: Db, log: Logger) {
+  const calendars = new CalendarStore(db);
+  const objects = new ObjectStore(db);
+  const sources = new SourceStore(db);
+  const outbox = new OutboxStore(db);
+  const conflicts = new ConflictStore(db);
+  const bus = new StatusBus(new StatusEventStore(db), log);
+  const engine = new SyncEngine({ db, config, calendars, objects, sources, outbox, bus, log });
+  const writer = new Writer({ db, calendars, objects, outbox, conflicts, sources, bus, engine, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
+  engine.replayer = writer;
+  return { calendars, objects, bus, engine, writer };
+}
+
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(config.storage.filename);
-  const calendars = new CalendarStore(db);
-  const objects = new ObjectStore(db);
+  const { calendars, objects, bus, engine, writer } = buildSync(config, db, log);
   await ensureLocalCalendars(config, calendars, log);
-  const service = new StoreCalendarService(calendars, objects, sourceDirectory(config));
+  const service = new StoreCalendarService(calendars, objects, sourceDirectory(config), (type) => (isSynced(type) ? writer : null));
   for (const u of config.users) {
     for (const s of u.sources) {
-      if (s.type !== "local") log.warn({ user: u.username, source: s.id, type: s.type }, `source type "${s.type}" is not synced by this version yet; its calendars are not served`);
+      if (s.type !== "local" && !isSynced(s.type)) log.warn({ user: u.username, source: s.id, type: s.type }, `source type "${s.type}" is not synced by this version yet; its calendars are not served`);
     }
   }
+  const scheduler = new Scheduler(engine, writer, config, log);
   const metrics = new Metrics();
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
   const app = createApp({
@@ -50,6 +77,7 @@ export const startServer: StartServer = async (config, opts) => {
     metrics,
     trustProxy: config.server.trustProxy,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
+    extraRoutes: [eventsRoute(bus), syncNowRoute(scheduler, engine)],
   });
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
@@ -62,17 +90,43 @@ export const startServer: StartServer = async (config, opts) => {
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}/`;
+  await bus.start();
+  scheduler.start();
   markReady(app);
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
   const handle: ServerHandle = {
     url,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await scheduler.stop();
+      engine.close();
+      await bus.stop();
+      server.closeAllConnections(); // SSE streams never end on their own
+      await closed;
       await db.destroy();
     },
   };
   return handle;
+};
+
+/** `calgate sync --once [source-id]`: replay queued writes and pull, once, for the chosen sources; safe beside `serve`. */
+export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) => {
+  const db = await openDb(config.storage.filename);
+  try {
+    const { calendars, engine, writer } = buildSync(config, db, logger);
+    await ensureLocalCalendars(config, calendars, logger);
+    const targets = engine.syncedSources(opts.username, sourceId);
+    const results = [];
+    for (const t of targets) results.push(await engine.syncSource(t.owner, t.source.id, { reason: "sync --once", waitForLease: true }));
+    await writer.idle();
+    for (const r of results) {
+      const line = { owner: r.owner, source: r.source, ok: r.ok, calendars: r.calendars, created: r.stats.created, updated: r.stats.updated, deleted: r.stats.deleted, skipped: r.stats.skipped, requests: r.requests, ms: r.ms, ...(r.error ? { error: r.error } : {}) };
+      if (r.ok) logger.info(line, "sync finished");
+      else logger.error(line, "sync failed");
+    }
+    return { ok: results.every((r) => r.ok) };
+  } finally {
+    await db.destroy();
+  }
 };

@@ -1,0 +1,268 @@
+/**
+ * `type: caldav` sources: any RFC 4791 server (iCloud, Fastmail, Nextcloud, Radicale, Xandikos ...).
+ *
+ * Discovery uses tsdav (well-known redirect, current-user-principal, calendar-home-set) with our
+ * counting fetch; everything on the hot path is plain fetch + our XML parser, because tsdav's
+ * fetchCalendars costs one extra request per calendar (supported-report-set) and coerces property
+ * values, and it has no way to send a stored sync token and see DAV:valid-sync-token:
+ *  - listCalendars: one PROPFIND Depth 1 on the home (names, colors, components, ctag, sync-token);
+ *  - pull: sync-collection with the stored token (getetag only) + calendar-multiget for the hrefs
+ *    whose ETag differs from the one on record; a rejected token → full listing; servers without
+ *    sync-collection → PROPFIND getetag listing + multiget (the ctag path);
+ *  - write/remove: PUT/DELETE with If-Match (If-None-Match: * for creates).
+ */
+import { fetchHomeUrl, fetchPrincipalUrl, serviceDiscovery } from "tsdav";
+import type { CaldavSourceConfig } from "../../config/schema.ts";
+import {
+  AuthRequired, CursorExpired, NotFoundUpstream, Permanent, Transient,
+  type Cursor, type OutgoingItem, type PullPage, type RemoteCalendar, type RemoteChange, type RemoteEtag, type SourceAdapter, type WrittenItem,
+} from "../adapter.ts";
+import { CaldavHttp } from "./http.ts";
+import { parseMultistatus, propText, type MsResponse } from "./multistatus.ts";
+import { canonicalHref, escapeXml, hrefPath } from "./hrefs.ts";
+
+const MULTIGET_BATCH = 250;
+
+export interface DiscoveryState {
+  homeUrl: string;
+}
+export interface StateStore {
+  load(): Promise<DiscoveryState | null>;
+  save(s: DiscoveryState | null): Promise<void>;
+}
+
+interface CursorState {
+  /** "sync": token-based; "ctag": the server has no usable sync-collection. */
+  mode: "sync" | "ctag";
+  token: string | null;
+}
+
+const PROPFIND_HOME = `<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:cs="http://calendarserver.org/ns/" xmlns:a="http://apple.com/ns/ical/">
+  <d:prop><d:resourcetype/><d:displayname/><a:calendar-color/><cs:getctag/><d:sync-token/><c:supported-calendar-component-set/><c:calendar-description/></d:prop>
+</d:propfind>`;
+const PROPFIND_ETAGS = `<?xml version="1.0" encoding="utf-8"?>
+<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/><d:resourcetype/></d:prop></d:propfind>`;
+const syncCollection = (token: string | null): string => `<?xml version="1.0" encoding="utf-8"?>
+<d:sync-collection xmlns:d="DAV:"><d:sync-token>${token === null ? "" : escapeXml(token)}</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`;
+const multiget = (paths: readonly string[]): string => `<?xml version="1.0" encoding="utf-8"?>
+<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>${paths.map((p) => `<d:href>${escapeXml(p)}</d:href>`).join("")}</c:calendar-multiget>`;
+
+export class CaldavAdapter implements SourceAdapter {
+  readonly caps = { write: true, remove: true, incremental: true, push: false };
+  private readonly http: CaldavHttp;
+  private home: string | null = null;
+
+  constructor(private readonly cfg: CaldavSourceConfig, timeoutMs: number, private readonly state: StateStore) {
+    this.http = new CaldavHttp({ username: cfg.username, password: cfg.password, timeoutMs: cfg.timeoutMs ?? timeoutMs, caCert: cfg.caCert });
+  }
+  get requests(): number {
+    return this.http.requests;
+  }
+
+  private async homeUrl(signal: AbortSignal): Promise<string> {
+    if (this.home) return this.home;
+    const saved = await this.state.load();
+    if (saved?.homeUrl) return (this.home = saved.homeUrl);
+    this.home = await this.discover(signal);
+    await this.state.save({ homeUrl: this.home });
+    return this.home;
+  }
+
+  /** RFC 6764 discovery via tsdav; when the well-known answer is unusable, the configured URL is tried as root/principal. */
+  private async discover(signal: AbortSignal): Promise<string> {
+    const headers = {};
+    const fetch = this.http.fetch;
+    const account = { serverUrl: this.cfg.url, accountType: "caldav" as const, credentials: {} };
+    const roots = [this.cfg.url];
+    try {
+      const wellKnown = await serviceDiscovery({ account, headers, fetch });
+      if (wellKnown && wellKnown !== this.cfg.url) roots.unshift(wellKnown);
+    } catch {
+      /* fall back to the configured URL */
+    }
+    let lastErr: unknown = null;
+    for (const rootUrl of roots) {
+      if (signal.aborted) throw signal.reason;
+      try {
+        const principalUrl = await fetchPrincipalUrl({ account: { ...account, rootUrl }, headers, fetch });
+        return await fetchHomeUrl({ account: { ...account, rootUrl, principalUrl }, headers, fetch });
+      } catch (e) {
+        lastErr = e;
+      }
+    }
+    const msg = (lastErr as Error | null)?.message ?? "no calendar home found";
+    if (/401|credentials/i.test(msg)) throw new AuthRequired(`discovery at ${this.cfg.url}: ${msg}`, 401);
+    if (/fetch failed|ECONN|timed? ?out|abort/i.test(msg)) throw new Transient(`discovery at ${this.cfg.url}: ${msg}`);
+    throw new Permanent(`discovery at ${this.cfg.url} found no calendar home: ${msg}`);
+  }
+
+  async listCalendars(signal: AbortSignal): Promise<RemoteCalendar[]> {
+    const home = await this.homeUrl(signal);
+    let reply;
+    try {
+      reply = await this.http.request("PROPFIND", home, { headers: { depth: "1" }, body: PROPFIND_HOME }, signal);
+    } catch (e) {
+      // The home moved (e.g. account migrated): forget it and discover again, once.
+      if (!(e instanceof NotFoundUpstream)) throw e;
+      this.home = null;
+      await this.state.save(null);
+      reply = await this.http.request("PROPFIND", await this.homeUrl(signal), { headers: { depth: "1" }, body: PROPFIND_HOME }, signal);
+    }
+    const { responses } = parseMultistatus(reply.body, `PROPFIND ${home}`);
+    const homeKey = canonicalHref(reply.url, reply.url);
+    const out: RemoteCalendar[] = [];
+    for (const r of responses) {
+      const href = canonicalHref(r.href, reply.url);
+      if (href === homeKey) continue;
+      const rt = r.props.get("{DAV:}resourcetype");
+      if (!rt || !rt.children.some((c) => typeof c === "object" && c.name === "{urn:ietf:params:xml:ns:caldav}calendar")) continue;
+      const compSet = r.props.get("{urn:ietf:params:xml:ns:caldav}supported-calendar-component-set");
+      const comps = compSet ? compSet.children.flatMap((c) => (typeof c === "object" && c.attrs.name ? [String(c.attrs.name).toUpperCase()] : [])) : [];
+      const components = comps.length ? comps.filter((c) => c === "VEVENT" || c === "VTODO" || c === "VJOURNAL") : ["VEVENT", "VTODO"];
+      if (components.length === 0) continue;
+      const token = propText(r, "{DAV:}sync-token");
+      const ctag = propText(r, "{http://calendarserver.org/ns/}getctag");
+      out.push({
+        id: href,
+        href,
+        displayname: propText(r, "{DAV:}displayname"),
+        color: normaliseColor(propText(r, "{http://apple.com/ns/ical/}calendar-color")),
+        description: propText(r, "{urn:ietf:params:xml:ns:caldav}calendar-description"),
+        components,
+        version: token || ctag ? `${token ?? ""}|${ctag ?? ""}` : null,
+        writable: true,
+      });
+    }
+    return out;
+  }
+
+  async pull(cal: RemoteCalendar, cursor: Cursor | null, signal: AbortSignal, known: () => Promise<ReadonlyMap<string, RemoteEtag | null>>): Promise<PullPage> {
+    const state: CursorState | null = cursor ? (JSON.parse(cursor) as CursorState) : null;
+    if (state?.mode === "ctag") return this.fullByPropfind(cal, signal, known, undefined);
+    let note: string | undefined;
+    if (state?.token) {
+      const r = await this.syncReport(cal, state.token, signal);
+      if (r.kind === "ok") {
+        const known0 = await known();
+        const deletes: RemoteChange[] = [];
+        const fetchHrefs: string[] = [];
+        for (const x of r.responses) {
+          const href = canonicalHref(x.href, cal.href);
+          if (href === cal.href) continue;
+          if (x.status === 404 || x.status === 410) deletes.push({ kind: "delete", href });
+          else {
+            const etag = propText(x, "{DAV:}getetag");
+            if (etag !== null && known0.get(href) === etag) continue; // our own write, echoed back
+            fetchHrefs.push(href);
+          }
+        }
+        const upserts = await this.multiget(cal, fetchHrefs, signal);
+        const next: CursorState = { mode: "sync", token: r.token ?? state.token };
+        return { changes: [...deletes, ...upserts], next: JSON.stringify(next), done: !r.truncated, full: false };
+      }
+      note = r.kind === "expired" ? "the upstream rejected the sync token (valid-sync-token); full resync" : "sync-collection failed; full resync";
+    }
+    // Initial or full resync: sync-collection without a token lists everything (with etags).
+    const initial = await this.syncReport(cal, null, signal);
+    if (initial.kind === "ok" && !initial.truncated) {
+      const listed = new Map<string, RemoteEtag | null>();
+      for (const x of initial.responses) {
+        const href = canonicalHref(x.href, cal.href);
+        if (href === cal.href || (x.status !== null && x.status >= 400)) continue;
+        listed.set(href, propText(x, "{DAV:}getetag"));
+      }
+      const upserts = await this.fetchChanged(cal, listed, await known(), signal);
+      return { changes: upserts, next: JSON.stringify({ mode: "sync", token: initial.token } satisfies CursorState), done: true, full: true, listed, ...(note ? { note } : {}) };
+    }
+    return this.fullByPropfind(cal, signal, known, note ?? "the upstream has no usable sync-collection; using ctag + etag listing");
+  }
+
+  private async fullByPropfind(cal: RemoteCalendar, signal: AbortSignal, known: () => Promise<ReadonlyMap<string, RemoteEtag | null>>, note: string | undefined): Promise<PullPage> {
+    const reply = await this.http.request("PROPFIND", cal.href, { headers: { depth: "1" }, body: PROPFIND_ETAGS }, signal);
+    const { responses } = parseMultistatus(reply.body, `PROPFIND ${cal.href}`);
+    const listed = new Map<string, RemoteEtag | null>();
+    for (const x of responses) {
+      const href = canonicalHref(x.href, cal.href);
+      if (href === cal.href || href.endsWith("/")) continue;
+      listed.set(href, propText(x, "{DAV:}getetag"));
+    }
+    const upserts = await this.fetchChanged(cal, listed, await known(), signal);
+    return { changes: upserts, next: JSON.stringify({ mode: "ctag", token: null } satisfies CursorState), done: true, full: true, listed, ...(note ? { note } : {}) };
+  }
+
+  private async fetchChanged(cal: RemoteCalendar, listed: ReadonlyMap<string, RemoteEtag | null>, known: ReadonlyMap<string, RemoteEtag | null>, signal: AbortSignal): Promise<RemoteChange[]> {
+    const want = [...listed].filter(([href, etag]) => etag === null || known.get(href) !== etag).map(([href]) => href);
+    return this.multiget(cal, want, signal);
+  }
+
+  private async syncReport(cal: RemoteCalendar, token: string | null, signal: AbortSignal): Promise<{ kind: "ok"; responses: MsResponse[]; token: string | null; truncated: boolean } | { kind: "expired" } | { kind: "unsupported" }> {
+    const reply = await this.http.request("REPORT", cal.href, { headers: { depth: "1" }, body: syncCollection(token), accept: [400, 403, 409, 412, 415, 501, 405] }, signal);
+    if (reply.status >= 400) {
+      if (/valid-sync-token/.test(reply.body)) {
+        if (token === null) return { kind: "unsupported" };
+        return { kind: "expired" };
+      }
+      return { kind: "unsupported" };
+    }
+    const { responses, syncToken } = parseMultistatus(reply.body, `REPORT sync-collection ${cal.href}`);
+    // RFC 6578 §3.6: a 507 on the collection itself means "more to come" (page with the new token).
+    const truncated = responses.some((r) => r.status === 507 && canonicalHref(r.href, cal.href) === cal.href);
+    return { kind: "ok", responses, token: syncToken, truncated };
+  }
+
+  private async multiget(cal: RemoteCalendar, hrefs: readonly string[], signal: AbortSignal): Promise<RemoteChange[]> {
+    const out: RemoteChange[] = [];
+    for (let i = 0; i < hrefs.length; i += MULTIGET_BATCH) {
+      const batch = hrefs.slice(i, i + MULTIGET_BATCH);
+      const reply = await this.http.request("REPORT", cal.href, { headers: { depth: "1" }, body: multiget(batch.map(hrefPath)) }, signal);
+      const { responses } = parseMultistatus(reply.body, `REPORT calendar-multiget ${cal.href}`);
+      const got = new Set<string>();
+      for (const x of responses) {
+        const href = canonicalHref(x.href, cal.href);
+        const data = propText(x, "{urn:ietf:params:xml:ns:caldav}calendar-data");
+        if (data === null || data.trim() === "") continue;
+        got.add(href);
+        out.push({ kind: "upsert", href, etag: propText(x, "{DAV:}getetag"), ics: data });
+      }
+      // Listed a moment ago but gone now: a concurrent delete upstream.
+      const gone = new Set(responses.filter((x) => x.status === 404 || x.status === 410).map((x) => canonicalHref(x.href, cal.href)));
+      for (const h of batch) if (!got.has(h) && gone.has(h)) out.push({ kind: "delete", href: h });
+    }
+    return out;
+  }
+
+  async fetch(cal: RemoteCalendar, href: string, signal: AbortSignal): Promise<{ etag: RemoteEtag | null; ics: string } | null> {
+    try {
+      const r = await this.http.request("GET", href, { headers: { accept: "text/calendar" } }, signal);
+      return { etag: r.headers.get("etag"), ics: r.body };
+    } catch (e) {
+      if (e instanceof NotFoundUpstream) return null;
+      throw e;
+    }
+  }
+
+  async write(cal: RemoteCalendar, item: OutgoingItem, ifMatch: RemoteEtag | null, signal: AbortSignal): Promise<WrittenItem> {
+    const href = item.href ?? canonicalHref(encodeURIComponent(item.name), cal.href);
+    const cond: Record<string, string> = ifMatch ? { "if-match": ifMatch } : item.href ? {} : { "if-none-match": "*" };
+    const r = await this.http.request("PUT", href, { headers: { "content-type": "text/calendar; charset=utf-8", ...cond }, body: item.ics }, signal);
+    return { href, etag: r.headers.get("etag") };
+  }
+
+  async remove(_cal: RemoteCalendar, href: string, ifMatch: RemoteEtag | null, signal: AbortSignal): Promise<void> {
+    try {
+      await this.http.request("DELETE", href, { headers: ifMatch ? { "if-match": ifMatch } : {} }, signal);
+    } catch (e) {
+      if (e instanceof NotFoundUpstream) return; // already gone: the goal is reached
+      throw e;
+    }
+  }
+}
+
+export { CursorExpired };
+
+function normaliseColor(c: string | null): string | null {
+  if (!c) return null;
+  const s = c.trim();
+  return /^#[0-9a-f]{6}([0-9a-f]{2})?$/i.test(s) ? s : null;
+}

@@ -1,0 +1,35 @@
+/** Status events, persisted so that every process on the database (serve, `sync --once`) feeds one stream with one id sequence. */
+import type { Db } from "./db.ts";
+
+export interface StatusEventRow {
+  id: number;
+  owner: string | null;
+  type: string;
+  payload: string;
+  at: number;
+}
+
+export class StatusEventStore {
+  constructor(private readonly db: Db) {}
+  async insert(owner: string | null, type: string, payload: unknown, at: number): Promise<number> {
+    const [id] = await this.db("status_events").insert({ owner, type, payload: JSON.stringify(payload), at });
+    return Number(id);
+  }
+  /** Every event after `id`, any owner, oldest first. */
+  after(id: number, limit = 1000): Promise<StatusEventRow[]> {
+    return this.db<StatusEventRow>("status_events").where("id", ">", id).orderBy("id").limit(limit);
+  }
+  /** One owner's events after `id` (SSE resume). */
+  since(owner: string, id: number, limit = 1000): Promise<StatusEventRow[]> {
+    return this.db<StatusEventRow>("status_events").where({ owner }).andWhere("id", ">", id).orderBy("id").limit(limit);
+  }
+  async maxId(): Promise<number> {
+    const r = (await this.db("status_events").max({ m: "id" }).first()) as { m: number | null } | undefined;
+    return Number(r?.m ?? 0);
+  }
+  /** Keeps the newest `keep` rows. */
+  async prune(keep: number): Promise<void> {
+    const max = await this.maxId();
+    if (max > keep) await this.db("status_events").where("id", "<=", max - keep).delete();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * When syncs run: a node-cron tick (`sync.schedule`) starts every source after its own random jitter
+ * (`sync.jitterSeconds`) so they do not fire together; a failed source is retried on its own backoff
+ * timer (exponential with jitter, Retry-After honoured) instead of waiting for the next tick; queued
+ * writes are replayed on a short timer; POST /sync and start-up trigger a sync now. The engine keeps
+ * one sync per source at a time.
+ */
+import type Koa from "koa";
+import { schedule, type ScheduledTask } from "node-cron";
+import type { Logger } from "pino";
+import type { Config } from "../config/schema.ts";
+import type { SyncEngine, SyncResult } from "./engine.ts";
+import type { Writer } from "./writer.ts";
+import type { ExtraRoute } from "../status/sse.ts";
+
+const REPLAY_EVERY_MS = 2_000;
+
+export class Scheduler {
+  private task: ScheduledTask | null = null;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private replayTimer: NodeJS.Timeout | null = null;
+  private replaying: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly engine: SyncEngine, private readonly writer: Writer, private readonly config: Config, private readonly log: Logger) {}
+
+  start(): void {
+    this.task = schedule(this.config.sync.schedule, () => this.tick("scheduled"), { name: "calgate-sync", noOverlap: true });
+    this.replayTimer = setInterval(() => this.replayQueued(), REPLAY_EVERY_MS);
+    this.replayTimer.unref();
+    this.tick("startup", false);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.task?.stop();
+    await this.task?.destroy();
+    if (this.replayTimer) clearInterval(this.replayTimer);
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await this.replaying;
+    await this.writer.idle();
+  }
+
+  /** Syncs every source now (after jitter when `jitter`). */
+  private tick(reason: string, jitter = true): void {
+    for (const { owner, source } of this.engine.syncedSources()) {
+      const delay = jitter ? Math.floor(Math.random() * this.config.sync.jitterSeconds * 1000) : 0;
+      this.later(owner, source.id, delay, reason);
+    }
+  }
+
+  /** Sync one user's sources (or one of them) now; resolves with the results. */
+  trigger(owner: string, sourceId: string | null, reason = "requested"): Promise<SyncResult[]> {
+    return Promise.all(this.engine.syncedSources(owner, sourceId).map(({ source }) => this.run(owner, source.id, reason)));
+  }
+
+  private later(owner: string, sourceId: string, delayMs: number, reason: string): void {
+    const key = `${owner}\u0000${sourceId}`;
+    const existing = this.timers.get(key);
+    if (existing) clearTimeout(existing);
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      void this.run(owner, sourceId, reason);
+    }, delayMs);
+    t.unref();
+    this.timers.set(key, t);
+  }
+
+  private async run(owner: string, sourceId: string, reason: string): Promise<SyncResult> {
+    const r = await this.engine.syncSource(owner, sourceId, { reason });
+    if (!this.stopped && !r.ok && r.retryInMs != null) {
+      this.log.info({ owner, source: sourceId, retryInMs: r.retryInMs }, "sync will be retried");
+      this.later(owner, sourceId, r.retryInMs, "retry");
+    }
+    return r;
+  }
+
+  private replayQueued(): void {
+    if (this.replaying || this.stopped) return;
+    this.replaying = this.writer
+      .replay(null, null)
+      .catch((e: Error) => this.log.warn({ err: e.message }, "replaying queued writes failed"))
+      .finally(() => (this.replaying = null));
+  }
+}
+
+/** POST /sync[?source=<id>]: sync the user's sources now; 202, progress on /events. */
+export function syncNowRoute(scheduler: Scheduler, engine: SyncEngine): ExtraRoute {
+  return async (ctx: Koa.Context, _user, authenticate) => {
+    if (ctx.path !== "/sync") return false;
+    if (ctx.method !== "POST") {
+      ctx.status = 405;
+      ctx.set("allow", "POST");
+      ctx.body = "POST only\n";
+      return true;
+    }
+    const user = await authenticate();
+    if (user === null) return true;
+    const source = typeof ctx.query.source === "string" && ctx.query.source !== "" ? ctx.query.source : null;
+    const targets = engine.syncedSources(user, source);
+    if (source !== null && targets.length === 0) {
+      ctx.status = 404;
+      ctx.type = "application/json";
+      ctx.body = JSON.stringify({ error: `you have no synced source "${source}"` });
+      return true;
+    }
+    void scheduler.trigger(user, source, "requested");
+    ctx.status = 202;
+    ctx.type = "application/json";
+    ctx.body = JSON.stringify({ accepted: targets.map((t) => t.source.id) });
+    return true;
+  };
+}
