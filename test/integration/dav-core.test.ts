@@ -75,6 +75,15 @@ describe("isolation and auth", () => {
     const w = await dav(s.url, "PROPFIND", CAL, { auth: basic("alice", "nope"), headers: { depth: "0" } });
     assert.equal(w.status, 401);
   });
+  test("repeated failed logins are delayed, then refused with 429 + Retry-After; others are unaffected", async () => {
+    const started = Date.now();
+    for (let i = 0; i < 10; i++) assert.equal((await dav(s.url, "PROPFIND", CAL, { auth: basic("mallory", `guess${i}`), headers: { depth: "0" } })).status, 401);
+    assert.ok(Date.now() - started >= 2_000, "failures are delayed");
+    const r = await dav(s.url, "PROPFIND", CAL, { auth: basic("mallory", "guess-again"), headers: { depth: "0" } });
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get("retry-after")) > 0);
+    assert.equal((await dav(s.url, "PROPFIND", CAL, { headers: { depth: "0" } })).status, 207, "alice from the same address still gets in");
+  });
   test("another user's principal, home and calendars are 403", async () => {
     const auth = basic("bob@example.com", "secret-b");
     for (const path of ["/dav/principals/alice/", "/dav/calendars/alice/", CAL, `${CAL}x.ics`]) {

@@ -2,7 +2,8 @@
  * HTTP Basic authentication against the configured users. Plain passwords are compared as SHA-256
  * digests in constant time; scrypt hashes are verified once and the success cached (keyed by an HMAC
  * with a per-process key) so a polling client does not pay scrypt on every request. Failed logins are
- * delayed and, past a threshold per IP and per username, refused with 429 + Retry-After.
+ * delayed and, past a threshold per (IP, username) pair or a higher one per IP (password spraying),
+ * refused with 429 + Retry-After. Not per username alone: that would let anyone lock a user out.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { verifyPassword } from "../../auth/password.ts";
@@ -25,11 +26,14 @@ interface Failures {
 
 export interface ThrottleOptions {
   windowMs: number;
+  /** Failures allowed per (IP, username) in the window. */
   maxFailures: number;
+  /** Failures allowed per IP across all usernames in the window. */
+  maxFailuresPerIp: number;
   delayStepMs: number;
   maxDelayMs: number;
 }
-const DEFAULT_THROTTLE: ThrottleOptions = { windowMs: 15 * 60_000, maxFailures: 10, delayStepMs: 200, maxDelayMs: 2_000 };
+const DEFAULT_THROTTLE: ThrottleOptions = { windowMs: 15 * 60_000, maxFailures: 10, maxFailuresPerIp: 100, delayStepMs: 200, maxDelayMs: 2_000 };
 
 const sha = (s: string): Buffer => createHash("sha256").update(s).digest();
 
@@ -50,15 +54,16 @@ export class BasicAuth {
     const colon = decoded.indexOf(":");
     const username = colon < 0 ? decoded : decoded.slice(0, colon);
     const password = colon < 0 ? "" : decoded.slice(colon + 1);
-    const keys = [`ip:${ip}`, `user:${username}`];
+    const keys = [`pair:${ip}|${username}`, `ip:${ip}`];
     for (const k of keys) {
       const f = this.failures.get(k);
-      if (f && now - f.first < this.throttle.windowMs && f.count >= this.throttle.maxFailures) {
+      const max = k.startsWith("ip:") ? this.throttle.maxFailuresPerIp : this.throttle.maxFailures;
+      if (f && now - f.first < this.throttle.windowMs && f.count >= max) {
         return { ok: false, reason: "throttled", retryAfterS: Math.ceil((f.first + this.throttle.windowMs - now) / 1000) };
       }
     }
     if (await this.verify(username, password, now)) {
-      for (const k of keys) this.failures.delete(k);
+      this.failures.delete(keys[0]!);
       return { ok: true, username };
     }
     let worst = 0;
@@ -66,7 +71,7 @@ export class BasicAuth {
       const f = this.failures.get(k);
       const next = f && now - f.first < this.throttle.windowMs ? { count: f.count + 1, first: f.first } : { count: 1, first: now };
       this.failures.set(k, next);
-      worst = Math.max(worst, next.count);
+      if (k.startsWith("pair:")) worst = next.count;
     }
     if (this.failures.size > 100_000) this.prune(now);
     return { ok: false, reason: "invalid", delayMs: Math.min(this.throttle.maxDelayMs, worst * this.throttle.delayStepMs) };
