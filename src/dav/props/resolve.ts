@@ -57,12 +57,15 @@ export async function resolveProps(
     const provider = registry.get(w.name);
     try {
       let value: XmlNode[] | XmlNode | undefined;
-      if (override) value = await override(res, w);
-      else if (provider && provider.on.includes(res.kind)) value = await provider.get(res, ctx);
+      // Most providers answer synchronously; only await real promises (a hot path for Depth 1).
+      let got: unknown;
+      if (override) got = override(res, w);
+      else if (provider && provider.on.includes(res.kind)) got = provider.get(res, ctx);
       else if (dead[w.name]) {
         out.push({ status: 200, prop: dead[w.name]! });
         continue;
       }
+      value = (got instanceof Promise ? await got : got) as XmlNode[] | XmlNode | undefined;
       if (value === undefined) {
         // allprop lists only what exists; an explicit request for a missing one is a 404 propstat.
         if (request.kind === "prop") out.push({ status: 404, prop: el(w.name) });

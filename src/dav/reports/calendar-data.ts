@@ -5,7 +5,7 @@ import type { DavContext } from "../context.ts";
 import type { DavResource } from "../resources.ts";
 import type { PropOverride } from "../props/resolve.ts";
 import { parseCalendarDataRequest, renderCalendarData, type CalendarDataSpec } from "../filters/calendar-data.ts";
-import { parseCalendarObject } from "../../ical/parse.ts";
+import { parsedObjects } from "../../ical/cache.ts";
 import type { StoredObject } from "../service.ts";
 
 export function isTrivialSpec(spec: CalendarDataSpec): boolean {
@@ -25,7 +25,7 @@ export function calendarDataOverride(bodies: ReadonlyMap<string, StoredObject>, 
       specCache.set(request, spec);
     }
     if (isTrivialSpec(spec)) return obj.ics;
-    return renderCalendarData(parseCalendarObject(obj.ics), spec, { floatingZone, maxInstances: ctx.limits.maxInstances });
+    return renderCalendarData(parsedObjects.get(obj.etag, obj.ics), spec, { floatingZone, maxInstances: ctx.limits.maxInstances });
   };
   return new Map([[C("calendar-data"), override]]);
 }

@@ -12,7 +12,8 @@ import type { CompFilter } from "../filters/ast.ts";
 import { parseFilter } from "../filters/parse.ts";
 import { prefilter } from "../filters/prefilter.ts";
 import { matchesFilter } from "../filters/evaluate.ts";
-import { parseCalendarObject, IcalError } from "../../ical/parse.ts";
+import { IcalError } from "../../ical/parse.ts";
+import { parsedObjects } from "../../ical/cache.ts";
 import { floatingZoneOf } from "./timezone.ts";
 import type { ReportHandler } from "./registry.ts";
 import { calendarDataOverride } from "./calendar-data.ts";
@@ -51,7 +52,7 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
       if (!pre.exact) {
         let parsed;
         try {
-          parsed = parseCalendarObject(obj.ics);
+          parsed = parsedObjects.get(obj.etag, obj.ics);
         } catch (e) {
           // A stored object that no longer parses must not hide the others; it simply doesn't match.
           if (e instanceof IcalError) {

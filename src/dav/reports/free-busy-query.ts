@@ -4,7 +4,8 @@ import { child } from "../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
 import type { TimeRange } from "../filters/ast.ts";
 import { parseTimeRange } from "../filters/parse.ts";
-import { parseCalendarObject, IcalError } from "../../ical/parse.ts";
+import { IcalError } from "../../ical/parse.ts";
+import { parsedObjects } from "../../ical/cache.ts";
 import { busyPeriods, freeBusyCalendar } from "../../ical/freebusy.ts";
 import { floatingZoneOf } from "./timezone.ts";
 import type { ReportHandler } from "./registry.ts";
@@ -26,7 +27,7 @@ export const freeBusyQuery: ReportHandler<TimeRange> = {
     for (const comp of ["VEVENT", "VFREEBUSY"]) {
       for await (const obj of ctx.service.query(target.cal, comp, range)) {
         try {
-          periods.push(...busyPeriods(parseCalendarObject(obj.ics), range, opts));
+          periods.push(...busyPeriods(parsedObjects.get(obj.etag, obj.ics), range, opts));
         } catch (e) {
           if (!(e instanceof IcalError)) throw e;
         }

@@ -2,10 +2,15 @@
 import { PREFIXES, splitClark } from "./names.ts";
 import type { XmlElement, XmlNode } from "./tree.ts";
 
+const TEXT_SPECIAL = /[&<>\r]/;
+const ATTR_SPECIAL = /[&<>"\r\n\t]/;
+
 export function escapeText(s: string): string {
+  if (!TEXT_SPECIAL.test(s)) return s;
   return s.replace(/[&<>\r]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : "&#13;"));
 }
 export function escapeAttr(s: string): string {
+  if (!ATTR_SPECIAL.test(s)) return s;
   return s.replace(/[&<>"\r\n\t]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#9;" })[c]!);
 }
 
@@ -21,33 +26,45 @@ export function serialize(root: XmlElement): string {
     }
     return p;
   };
+  // Qualified names are computed once per distinct Clark name (a 207 repeats a handful thousands of times).
+  const qnames = new Map<string, string>();
   const qname = (name: string): string => {
+    let q = qnames.get(name);
+    if (q === undefined) {
+      q = computeQname(name);
+      qnames.set(name, q);
+    }
+    return q;
+  };
+  const computeQname = (name: string): string => {
     if (!name.startsWith("{")) return name;
     const { ns, local } = splitClark(name as `{${string}}${string}`);
     if (ns === "") return local;
     if (ns === "http://www.w3.org/XML/1998/namespace") return `xml:${local}`;
     return `${prefixFor(ns)}:${local}`;
   };
-  const parts: string[] = [];
+  // One growing string: V8 ropes make += cheaper than an array of small parts here.
+  let out = "";
   const write = (e: XmlElement): void => {
-    parts.push("<", qname(e.name));
-    for (const [k, v] of Object.entries(e.attrs)) parts.push(" ", qname(k), '="', escapeAttr(v), '"');
+    const q = qname(e.name);
+    out += "<" + q;
+    for (const k in e.attrs) out += " " + qname(k) + '="' + escapeAttr(e.attrs[k]!) + '"';
     if (e.children.length === 0) {
-      parts.push("/>");
+      out += "/>";
       return;
     }
-    parts.push(">");
+    out += ">";
     for (const c of e.children) {
-      if (typeof c === "string") parts.push(escapeText(c));
+      if (typeof c === "string") out += escapeText(c);
       else write(c);
     }
-    parts.push("</", qname(e.name), ">");
+    out += "</" + q + ">";
   };
+  const rootQ = qname(root.name);
   write(root);
   const decls = [...prefixes].map(([ns, p]) => ` xmlns:${p}="${escapeAttr(ns)}"`).join("");
-  // Unprefixed elements in the empty namespace need no declaration; insert ours after the root tag name.
-  const first = parts.slice(0, 2).join("");
-  return `<?xml version="1.0" encoding="utf-8"?>\n${first}${decls}${parts.slice(2).join("")}`;
+  // Namespace declarations go on the root, after its name, once every prefix in use is known.
+  return `<?xml version="1.0" encoding="utf-8"?>\n<${rootQ}${decls}${out.slice(rootQ.length + 1)}`;
 }
 
 export function textOf(nodes: readonly XmlNode[]): string {
