@@ -69,6 +69,7 @@ export const startServer: StartServer = async (config, opts) => {
   }
   const scheduler = new Scheduler(engine, writer, config, log);
   const metrics = new Metrics();
+  const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth() });
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
   const app = createApp({
     service,
@@ -100,7 +101,9 @@ export const startServer: StartServer = async (config, opts) => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await scheduler.stop();
+      unwatchMetrics();
       engine.close();
+      await engine.idle(); // a sync still running would otherwise write to the closed database
       await bus.stop();
       server.closeAllConnections(); // SSE streams never end on their own
       await closed;

@@ -36,6 +36,8 @@ export interface WriteReplayed extends Base {
   readonly outboxId: number;
   /** ok: the upstream has it; refused: the upstream said no for good and the local change was rolled back; retry: still queued. */
   readonly outcome: "ok" | "refused" | "retry";
+  /** With "refused": "not-stored" when the upstream answered 2xx but did not keep the change (verified by reading it back). */
+  readonly reason?: "not-stored";
   readonly error?: string;
   readonly attempts?: number;
 }

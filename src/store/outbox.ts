@@ -91,6 +91,11 @@ export class OutboxStore {
     const r = await this.db("outbox").where({ owner, source_id: sourceId, state: "pending" }).count({ n: "*" }).first();
     return Number((r as { n: number } | undefined)?.n ?? 0);
   }
+  /** Pending rows per (owner, source). */
+  async pendingBySource(): Promise<{ owner: string; source: string; pending: number }[]> {
+    const rows = (await this.db("outbox").where({ state: "pending" }).groupBy("owner", "source_id").select("owner", "source_id").count({ n: "*" })) as { owner: string | null; source_id: string | null; n: number | string }[];
+    return rows.map((r) => ({ owner: r.owner ?? "", source: r.source_id ?? "", pending: Number(r.n) }));
+  }
   async settle(id: number, state: Exclude<OutboxState, "pending">, error: string | null = null, trx?: Knex.Transaction): Promise<void> {
     await (trx ?? this.db)("outbox").where({ id }).update({ state, last_error: error });
   }

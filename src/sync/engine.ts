@@ -110,6 +110,17 @@ export class SyncEngine {
     return a;
   }
 
+  /** Upstream requests made so far by this process, per (owner, source) adapter (for /metrics). */
+  upstreamRequests(): { owner: string; source: string; requests: number }[] {
+    return this.syncedSources().map(({ owner, source }) => ({ owner, source: source.id, requests: this.adapters.get(`${owner}\u0000${source.id}`)?.requests ?? 0 }));
+  }
+
+  /** Writes queued for their upstream, per synced source (0 when none), for /metrics. */
+  async outboxDepth(): Promise<{ owner: string; source: string; pending: number }[]> {
+    const pending = new Map((await this.d.outbox.pendingBySource()).map((r) => [`${r.owner}\u0000${r.source}`, r.pending]));
+    return this.syncedSources().map(({ owner, source }) => ({ owner, source: source.id, pending: pending.get(`${owner}\u0000${source.id}`) ?? 0 }));
+  }
+
   /** The upstream side of a cached calendar, for writes. */
   remoteOf(row: CalendarRow): RemoteCalendar {
     return { id: row.source_calendar_id ?? row.upstream_href ?? "", href: row.upstream_href ?? "", displayname: row.displayname, color: row.color, description: row.description, components: row.components.split(","), version: row.upstream_ctag, writable: true };
@@ -120,6 +131,12 @@ export class SyncEngine {
   }
   close(): void {
     this.abort.abort(new Error("calgate is shutting down"));
+  }
+  /** Resolves once no sync runs in this process (after close(), running syncs end quickly); the db may then be closed. */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 10 && (this.running.size > 0 || this.queued.size > 0); i++) {
+      await Promise.allSettled([...this.running.values(), ...this.queued.values()]);
+    }
   }
 
   /** One sync of one source. Concurrent calls in this process share a run (one more run is queued after a running one). */

@@ -41,10 +41,16 @@ export interface WriterDeps {
   policy: ConflictPolicyName;
 }
 
-type Outcome = { kind: "ok" } | { kind: "conflict"; conflictId: number } | { kind: "refused"; status: number; message: string } | { kind: "retry"; error: string } | { kind: "skipped" };
+type Outcome = { kind: "ok" } | { kind: "conflict"; conflictId: number } | { kind: "refused"; status: number | null; message: string } | { kind: "retry"; error: string } | { kind: "skipped" };
 
 const RETRY = { baseMs: 2_000, maxMs: 10 * 60_000 };
 const NO_CONDITIONS = { ifMatch: null, ifNoneMatch: null } as const;
+
+/** Two ETags name the same version (weak/strong prefix and surrounding space ignored). */
+function sameEtag(a: string, b: string): boolean {
+  const n = (s: string): string => s.trim().replace(/^W\//i, "");
+  return n(a) === n(b);
+}
 
 /** HTTP status for the client when the upstream refused a change for good. */
 function clientStatus(upstream: number | null): number {
@@ -137,7 +143,14 @@ export class Writer implements WriteThrough, OutboxReplayer {
     try {
       if (row.op === "put") {
         const written = await adapter.write(remote, { name: row.object_name, href: row.upstream_href, ics: row.ics ?? "" }, row.if_match, signal);
-        await this.confirmed(cal, row, written.href, written.etag);
+        const v = await this.verify(cal, row, written, log);
+        if (v.kind === "dropped") {
+          const message = `the upstream CalDAV server of source "${cal.source_id}" answered the write with success but did not store it (${v.why}), so calgate did not keep the change and serves the upstream's version again`;
+          await this.rollback(cal, row, message, log, v.theirs);
+          await this.d.bus.publish({ type: "write.replayed", ...base, outcome: "refused", reason: "not-stored", error: message, attempts: row.attempts + 1 });
+          return { kind: "refused", status: null, message };
+        }
+        await this.confirmed(cal, row, written.href, v.etag, v.kind === "rewritten" ? v.theirs : null);
       } else {
         if (row.upstream_href) await adapter.remove(remote, row.upstream_href, row.if_match, signal);
         await this.confirmed(cal, row, null, null);
@@ -166,10 +179,53 @@ export class Writer implements WriteThrough, OutboxReplayer {
     }
   }
 
+  /**
+   * Did the upstream really store what a 2xx PUT claims? Some servers answer 201/204 to a write they
+   * dropped or cut short (Radicale 3 keeps "SUMMARY:Lunch, with Bob" as "Lunch" and, when that equals
+   * the stored version, answers with the old ETag). Two answers are checked with one GET:
+   *  - an If-Match PUT answered with the very ETag it matched: nothing changed upstream unless our
+   *    content equals what was there;
+   *  - no ETag in the answer (RFC 4791 §5.3.4: the server changed what we sent): the stored version
+   *    is read back; equal to ours → ok; equal to the version we replaced (or absent) → dropped;
+   *    anything else → the upstream rewrote it, and the cache takes the upstream's version.
+   * Any other answer (a new ETag) is trusted without a request.
+   */
+  private async verify(cal: CalendarRow, row: OutboxRow, written: { href: string; etag: string | null }, log: Logger): Promise<
+    { kind: "ok"; etag: string | null } | { kind: "rewritten"; etag: string | null; theirs: { etag: string | null; ics: string } } | { kind: "dropped"; why: string; theirs: { etag: string | null; ics: string } | null }
+  > {
+    const unchanged = row.if_match !== null && written.etag !== null && sameEtag(written.etag, row.if_match);
+    if (written.etag !== null && !unchanged) return { kind: "ok", etag: written.etag };
+    const adapter = this.d.engine.adapterFor(cal.owner, cal.source_id)!;
+    let theirs: { etag: string | null; ics: string } | null;
+    try {
+      theirs = await adapter.fetch(this.d.engine.remoteOf(cal), written.href, this.d.engine.signal);
+    } catch (e) {
+      // Unverifiable now. An unchanged ETag is retried (the same If-Match PUT again: a 412 then means it
+      // did land, and the conflict check sees our own version); a missing ETag is left to the next pull.
+      if (unchanged) throw e;
+      log.warn({ err: (e as Error).message }, "could not read back a write answered without an ETag");
+      return { kind: "ok", etag: null };
+    }
+    const ours = row.ics ?? "";
+    if (theirs === null) return { kind: "dropped", why: `${written.href} does not exist upstream after the PUT`, theirs: null };
+    if (sameContent(theirs.ics, ours)) return { kind: "ok", etag: theirs.etag ?? written.etag };
+    if (unchanged) return { kind: "dropped", why: `its answer carried the ETag ${written.etag} the write replaced, and the stored version is not ours`, theirs };
+    const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
+    const replaced = previous ? previous.base_ics ?? previous.ics : null;
+    if (replaced !== null && sameContent(theirs.ics, replaced)) return { kind: "dropped", why: "it answered without an ETag and still holds the version the write replaced", theirs };
+    log.warn({ href: written.href }, "the upstream stored a different version than the one written; the cache takes the upstream's");
+    return { kind: "rewritten", etag: theirs.etag, theirs };
+  }
+
   /** The upstream has our version: record its href/ETag as the new base; later queued writes of the object target it. */
-  private async confirmed(cal: CalendarRow, row: OutboxRow, href: string | null, etag: string | null): Promise<void> {
+  private async confirmed(cal: CalendarRow, row: OutboxRow, href: string | null, etag: string | null, rewritten: { etag: string | null; ics: string } | null = null): Promise<void> {
     await this.d.db.transaction(async (trx) => {
-      if (row.op === "put") {
+      if (row.op === "put" && rewritten && href) {
+        // The upstream keeps its own rendering of our change: serve that (a change clients will see).
+        const out = await new ObjectStore(trx as unknown as Knex).put(cal.id, upstreamWrite(row.object_name, rewritten.ics, href, etag), NO_CONDITIONS);
+        if (!out.ok) throw new Error(`could not store the upstream version: ${out.reason}`);
+        await trx("outbox").where({ calendar_id: cal.id, object_name: row.object_name, state: "pending" }).whereNot({ id: row.id }).update({ if_match: etag, upstream_href: href });
+      } else if (row.op === "put") {
         await new ObjectStore(trx as unknown as Knex).setUpstream(cal.id, row.object_name, { upstreamHref: href, upstreamEtag: etag, baseIcs: row.ics }, trx);
         await trx("outbox").where({ calendar_id: cal.id, object_name: row.object_name, state: "pending" }).whereNot({ id: row.id }).update({ if_match: etag, upstream_href: href });
       } else {
@@ -221,11 +277,12 @@ export class Writer implements WriteThrough, OutboxReplayer {
    * cache should hold (it may have moved on while the write was queued); without it, the version the
    * write replaced is restored.
    */
-  private async rollback(cal: CalendarRow, row: OutboxRow, message: string, log: Logger): Promise<void> {
+  private async rollback(cal: CalendarRow, row: OutboxRow, message: string, log: Logger, known?: { etag: string | null; ics: string } | null): Promise<void> {
     const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
     let theirs: { etag: string | null; ics: string } | null | undefined;
-    const href = row.upstream_href;
-    if (href) {
+    const href = row.upstream_href ?? (known ? `${this.d.engine.remoteOf(cal).href}${encodeURIComponent(row.object_name)}` : null);
+    if (known !== undefined) theirs = known;
+    else if (href) {
       try {
         theirs = await this.d.engine.adapterFor(cal.owner, cal.source_id)!.fetch(this.d.engine.remoteOf(cal), href, this.d.engine.signal);
       } catch {

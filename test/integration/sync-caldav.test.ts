@@ -37,6 +37,8 @@ const recurring = (uid: string, overrideSummary: string | null): string =>
     ...(overrideSummary ? ["BEGIN:VEVENT", `UID:${uid}`, "DTSTAMP:20240101T000000Z", "RECURRENCE-ID:20240303T090000Z", "DTSTART:20240303T100000Z", "DURATION:PT30M", `SUMMARY:${overrideSummary}`, "END:VEVENT"] : []),
     "END:VCALENDAR", ""].join("\r\n");
 
+const summaryOf = (ics: string): string | undefined => /^SUMMARY[^:]*:(.*)$/m.exec(ics.replace(/\r?\n[ \t]/g, ""))?.[1]?.trim();
+
 // --- tiny HTTP helpers --------------------------------------------------------------------------
 
 async function req(url: string, method: string, opts: { auth?: string | null; body?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: Headers; body: string }> {
@@ -186,12 +188,17 @@ const R_CAL = `/dav/calendars/${USER}/r-personal/`;
 const X_CAL = `/dav/calendars/${USER}/x-calendar/`;
 const corpusUids = { r: [] as string[], x: [] as string[] };
 
-/** POST /sync?source=… and wait for its sync.completed (or sync.failed) event. */
+/**
+ * POST /sync?source=… and wait for the end (sync.completed or sync.failed) of a run that started after
+ * the POST was sent: a run already under way (e.g. a backoff retry) may have listed the upstream before
+ * the change the caller just made.
+ */
 async function syncNow(source: string, expect: "completed" | "failed" | "any" = "completed"): Promise<Record<string, unknown>> {
   const from = sse.events.length;
   const r = await req(`${base}/sync?source=${source}`, "POST", { auth: AUTH });
   assert.equal(r.status, 202, r.body);
-  const e = await sse.waitFor((e) => (e.event === "sync.completed" || e.event === "sync.failed") && e.data.source === source, 60_000, from);
+  const started = await sse.waitFor((e) => e.event === "sync.started" && e.data.source === source, 60_000, from);
+  const e = await sse.waitFor((e) => (e.event === "sync.completed" || e.event === "sync.failed") && e.data.source === source && Number(e.id) > Number(started.id), 60_000, from);
   if (expect !== "any") assert.equal(e.event, `sync.${expect}`, JSON.stringify(e.data));
   return e.data;
 }
@@ -301,6 +308,9 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
   });
 
   test(`request counts at ${RADICALE_EVENTS} events: an idle poll costs 1 request, one changed event at most 3`, async () => {
+    // Settle first: a sync that overlapped the seeding (or follows our own write-through) stored the
+    // change marker read before its pull, so the next poll rightly re-checks once with sync-collection.
+    await syncNow("r");
     let before = proxy.requests();
     const idle = await syncNow("r");
     const idleProxy = proxy.requests() - before;
@@ -402,6 +412,57 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
     assert.equal((await req(`${base}${R_CAL}gen-5.ics`, "GET", { auth: AUTH })).body, before, "delete rolled back");
   });
 
+  test("a write the upstream answers 2xx but does not store is caught, reported and undone", async () => {
+    const cal = radicale.calendarUrls[0]!;
+    const outbox = async (name: string) => db("outbox as o").join("calendars as k", "k.id", "o.calendar_id").where({ "k.name": "r-personal", "o.object_name": name }).orderBy("o.id", "desc").first("o.*");
+    // 1. A purposely bad payload: Radicale 3 cuts an unescaped comma in SUMMARY ("Event 30, …" → "Event 30"),
+    //    which here equals the stored version, and answers 201 with the ETag our If-Match named.
+    const etag30 = (await listing(`${base}${R_CAL}`, AUTH)).get("gen-30.ics")!;
+    let from = sse.events.length;
+    let r = await req(`${base}${R_CAL}gen-30.ics`, "PUT", { auth: AUTH, body: ev("r-30", 30, "Event 30, with an unescaped comma"), headers: { "if-match": etag30 } });
+    assert.equal(r.status, 403, r.body);
+    assert.match(r.body, /did not store/);
+    let e = await sse.waitFor((e) => e.event === "write.replayed" && e.data.object === "gen-30.ics", 10_000, from);
+    assert.equal(e.data.outcome, "refused");
+    assert.equal(e.data.reason, "not-stored");
+    const row30 = await outbox("gen-30.ics");
+    assert.equal(row30.state, "failed");
+    assert.match(String(row30.ics), /with an unescaped comma/, "the client's version is kept in the outbox record");
+    assert.match(String(row30.last_error), /did not store/);
+    // The client's view is the upstream's again.
+    assert.equal(summaryOf((await req(`${base}${R_CAL}gen-30.ics`, "GET", { auth: AUTH })).body), "Event 30");
+    assert.equal(summaryOf((await req(`${cal}gen-30.ics`, "GET", { auth: radicale.authHeader })).body), "Event 30");
+
+    // 2. An upstream (here the proxy) that answers 204 without an ETag and stores nothing: read back, caught.
+    const etag31 = (await listing(`${base}${R_CAL}`, AUTH)).get("gen-31.ics")!;
+    proxy.inject({ fault: { kind: "status", code: 204, body: "" }, match: (m) => m === "PUT" });
+    from = sse.events.length;
+    r = await req(`${base}${R_CAL}gen-31.ics`, "PUT", { auth: AUTH, body: ev("r-31", 31, "Event 31 edited"), headers: { "if-match": etag31 } });
+    assert.equal(r.status, 403, r.body);
+    e = await sse.waitFor((e) => e.event === "write.replayed" && e.data.object === "gen-31.ics", 10_000, from);
+    assert.equal(e.data.reason, "not-stored");
+    assert.equal(summaryOf((await req(`${base}${R_CAL}gen-31.ics`, "GET", { auth: AUTH })).body), "Event 31");
+    // … and a create answered 201 that never reached the upstream is not served.
+    proxy.inject({ fault: { kind: "status", code: 201, body: "" }, match: (m) => m === "PUT" });
+    r = await req(`${base}${R_CAL}ghost.ics`, "PUT", { auth: AUTH, body: ev("r-ghost", 3, "Ghost"), headers: { "if-none-match": "*" } });
+    assert.equal(r.status, 403, r.body);
+    assert.equal((await req(`${base}${R_CAL}ghost.ics`, "GET", { auth: AUTH })).status, 404);
+    assert.equal((await req(`${cal}ghost.ics`, "GET", { auth: radicale.authHeader })).status, 404);
+
+    // 3. An ordinary write still costs one request (the new ETag is trusted) and is kept.
+    const etag32 = (await listing(`${base}${R_CAL}`, AUTH)).get("gen-32.ics")!;
+    const before = proxy.requests();
+    r = await req(`${base}${R_CAL}gen-32.ics`, "PUT", { auth: AUTH, body: ev("r-32", 32, "Event 32 edited"), headers: { "if-match": etag32 } });
+    assert.equal(r.status, 204, r.body);
+    assert.equal(proxy.requests() - before, 1);
+    // The gateway and the upstream agree on all three after a sync.
+    await syncNow("r");
+    const up = await contents(cal, radicale.authHeader);
+    const mine = await contents(`${base}${R_CAL}`, AUTH);
+    for (const uid of ["r-30", "r-31", "r-32"]) assert.equal(mine.get(uid), up.get(uid), uid);
+    assert.equal(mine.get("r-32"), "Event 32 edited");
+  });
+
   test("a rejected sync token (valid-sync-token) → full resync without duplicates, losses or ETag churn", async () => {
     const beforeList = await listing(`${base}${R_CAL}`, AUTH);
     const tok = (await syncCollection(`${base}${R_CAL}`, "")).token;
@@ -485,6 +546,50 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
     assert.equal(e.data.created, 1);
   });
 
+  test("/metrics: sync runs by source and outcome, upstream requests, outbox queue depth, conflicts", async () => {
+    const scrape = async (): Promise<string> => {
+      const r = await req(`${base}/metrics`, "GET");
+      assert.equal(r.status, 200);
+      return r.body;
+    };
+    const value = (body: string, name: string, labels: Record<string, string>): number | undefined => {
+      for (const line of body.split("\n")) {
+        const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const got = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+        if (Object.keys(labels).length === Object.keys(got).length && Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
+      }
+      return undefined;
+    };
+    // A write queued while the upstream answers 503 shows in the queue depth, and leaves it when replayed.
+    proxy.inject({ fault: { kind: "503", retryAfterS: 0 }, match: (m) => m === "PUT", times: 1000 });
+    const from = sse.events.length;
+    const w = await req(`${base}${R_CAL}metrics-queued.ics`, "PUT", { auth: AUTH, body: ev("r-metrics", 14, "Queued for the metrics"), headers: { "if-none-match": "*" } });
+    assert.equal(w.status, 201, w.body);
+    let m = await scrape();
+    assert.equal(value(m, "calgate_outbox_queue_depth", { source: "r" }), 1, m.split("\n").filter((l) => l.includes("outbox")).join("\n"));
+    assert.equal(value(m, "calgate_outbox_queue_depth", { source: "x" }), 0);
+    proxy.clear();
+    await sse.waitFor((e) => e.event === "write.replayed" && e.data.object === "metrics-queued.ics" && e.data.outcome === "ok", 30_000, from);
+    await syncNow("r");
+    await syncNow("x");
+    m = await scrape();
+    assert.equal(value(m, "calgate_outbox_queue_depth", { source: "r" }), 0);
+    assert.ok(value(m, "calgate_sync_runs_total", { source: "r", outcome: "ok" })! >= 10, "successful syncs of r are counted");
+    assert.ok(value(m, "calgate_sync_runs_total", { source: "r", outcome: "failed" })! >= 2, "failed syncs of r (the degraded test) are counted");
+    assert.ok(value(m, "calgate_sync_runs_total", { source: "x", outcome: "ok" })! >= 3);
+    assert.ok(value(m, "calgate_conflicts_total", { source: "r" })! >= 1);
+    assert.ok(value(m, "calgate_conflicts_total", { source: "x" })! >= 1);
+    assert.ok(value(m, "calgate_upstream_writes_total", { source: "r", outcome: "retry" })! >= 1);
+    assert.ok(value(m, "calgate_upstream_writes_total", { source: "r", outcome: "refused" })! >= 1);
+    assert.ok(value(m, "calgate_sync_changes_total", { source: "r", kind: "updated" })! >= 1);
+    // Every request to Radicale went through the proxy: the gateway's count is the proxy's count.
+    assert.equal(value(m, "calgate_upstream_requests_total", { source: "r" }), proxy.requests());
+    assert.ok(value(m, "calgate_upstream_requests_total", { source: "x" })! > 0);
+    assert.match(m, /# TYPE calgate_sync_runs_total counter/);
+    assert.doesNotMatch(m, /alice/, "no usernames on the unauthenticated /metrics");
+  });
+
   test("SSE: authenticated, scoped to the user, resumable with Last-Event-ID", async () => {
     const anon = await openSse(base, null);
     assert.equal(anon.status, 401);
@@ -504,5 +609,78 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
     resumed.close();
     assert.equal((await req(`${base}/sync?source=nope`, "POST", { auth: AUTH })).status, 404);
     assert.equal((await req(`${base}/sync`, "POST", { auth: null })).status, 401);
+  });
+
+  test("upstream calendars added, renamed (and recoloured) and removed are followed; an empty listing deletes nothing", async () => {
+    /** href → { displayname, color } of the calendars in the gateway home. */
+    const home = async (): Promise<Map<string, { displayname: string; color: string }>> => {
+      const r = await req(`${base}/dav/calendars/${USER}/`, "PROPFIND", {
+        auth: AUTH,
+        headers: { depth: "1" },
+        body: `<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:a="http://apple.com/ns/ical/"><d:prop><d:displayname/><a:calendar-color/><d:resourcetype/></d:prop></d:propfind>`,
+      });
+      assert.equal(r.status, 207, r.body);
+      const out = new Map<string, { displayname: string; color: string }>();
+      for (const resp of elements(parseXml(r.body), "{DAV:}response")) {
+        const href = text(child(resp, "{DAV:}href")!);
+        const ok = elements(resp, "{DAV:}propstat").find((p) => /200/.test(text(child(p, "{DAV:}status")!)));
+        const prop = ok ? child(ok, "{DAV:}prop")! : undefined;
+        if (!prop || !child(child(prop, "{DAV:}resourcetype")!, "{urn:ietf:params:xml:ns:caldav}calendar")) continue;
+        const dn = child(prop, "{DAV:}displayname");
+        const color = child(prop, "{http://apple.com/ns/ical/}calendar-color");
+        out.set(href, { displayname: dn ? text(dn) : "", color: color ? text(color) : "" });
+      }
+      return out;
+    };
+    const W_CAL = `/dav/calendars/${USER}/r-work/`;
+    const workUrl = `${radicale.calendarHomeUrl}work/`;
+    // Added: MKCALENDAR straight on Radicale, with an event in it.
+    const mk = await req(workUrl, "MKCALENDAR", {
+      auth: radicale.authHeader,
+      body: `<?xml version="1.0"?><c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav" xmlns:a="http://apple.com/ns/ical/"><d:set><d:prop><d:displayname>Work</d:displayname><a:calendar-color>#10b981</a:calendar-color><c:supported-calendar-component-set><c:comp name="VEVENT"/></c:supported-calendar-component-set></d:prop></d:set></c:mkcalendar>`,
+    });
+    assert.equal(mk.status, 201, mk.body);
+    assert.equal((await req(`${workUrl}w-1.ics`, "PUT", { auth: radicale.authHeader, body: ev("r-work-1", 1, "Work event") })).status, 201);
+    await syncNow("r");
+    let h = await home();
+    assert.deepEqual(h.get(W_CAL), { displayname: "Work", color: "#10b981" }, [...h.keys()].join(", "));
+    assert.ok(h.has(R_CAL) && h.has(X_CAL));
+    assert.equal(summaryOf((await req(`${base}${W_CAL}w-1.ics`, "GET", { auth: AUTH })).body), "Work event");
+
+    // Renamed and recoloured upstream (PROPPATCH): same gateway URL, new displayname and color.
+    const pp = await req(workUrl, "PROPPATCH", {
+      auth: radicale.authHeader,
+      body: `<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:a="http://apple.com/ns/ical/"><d:set><d:prop><d:displayname>Work (renamed)</d:displayname><a:calendar-color>#ef4444</a:calendar-color></d:prop></d:set></d:propertyupdate>`,
+    });
+    assert.equal(pp.status, 207, pp.body);
+    await syncNow("r");
+    h = await home();
+    assert.deepEqual(h.get(W_CAL), { displayname: "Work (renamed)", color: "#ef4444" });
+    assert.equal(summaryOf((await req(`${base}${W_CAL}w-1.ics`, "GET", { auth: AUTH })).body), "Work event", "contents survive a rename");
+
+    // A transient empty listing of the home (the upstream answers 207 with no calendars): the sync fails
+    // loudly, and neither calendar nor any event is dropped (vdirsyncer's StorageEmpty guard).
+    const countBefore = (await listing(`${base}${R_CAL}`, AUTH)).size;
+    const emptyHome = `<?xml version="1.0" encoding="utf-8"?><multistatus xmlns="DAV:"><response><href>/${radicale.username}/</href><propstat><prop><resourcetype><collection/></resourcetype></prop><status>HTTP/1.1 200 OK</status></propstat></response></multistatus>`;
+    proxy.inject({ fault: { kind: "status", code: 207, body: emptyHome }, match: (m, p) => m === "PROPFIND" && p === `/${radicale.username}/`, times: 2 });
+    const failed = await syncNow("r", "failed");
+    assert.match(String(failed.error), /listed no calendars/);
+    h = await home();
+    assert.ok(h.has(R_CAL) && h.has(W_CAL), "no calendar dropped on an empty listing");
+    assert.equal((await listing(`${base}${R_CAL}`, AUTH)).size, countBefore, "no event dropped on an empty listing");
+    proxy.clear();
+    await syncNow("r");
+    assert.ok((await home()).has(W_CAL));
+
+    // Removed upstream (DELETE on the collection): gone from the gateway home after the next sync; the others stay.
+    const del = await req(workUrl, "DELETE", { auth: radicale.authHeader });
+    assert.ok(del.status === 200 || del.status === 204, `DELETE ${workUrl} → ${del.status}`);
+    await syncNow("r");
+    h = await home();
+    assert.ok(!h.has(W_CAL), "the removed upstream calendar left the gateway home");
+    assert.ok(h.has(R_CAL) && h.has(X_CAL));
+    const gone = (await req(`${base}${W_CAL}w-1.ics`, "GET", { auth: AUTH })).status;
+    assert.ok(gone === 404 || gone === 409, `GET in the removed calendar → ${gone}`); // 409: the parent collection does not exist
+    assert.equal((await listing(`${base}${R_CAL}`, AUTH)).size, countBefore);
   });
 });
