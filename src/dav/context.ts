@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+
 /** Per-request context handed to every DAV method, property and report. */
 import type { Logger } from "pino";
 import type { CalendarService, User } from "./service.ts";
@@ -34,5 +36,5 @@ export interface DavContext {
 export interface DavResponse {
   status: number;
   headers: Record<string, string>;
-  body?: string | Buffer;
+  body?: string | Buffer | Readable;
 }

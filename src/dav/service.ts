@@ -25,6 +25,8 @@ export interface CalendarMeta {
   readonly components: readonly string[];
   /** Change-log sequence: the sync token and getctag derive from it. */
   readonly syncSeq: number;
+  /** Tokens older than this sequence were pruned (answered with valid-sync-token). */
+  readonly minSeq: number;
   readonly deadProps: Readonly<Record<string, XmlElement>>;
   readonly writable: boolean;
 }

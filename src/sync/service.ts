@@ -61,6 +61,7 @@ export class StoreCalendarService implements CalendarService {
       timezone: row.timezone,
       components: row.components.split(",").filter(Boolean),
       syncSeq: Number(row.sync_seq),
+      minSeq: Number(row.min_seq),
       deadProps: JSON.parse(row.dead_props ?? "{}") as Record<string, XmlElement>,
       writable: src.writable,
     };
@@ -115,16 +116,15 @@ export class StoreCalendarService implements CalendarService {
     for await (const r of this.objectsStore.query(cal.id, component, range)) yield toStored(r);
   }
   async changesSince(cal: CalendarMeta, seq: number | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
-    const row = await this.calendarsStore.byId(cal.id);
-    if (!row) throw new InvalidSyncToken("the calendar no longer exists");
-    const current = Number(row.sync_seq);
+    // cal was read at the start of this request: its sequence is this response's consistent snapshot.
+    const current = cal.syncSeq;
     if (seq === null) {
       // Initial sync: every member, no tombstones, token = now.
       const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
       return { seq: current, changed: heads, removed: [], truncated: false };
     }
     if (seq > current) throw new InvalidSyncToken(`token is ahead of this calendar (at ${current})`);
-    if (seq < Number(row.min_seq)) throw new InvalidSyncToken("token is older than the retained change history");
+    if (seq < cal.minSeq) throw new InvalidSyncToken("token is older than the retained change history");
     const rows = await this.objectsStore.changesSince(cal.id, seq, limit === Number.MAX_SAFE_INTEGER ? 1_000_000 : limit + 1);
     const truncated = rows.length > limit;
     const page = truncated ? rows.slice(0, limit) : rows;

@@ -3,7 +3,7 @@ import { dav } from "../xml/names.ts";
 import { DavError, Conditions, notFound } from "../errors.ts";
 import { members } from "../resources.ts";
 import { parsePropRequest, resolveProps } from "../props/resolve.ts";
-import { multistatus, type ResponseEntry } from "../xml/multistatus.ts";
+import { multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
 import { xmlBody } from "./body.ts";
 import type { MethodHandler } from "./registry.ts";
 
@@ -18,8 +18,9 @@ export const propfind: MethodHandler = {
     }
     const request = parsePropRequest(xmlBody(ctx, [dav("propfind")], true));
     const targets = [res, ...(ctx.depth === "1" ? await members(res, ctx) : [])];
-    const entries: ResponseEntry[] = [];
-    for (const r of targets) entries.push({ href: r.href, props: await resolveProps(r, request, ctx, deps.props) });
-    return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatus(entries, ctx.minimal) };
+    async function* entries(): AsyncGenerator<ResponseEntry> {
+      for (const r of targets) yield { href: r.href, props: await resolveProps(r, request, ctx, deps.props) };
+    }
+    return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatusStream(entries(), ctx.minimal) };
   },
 };

@@ -7,7 +7,7 @@ import { child, text } from "../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
 import { objectHref, type DavResource } from "../resources.ts";
 import { parsePropRequest, resolveProps, type PropRequest } from "../props/resolve.ts";
-import { multistatus, type ResponseEntry } from "../xml/multistatus.ts";
+import { multistatus, multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
 import type { CompFilter } from "../filters/ast.ts";
 import { parseFilter } from "../filters/parse.ts";
 import { prefilter } from "../filters/prefilter.ts";
@@ -16,6 +16,7 @@ import { IcalError } from "../../ical/parse.ts";
 import { parsedObjects } from "../../ical/cache.ts";
 import { floatingZoneOf } from "./timezone.ts";
 import type { ReportHandler } from "./registry.ts";
+import type { ObjectHead, StoredObject } from "../service.ts";
 import { calendarDataOverride } from "./calendar-data.ts";
 
 interface QueryRequest {
@@ -46,9 +47,11 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
     const floatingZone = floatingZoneOf(q.timezone ?? target.cal.timezone);
     const opts = { floatingZone, maxInstances: ctx.limits.maxInstances };
     const pre = prefilter(q.filter);
-    const entries: ResponseEntry[] = [];
+    const cal = target.cal;
+    // Phase 1, before any byte is sent: evaluate (so a limit error is still a 403), keeping heads only.
+    const matched: ObjectHead[] = [];
     let truncated = false;
-    for await (const obj of ctx.service.query(target.cal, pre.component, pre.range)) {
+    for await (const obj of ctx.service.query(cal, pre.component, pre.range)) {
       if (!pre.exact) {
         let parsed;
         try {
@@ -56,21 +59,35 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
         } catch (e) {
           // A stored object that no longer parses must not hide the others; it simply doesn't match.
           if (e instanceof IcalError) {
-            ctx.log.warn({ calendar: target.cal.name, object: obj.name, err: e.message }, "stored object does not parse");
+            ctx.log.warn({ calendar: cal.name, object: obj.name, err: e.message }, "stored object does not parse");
             continue;
           }
           throw e;
         }
         if (!matchesFilter(parsed, q.filter, opts)) continue;
       }
-      if (q.limit !== null && entries.length >= q.limit) {
+      if (q.limit !== null && matched.length >= q.limit) {
         truncated = true;
         break;
       }
-      const res: DavResource = { kind: "object", href: objectHref(ctx.user.username, target.cal.name, obj.name), user: ctx.user, cal: target.cal, name: obj.name, obj };
-      entries.push({ href: res.href, props: await resolveProps(res, q.props, ctx, registry, calendarDataOverride(new Map([[obj.name, obj]]), ctx, floatingZone)) });
+      matched.push({ name: obj.name, etag: obj.etag, size: obj.size, modifiedAt: obj.modifiedAt, component: obj.component });
     }
-    if (truncated) entries.push({ href: target.href, status: 507 });
-    return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatus(entries, ctx.minimal) };
+    // Phase 2: stream the responses, loading bodies in batches only when calendar-data was asked for.
+    const wantsData = q.props.kind !== "prop" || q.props.props.some((p) => p.name === "{urn:ietf:params:xml:ns:caldav}calendar-data");
+    const user = ctx.user;
+    async function* entries(): AsyncGenerator<ResponseEntry> {
+      for (let i = 0; i < matched.length; i += 200) {
+        const batch = matched.slice(i, i + 200);
+        const bodies = new Map<string, StoredObject>();
+        if (wantsData) for (const [n, o] of await ctx.service.objects(cal, batch.map((m) => m.name))) if (o) bodies.set(n, o);
+        const overrides = calendarDataOverride(bodies, ctx, floatingZone);
+        for (const head of batch) {
+          const res: DavResource = { kind: "object", href: objectHref(user.username, cal.name, head.name), user, cal, name: head.name, obj: head };
+          yield { href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) };
+        }
+      }
+      if (truncated) yield { href: target.href, status: 507 };
+    }
+    return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatusStream(entries(), ctx.minimal) };
   },
 };

@@ -8,8 +8,8 @@ import { child, el, text } from "../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
 import { objectHref, type DavResource } from "../resources.ts";
 import { parsePropRequest, resolveProps, type PropRequest } from "../props/resolve.ts";
-import { multistatus, type ResponseEntry } from "../xml/multistatus.ts";
-import { InvalidSyncToken, type ObjectHead, type StoredObject } from "../service.ts";
+import { multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
+import { InvalidSyncToken, type ChangeSet, type ObjectHead, type StoredObject } from "../service.ts";
 import { parseSyncToken, syncToken } from "../props/tokens.ts";
 import type { ReportHandler } from "./registry.ts";
 import { calendarDataOverride } from "./calendar-data.ts";
@@ -48,7 +48,7 @@ export const syncCollection: ReportHandler<SyncRequest> = {
       seq = parsed;
     }
     const pageSize = Math.min(q.limit ?? Number.MAX_SAFE_INTEGER, ctx.limits.syncPageSize);
-    let changes;
+    let changes: ChangeSet;
     try {
       changes = await ctx.service.changesSince(cal, seq, pageSize);
     } catch (e) {
@@ -56,22 +56,27 @@ export const syncCollection: ReportHandler<SyncRequest> = {
       throw e;
     }
     const wantsData = q.props.kind === "prop" && q.props.props.some((p) => p.name === "{urn:ietf:params:xml:ns:caldav}calendar-data");
-    const bodies = new Map<string, StoredObject>();
-    if (wantsData && changes.changed.length > 0) {
-      for (const [n, o] of await ctx.service.objects(cal, changes.changed.map((c) => c.name))) if (o) bodies.set(n, o);
+    const user = ctx.user;
+    // Bodies are loaded in batches as the response streams, so memory stays flat however big the set.
+    async function* entries(): AsyncGenerator<ResponseEntry> {
+      const heads = changes.changed as ObjectHead[];
+      for (let i = 0; i < heads.length; i += 200) {
+        const batch = heads.slice(i, i + 200);
+        const bodies = new Map<string, StoredObject>();
+        if (wantsData) for (const [n, o] of await ctx.service.objects(cal, batch.map((c) => c.name))) if (o) bodies.set(n, o);
+        const overrides = calendarDataOverride(bodies, ctx, null);
+        for (const head of batch) {
+          const res: DavResource = { kind: "object", href: objectHref(user.username, cal.name, head.name), user, cal, name: head.name, obj: head };
+          yield { href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) };
+        }
+      }
+      for (const name of changes.removed) yield { href: objectHref(user.username, cal.name, name), status: 404 };
+      if (changes.truncated) yield { href: target.href, status: 507 };
     }
-    const overrides = calendarDataOverride(bodies, ctx, null);
-    const entries: ResponseEntry[] = [];
-    for (const head of changes.changed as ObjectHead[]) {
-      const res: DavResource = { kind: "object", href: objectHref(ctx.user.username, cal.name, head.name), user: ctx.user, cal, name: head.name, obj: head };
-      entries.push({ href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) });
-    }
-    for (const name of changes.removed) entries.push({ href: objectHref(ctx.user.username, cal.name, name), status: 404 });
-    if (changes.truncated) entries.push({ href: target.href, status: 507 });
     return {
       status: 207,
       headers: { "content-type": "application/xml; charset=utf-8" },
-      body: multistatus(entries, ctx.minimal, [el(dav("sync-token"), syncToken(cal, changes.seq))]),
+      body: multistatusStream(entries(), ctx.minimal, () => [el(dav("sync-token"), syncToken(cal, changes.seq))]),
     };
   },
 };

@@ -70,3 +70,46 @@ export function serialize(root: XmlElement): string {
 export function textOf(nodes: readonly XmlNode[]): string {
   return nodes.map((n) => (typeof n === "string" ? n : textOf(n.children))).join("");
 }
+
+/** The namespaces a streamed document declares on its root; anything else is declared where used. */
+export const ROOT_NAMESPACES: ReadonlyMap<string, string> = new Map(Object.entries(PREFIXES));
+
+/**
+ * Serialise one element of a document whose root declared ROOT_NAMESPACES. Other namespaces are
+ * declared on the outermost element of the fragment that needs them, so fragments can be written
+ * one at a time (streamed 207 responses).
+ */
+export function serializeFragment(e: XmlElement): string {
+  const local = new Map<string, string>();
+  let gen = 0;
+  const qname = (name: string): string => {
+    if (!name.startsWith("{")) return name;
+    const { ns, local: l } = splitClark(name as `{${string}}${string}`);
+    if (ns === "") return l;
+    if (ns === "http://www.w3.org/XML/1998/namespace") return `xml:${l}`;
+    const p = ROOT_NAMESPACES.get(ns) ?? local.get(ns);
+    if (p !== undefined) return `${p}:${l}`;
+    const fresh = `x${gen++}`;
+    local.set(ns, fresh);
+    return `${fresh}:${l}`;
+  };
+  const write = (el: XmlElement): string => {
+    const before = local.size;
+    const q = qname(el.name);
+    let attrs = "";
+    for (const k in el.attrs) attrs += " " + qname(k) + '="' + escapeAttr(el.attrs[k]!) + '"';
+    let inner = "";
+    for (const c of el.children) inner += typeof c === "string" ? escapeText(c) : write(c);
+    // Declare, on this element, the namespaces first needed inside it (xmlns scoping covers children).
+    let decls = "";
+    if (local.size > before) {
+      const added = [...local].slice(before);
+      for (const [ns, p] of added) {
+        decls += ` xmlns:${p}="${escapeAttr(ns)}"`;
+        local.delete(ns);
+      }
+    }
+    return inner === "" ? `<${q}${decls}${attrs}/>` : `<${q}${decls}${attrs}>${inner}</${q}>`;
+  };
+  return write(e);
+}

@@ -1,7 +1,8 @@
 /** Multistatus responses: propstat grouping by status, and return=minimal (omit 404 propstats). */
 import { dav } from "./names.ts";
 import { el, type XmlElement } from "./tree.ts";
-import { serialize } from "./build.ts";
+import { Readable } from "node:stream";
+import { serialize, serializeFragment, ROOT_NAMESPACES, escapeAttr } from "./build.ts";
 
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: "OK", 201: "Created", 204: "No Content", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
@@ -40,4 +41,27 @@ export function responseElement(entry: ResponseEntry, minimal: boolean): XmlElem
 
 export function multistatus(entries: readonly ResponseEntry[], minimal: boolean, extra: XmlElement[] = []): string {
   return serialize(el(dav("multistatus"), entries.map((e) => responseElement(e, minimal)), extra));
+}
+
+/**
+ * A 207 written as it is produced: responses are serialised one by one and flushed in chunks, so a
+ * Depth 1 PROPFIND or an initial sync of a large calendar never holds the whole document (or its
+ * element tree) in memory.
+ */
+export function multistatusStream(entries: AsyncIterable<ResponseEntry> | Iterable<ResponseEntry>, minimal: boolean, extra: () => XmlElement[] = () => []): Readable {
+  async function* chunks(): AsyncGenerator<string> {
+    let decls = "";
+    for (const [ns, p] of ROOT_NAMESPACES) decls += ` xmlns:${p}="${escapeAttr(ns)}"`;
+    let buf = `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${decls}>`;
+    for await (const e of entries) {
+      buf += serializeFragment(responseElement(e, minimal));
+      if (buf.length >= 64 * 1024) {
+        yield buf;
+        buf = "";
+      }
+    }
+    for (const x of extra()) buf += serializeFragment(x);
+    yield buf + "</D:multistatus>";
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }

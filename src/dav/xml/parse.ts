@@ -58,11 +58,20 @@ export function parseXml(body: string, limits: XmlLimits = DEFAULT_LIMITS): XmlE
   if (/<!DOCTYPE/i.test(body) || /<!ENTITY/i.test(body)) {
     throw new XmlParseError("DOCTYPE and entity declarations are not accepted in request bodies");
   }
-  const valid = XMLValidator.validate(body, { allowBooleanAttributes: false });
-  if (valid !== true) {
-    throw new XmlParseError(`malformed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`, valid.err.line);
+  // The validator and parser throw plain Errors of their own on some inputs (e.g. "Maximum nested
+  // tags exceeded") and may quote the whole open-tag stack in a message: both become a short XmlParseError.
+  const short = (m: string): string => (m.length > 300 ? `${m.slice(0, 300)}…` : m);
+  let raw: Raw[];
+  try {
+    const valid = XMLValidator.validate(body, { allowBooleanAttributes: false });
+    if (valid !== true) {
+      throw new XmlParseError(`malformed XML: ${short(valid.err.msg)} (line ${valid.err.line}, column ${valid.err.col})`, valid.err.line);
+    }
+    raw = parser.parse(body) as Raw[];
+  } catch (e) {
+    if (e instanceof XmlParseError) throw e;
+    throw new XmlParseError(`malformed XML: ${short(e instanceof Error ? e.message : String(e))}`);
   }
-  const raw = parser.parse(body) as Raw[];
   let count = 0;
   const convert = (node: Raw, scope: Map<string, string>, depth: number): XmlElement | null => {
     if (depth > limits.maxDepth) throw new XmlParseError(`XML nested deeper than ${limits.maxDepth} levels`);
