@@ -1,0 +1,225 @@
+/**
+ * A small keep-alive HTTP load loop on node:http, plus /proc sampling of a server process.
+ *
+ * Why not autocannon: every benchmarked operation needs WebDAV methods with per-request bodies
+ * (rotating multiget hrefs, fresh PUT bodies with unique UIDs) and its answers checked for
+ * correctness (the href set of a time-range query, the member count of a PROPFIND); a closed loop
+ * of `concurrency` workers over one keep-alive Agent does exactly that in ~100 lines with no
+ * dependency, and measures latency per request with hrtime from send to last body byte.
+ */
+import http from "node:http";
+import { readFileSync } from "node:fs";
+
+export interface Req {
+  method: string;
+  /** Absolute URL. */
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+export interface Res {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  ms: number;
+}
+
+export class Client {
+  readonly agent: http.Agent;
+  constructor(
+    readonly auth: string,
+    maxSockets = 16,
+  ) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+  }
+  request(r: Req): Promise<Res> {
+    const u = new URL(r.url);
+    const body = r.body === undefined ? undefined : Buffer.from(r.body, "utf8");
+    const headers: Record<string, string | number> = { authorization: this.auth, ...(r.headers ?? {}) };
+    if (body) headers["content-length"] = body.length;
+    return new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      const req = http.request(
+        { agent: this.agent, host: u.hostname, port: u.port, path: u.pathname + u.search, method: r.method, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), ms });
+          });
+          res.on("error", reject);
+        },
+      );
+      req.setTimeout(600_000, () => req.destroy(new Error(`timeout: ${r.method} ${r.url}`)));
+      req.on("error", reject);
+      if (body) req.write(body);
+      req.end();
+    });
+  }
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export interface LoadStats {
+  concurrency: number;
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  /** Non-2xx/207 answers or transport errors. */
+  errors: number;
+  firstError?: string;
+  /** Answers that arrived but were wrong (see the operation's check). */
+  wrong: number;
+  firstWrong?: string;
+  checked: number;
+  /** Server CPU time (user+sys) per request, ms, from /proc/<pid>/stat. */
+  serverCpuMsPerReq?: number;
+}
+
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/**
+ * Closed-loop load: `concurrency` workers each send make(i) back to back for `durationMs` (and at
+ * least `minRequests` in all). `check` returns null when an answer is right, or what is wrong; it is
+ * applied to every answer when `checkEvery` is 1, else to the first of each worker and every n-th.
+ */
+export async function runLoad(
+  client: Client,
+  opts: {
+    concurrency: number;
+    durationMs: number;
+    minRequests?: number;
+    maxRequests?: number;
+    make: (i: number) => Req;
+    check?: (res: Res, req: Req) => string | null;
+    after?: (req: Req, res: Res) => void;
+    checkEvery?: number;
+    okStatus?: (s: number) => boolean;
+    pid?: number;
+  },
+): Promise<LoadStats> {
+  const lat: number[] = [];
+  let next = 0;
+  let errors = 0;
+  let wrong = 0;
+  let checked = 0;
+  let firstError: string | undefined;
+  let firstWrong: string | undefined;
+  const okStatus = opts.okStatus ?? ((s: number) => s >= 200 && s < 300);
+  const every = opts.checkEvery ?? 1;
+  const minReq = opts.minRequests ?? 1;
+  const maxReq = opts.maxRequests ?? Infinity;
+  const cpu0 = opts.pid ? cpuMs(opts.pid) : undefined;
+  const t0 = performance.now();
+  const deadline = t0 + opts.durationMs;
+  const worker = async (w: number): Promise<void> => {
+    let mine = 0;
+    while (next < maxReq && (performance.now() < deadline || next < minReq)) {
+      const i = next++;
+      const req = opts.make(i);
+      try {
+        const res = await client.request(req);
+        lat.push(res.ms);
+        opts.after?.(req, res);
+        if (!okStatus(res.status)) {
+          errors++;
+          firstError ??= `${req.method} ${req.url} → ${res.status}: ${res.body.slice(0, 300)}`;
+        } else if (opts.check && (mine === 0 || i % every === 0)) {
+          checked++;
+          const why = opts.check(res, req);
+          if (why !== null) {
+            wrong++;
+            firstWrong ??= why;
+          }
+        }
+      } catch (e) {
+        errors++;
+        firstError ??= `${req.method} ${req.url}: ${(e as Error).message}`;
+      }
+      mine++;
+    }
+    void w;
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = opts.pid ? cpuMs(opts.pid) : undefined;
+  lat.sort((a, b) => a - b);
+  const stats: LoadStats = {
+    concurrency: opts.concurrency,
+    requests: lat.length,
+    seconds: round(seconds, 3),
+    rps: round(lat.length / seconds, lat.length / seconds < 10 ? 3 : 1),
+    p50: round(percentile(lat, 0.5), 2),
+    p90: round(percentile(lat, 0.9), 2),
+    p99: round(percentile(lat, 0.99), 2),
+    max: round(lat[lat.length - 1] ?? NaN, 2),
+    errors,
+    wrong,
+    checked,
+  };
+  if (firstError !== undefined) stats.firstError = firstError;
+  if (firstWrong !== undefined) stats.firstWrong = firstWrong;
+  if (cpu0 !== undefined && cpu1 !== undefined && lat.length > 0) stats.serverCpuMsPerReq = round((cpu1 - cpu0) / lat.length, 3);
+  return stats;
+}
+
+export const round = (x: number, d: number): number => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+
+// ---------------------------------------------------------------------------------------------
+// /proc sampling
+
+/** Peak resident set size (VmHWM) and current (VmRSS) of a process, in MB. */
+export function memMB(pid: number): { hwm: number; rss: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(s)?.[1] ?? NaN);
+    return { hwm: round(kb("VmHWM") / 1024, 1), rss: round(kb("VmRSS") / 1024, 1) };
+  } catch {
+    return null;
+  }
+}
+
+const CLK_TCK = 100;
+/** User + system CPU time of a process (all threads), ms. */
+export function cpuMs(pid: number): number | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples VmRSS every `everyMs` and keeps the maximum (VmHWM is the kernel's own peak, also read). */
+export class RssSampler {
+  peakRss = 0;
+  private timer: NodeJS.Timeout;
+  constructor(
+    readonly pid: number,
+    everyMs = 200,
+  ) {
+    this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
+  }
+  sample(): { hwm: number; rss: number } | null {
+    const m = memMB(this.pid);
+    if (m && m.rss > this.peakRss) this.peakRss = m.rss;
+    return m;
+  }
+  stop(): { peakRssMB: number; hwmMB: number } {
+    clearInterval(this.timer);
+    const m = this.sample();
+    return { peakRssMB: this.peakRss, hwmMB: m?.hwm ?? NaN };
+  }
+}
