@@ -8,10 +8,11 @@ import { auth } from "./auth.ts";
 import { checkConfig } from "./check-config.ts";
 import { commandHelp, commandUsage, HELP_OPTION, table, UsageError, type CliContext, type Command } from "./common.ts";
 import { hashPasswordCommand } from "./hash-password.ts";
+import { rotateKey } from "./rotate-key.ts";
 import { serve } from "./serve.ts";
 import { sync } from "./sync.ts";
 
-export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, hashPasswordCommand];
+export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, hashPasswordCommand, rotateKey];
 
 export function topHelp(): string {
   return `calgate - one CalDAV endpoint for your Google, Microsoft 365 and CalDAV calendars

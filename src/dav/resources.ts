@@ -124,8 +124,10 @@ export async function members(res: DavResource, ctx: DavContext): Promise<DavRes
     }
     case "home":
       return (await ctx.service.calendars(res.user)).map((cal) => ({ kind: "calendar", href: calendarHref(res.user.username, cal.name), user: res.user, cal }));
-    case "calendar":
-      return (await ctx.service.heads(res.cal)).map((obj) => ({ kind: "object", href: objectHref(res.user.username, res.cal.name, obj.name), user: res.user, cal: res.cal, name: obj.name, obj }));
+    case "calendar": {
+      const prefix = calendarHref(res.user.username, res.cal.name);
+      return (await ctx.service.heads(res.cal)).map((obj) => ({ kind: "object", href: prefix + enc(obj.name), user: res.user, cal: res.cal, name: obj.name, obj }));
+    }
     default:
       return [];
   }

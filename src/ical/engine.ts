@@ -160,6 +160,10 @@ export function ruleProblem(rule: ICAL.Recur): string | null {
   if (!unit) return `unsupported FREQ=${String(freq)}`;
   const parts = rule.parts as Record<string, unknown[] | undefined>;
   const has = (k: string): boolean => Array.isArray(parts[k]) && parts[k]!.length > 0;
+  // ical.js's iterator loops forever inside next() on these (found by the fuzz tests): refuse them up front.
+  if (has("BYWEEKNO") && freq !== "YEARLY") return `RRULE ${rule.toString()} cannot be expanded (BYWEEKNO is only allowed with FREQ=YEARLY)`;
+  if (has("BYMONTHDAY") && unit <= 86400 && (parts.BYMONTHDAY as number[]).some((d) => d < 0))
+    return `RRULE ${rule.toString()} cannot be expanded (negative BYMONTHDAY with FREQ=${String(freq)}; use FREQ=MONTHLY)`;
   if (has("BYMONTHDAY")) {
     const months = has("BYMONTH") ? (parts.BYMONTH as number[]) : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
     const days = parts.BYMONTHDAY as number[];
@@ -288,7 +292,12 @@ function walkRule(
 ): boolean {
   const problem = ruleProblem(rule);
   if (problem) throw new ExpansionLimit(problem);
-  const r = rule.clone();
+  let r: ICAL.Recur;
+  try {
+    r = rule.clone(); // ical.js re-parses the rule here, and throws on values it accepted before (UNTIL=00000000T000000Z)
+  } catch (e) {
+    throw new ExpansionLimit(`an RRULE cannot be expanded: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const until = r.until;
   r.until = null;
   let untilMs: number | null = null;
@@ -313,7 +322,12 @@ function walkRule(
       if (emit(dtstart.wall, s0, null, null)) return true;
     }
   }
-  const it = r.iterator(new ICAL.Time({ year: start.y, month: start.mo, day: start.d, hour: start.h, minute: start.mi, second: start.s, isDate: dtstart.date }, ICAL.Timezone.localTimezone));
+  let it: ICAL.RecurIterator;
+  try {
+    it = r.iterator(new ICAL.Time({ year: start.y, month: start.mo, day: start.d, hour: start.h, minute: start.mi, second: start.s, isDate: dtstart.date }, ICAL.Timezone.localTimezone));
+  } catch (e) {
+    throw new ExpansionLimit(`RRULE ${rule.toString()} cannot be expanded: ${e instanceof Error ? e.message : String(e)}`);
+  }
   for (;;) {
     if (++state.iterations > state.maxIterations) {
       throw new ExpansionLimit(`recurrence expansion stopped after ${state.maxIterations} iterations (RRULE ${rule.toString()}); narrow the time-range`);

@@ -57,6 +57,8 @@ function makeIanaZone(name: string): Zone | null {
     return null;
   }
   const offsetAt = (t: number): number => {
+    // Beyond what Date can represent (e.g. DURATION:P99999999D) there is no zone offset; formatToParts would throw.
+    if (!(Math.abs(t) <= 8.6e15)) return 0;
     let y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, bc = false;
     for (const p of dtf.formatToParts(t)) {
       switch (p.type) {

@@ -6,6 +6,7 @@
  * published once on the status bus; upstream requests are counted per sync.
  */
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { Config, SourceConfig, CaldavSourceConfig } from "../config/schema.ts";
 import type { Db } from "../store/db.ts";
@@ -72,7 +73,8 @@ function globMatch(glob: string, s: string): boolean {
 }
 
 export class SyncEngine {
-  readonly holder = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  /** host:pid:nonce, so that a lease left by a process that died (kill -9) can be recognised and taken over. */
+  readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly adapters = new Map<string, SourceAdapter>();
   private readonly running = new Map<string, Promise<SyncResult>>();
   private readonly queued = new Map<string, Promise<SyncResult>>();
@@ -215,9 +217,29 @@ export class SyncEngine {
     const deadline = Date.now() + 5 * 60_000;
     for (;;) {
       if (await this.d.sources.acquire(owner, sourceId, this.holder, LEASE_MS)) return true;
+      if (await this.releaseIfHolderDead(owner, sourceId)) continue;
       if (!wait || Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 250));
     }
+  }
+
+  /** Releases a lease whose holder was a process on this machine that no longer exists; true when it did. */
+  private async releaseIfHolderDead(owner: string, sourceId: string): Promise<boolean> {
+    const held = (await this.d.sources.get(owner, sourceId))?.lease_holder ?? null;
+    const m = held === null ? null : /^(.*):(\d+):[0-9a-f]+$/.exec(held);
+    if (!m || m[1] !== hostname() || held === this.holder) return false;
+    const pid = Number(m[2]);
+    if (pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        return false; // alive (or a reused pid: then we wait for the lease to expire, the safe side)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ESRCH") return false;
+      }
+    }
+    await this.d.sources.release(owner, sourceId, held!);
+    this.d.log.warn({ owner, source: sourceId, holder: held }, "took over the sync lease of a process that no longer exists");
+    return true;
   }
 
   /** Creates, renames and removes cached calendars to match the upstream listing; returns the pairs to sync. */

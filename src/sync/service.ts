@@ -104,8 +104,20 @@ export class StoreCalendarService implements CalendarService {
     await this.calendarsStore.remove(cal.id);
   }
 
+  /**
+   * Member listings keyed by the calendar's change sequence: any write bumps the sequence, so an entry
+   * is never served for a state it does not describe. Clients poll unchanged calendars far more often
+   * than they change, and the driver costs ~1.6 µs per row.
+   */
+  private readonly headsCache = new Map<number, { seq: number; heads: ObjectHead[] }>();
   async heads(cal: CalendarMeta): Promise<ObjectHead[]> {
-    return (await this.objectsStore.heads(cal.id)).map(toHead);
+    const hit = this.headsCache.get(cal.id);
+    if (hit && hit.seq === cal.syncSeq) return hit.heads;
+    const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
+    this.headsCache.delete(cal.id);
+    if (this.headsCache.size >= 16) this.headsCache.delete(this.headsCache.keys().next().value!);
+    this.headsCache.set(cal.id, { seq: cal.syncSeq, heads });
+    return heads;
   }
   async objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>> {
     const out = new Map<string, StoredObject | null>(names.map((n) => [n, null]));
@@ -120,8 +132,7 @@ export class StoreCalendarService implements CalendarService {
     const current = cal.syncSeq;
     if (seq === null) {
       // Initial sync: every member, no tombstones, token = now.
-      const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
-      return { seq: current, changed: heads, removed: [], truncated: false };
+      return { seq: current, changed: await this.heads(cal), removed: [], truncated: false };
     }
     if (seq > current) throw new InvalidSyncToken(`token is ahead of this calendar (at ${current})`);
     if (seq < cal.minSeq) throw new InvalidSyncToken("token is older than the retained change history");

@@ -2,7 +2,7 @@
 import { dav } from "./names.ts";
 import { el, type XmlElement } from "./tree.ts";
 import { Readable } from "node:stream";
-import { serialize, serializeFragment, ROOT_NAMESPACES, escapeAttr } from "./build.ts";
+import { serialize, serializeFragment, ROOT_NAMESPACES, escapeAttr, escapeText } from "./build.ts";
 
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: "OK", 201: "Created", 204: "No Content", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
@@ -54,7 +54,7 @@ export function multistatusStream(entries: AsyncIterable<ResponseEntry> | Iterab
     for (const [ns, p] of ROOT_NAMESPACES) decls += ` xmlns:${p}="${escapeAttr(ns)}"`;
     let buf = `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${decls}>`;
     for await (const e of entries) {
-      buf += serializeFragment(responseElement(e, minimal));
+      buf += renderResponse(e, minimal);
       if (buf.length >= 64 * 1024) {
         yield buf;
         buf = "";
@@ -64,4 +64,16 @@ export function multistatusStream(entries: AsyncIterable<ResponseEntry> | Iterab
     yield buf + "</D:multistatus>";
   }
   return Readable.from(chunks(), { objectMode: false });
+}
+
+/** One DAV:response as text, for streamed documents (same output as responseElement, fewer objects). */
+export function renderResponse(entry: ResponseEntry, minimal: boolean): string {
+  const href = `<D:href>${escapeText(entry.href)}</D:href>`;
+  if ("status" in entry) return `<D:response>${href}<D:status>${statusLine(entry.status)}</D:status></D:response>`;
+  if (entry.props.every((p) => p.status === 200 && !p.error)) {
+    let props = "";
+    for (const p of entry.props) props += serializeFragment(p.prop);
+    return `<D:response>${href}<D:propstat><D:prop>${props}</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`;
+  }
+  return serializeFragment(responseElement(entry, minimal));
 }
