@@ -2,6 +2,7 @@
 import type { Knex } from "knex";
 import * as m001 from "./001_initial.ts";
 import * as m002 from "./002_sync.ts";
+import * as m003 from "./003_exact_instance.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -10,4 +11,5 @@ export interface Migration {
 export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["001_initial", m001],
   ["002_sync", m002],
+  ["003_exact_instance", m003],
 ];

@@ -39,6 +39,8 @@ export interface StoredObject {
   readonly ics: string;
   readonly size: number;
   readonly modifiedAt: number;
+  /** Its one instance [start, end) when exactly known from indexed columns (plain timed events). */
+  readonly exact?: { readonly start: number; readonly end: number } | null;
 }
 
 /** An object's identity without its body: what PROPFIND Depth 1 and sync-collection need. */
@@ -93,7 +95,8 @@ export interface CalendarService {
   heads(cal: CalendarMeta): Promise<ObjectHead[]>;
   objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>>;
   /** Candidates for a filter, prefiltered on indexed columns; exact=false means the caller must evaluate. */
-  query(cal: CalendarMeta, component: string | null, range: TimeRange | null): AsyncIterable<StoredObject>;
+  /** With exactBodies false, rows whose `exact` instance is known come without their text (ics ""). */
+  query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts?: { exactBodies?: boolean }): AsyncIterable<StoredObject>;
   changesSince(cal: CalendarMeta, seq: number | null, limit?: number): Promise<ChangeSet>;
   put(user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult>;
   remove(user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void>;

@@ -7,11 +7,36 @@
 import type { CalendarObject } from "./parse.ts";
 import { contextFor, rrulesOf, splitComponents, walkInstances, type RawInstance } from "./engine.ts";
 import { firstTime, periodValues, toUtc } from "./values.ts";
+import { instancesInRange } from "./expand.ts";
 
 const WIDEN_FLOATING = 14 * 3_600_000;
 const EDGE = 1000;
 /** COUNT rules up to this many instances are enumerated; larger ones get an unbounded end. */
 const MAX_COUNT_ENUMERATION = 5000;
+
+/**
+ * The single instance of a plain event: one VEVENT, no RRULE/RDATE/RECURRENCE-ID, DATE-TIME start
+ * not floating, positive duration. Null for everything else (those are evaluated, not indexed).
+ */
+export function exactInstance(obj: CalendarObject): { start: number; end: number } | null {
+  try {
+    if (obj.component !== "VEVENT") return null;
+    const { master, overrides } = splitComponents(obj);
+    if (!master || overrides.length > 0) return null;
+    if (master.hasProperty("rrule") || master.hasProperty("rdate") || master.hasProperty("recurrence-id")) return null;
+    const ctx = contextFor(obj, null);
+    const start = firstTime(master, "dtstart", ctx.root);
+    if (!start || start.floating) return null;
+    const end = firstTime(master, "dtend", ctx.root);
+    if (end && end.floating) return null;
+    const inst = instancesInRange(obj, { start: null, end: null }, { floatingZone: null, maxInstances: 2 });
+    if (inst.length !== 1) return null;
+    const i = inst[0]!;
+    return i.end > i.start ? { start: i.start, end: i.end } : null;
+  } catch {
+    return null;
+  }
+}
 
 export function occurrenceBounds(obj: CalendarObject): { start: number | null; end: number | null } {
   try {

@@ -20,6 +20,8 @@ export interface ObjectRow {
   upstream_href: string | null;
   upstream_etag: string | null;
   base_ics: string | null;
+  exact_start: number | null;
+  exact_end: number | null;
 }
 export type HeadRow = Pick<ObjectRow, "name" | "etag" | "size" | "modified_at" | "component">;
 
@@ -31,6 +33,9 @@ export interface ObjectWrite {
   ics: string;
   firstStart: number | null;
   lastEnd: number | null;
+  /** The single instance, when the object has exactly one timed, non-floating instance. */
+  exactStart?: number | null;
+  exactEnd?: number | null;
   upstreamHref?: string | null;
   upstreamEtag?: string | null;
   baseIcs?: string | null;
@@ -96,16 +101,18 @@ export class ObjectStore {
   }
 
   /** Candidate rows for a time-range query, from the (calendar, component, first_start, last_end) index. */
-  async *query(calendarId: number, component: string | null, range: { start: number | null; end: number | null } | null, batch = 500): AsyncIterable<ObjectRow> {
+  async *query(calendarId: number, component: string | null, range: { start: number | null; end: number | null } | null, batch = 500, exactBodies = true): AsyncIterable<ObjectRow> {
     let lastId = 0;
+    // Rows decided by their exact instance need no text: skip reading it (most of a row's bytes).
+    const columns = exactBodies ? ["*"] : ["id", "calendar_id", "name", "uid", "component", "etag", "size", "first_start", "last_end", "modified_at", "exact_start", "exact_end", this.db.raw("CASE WHEN exact_start IS NULL THEN ics ELSE '' END AS ics")];
     for (;;) {
-      const q = this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).andWhere("id", ">", lastId);
+      const q = this.db<ObjectRow>("objects").select(columns).where({ calendar_id: calendarId }).andWhere("id", ">", lastId);
       if (component !== null) q.andWhere({ component });
       if (range !== null) {
         if (range.end !== null) q.andWhere((w) => w.whereNull("first_start").orWhere("first_start", "<", range.end!));
         if (range.start !== null) q.andWhere((w) => w.whereNull("last_end").orWhere("last_end", ">", range.start!));
       }
-      const rows = await q.orderBy("id").limit(batch);
+      const rows = (await q.orderBy("id").limit(batch)) as unknown as ObjectRow[];
       for (const r of rows) yield r;
       if (rows.length < batch) return;
       lastId = rows[rows.length - 1]!.id;
@@ -127,6 +134,8 @@ export class ObjectStore {
         size: Buffer.byteLength(w.ics),
         first_start: w.firstStart,
         last_end: w.lastEnd,
+        exact_start: w.exactStart ?? null,
+        exact_end: w.exactEnd ?? null,
         modified_at: now,
         ...(w.upstreamHref !== undefined ? { upstream_href: w.upstreamHref } : {}),
         ...(w.upstreamEtag !== undefined ? { upstream_etag: w.upstreamEtag } : {}),

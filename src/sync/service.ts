@@ -14,7 +14,7 @@ import {
 import type { TimeRange } from "../dav/filters/ast.ts";
 import type { XmlElement } from "../dav/xml/tree.ts";
 import { parseCalendarObject, type CalendarObject } from "../ical/parse.ts";
-import { occurrenceBounds } from "../ical/bounds.ts";
+import { occurrenceBounds, exactInstance } from "../ical/bounds.ts";
 import { etagOf } from "../ical/hash.ts";
 import { IcalError } from "../ical/parse.ts";
 import { Conditions } from "../dav/errors.ts";
@@ -124,8 +124,8 @@ export class StoreCalendarService implements CalendarService {
     for (const r of await this.objectsStore.getMany(cal.id, names)) out.set(r.name, toStored(r));
     return out;
   }
-  async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null): AsyncIterable<StoredObject> {
-    for await (const r of this.objectsStore.query(cal.id, component, range)) yield toStored(r);
+  async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: { exactBodies?: boolean } = {}): AsyncIterable<StoredObject> {
+    for await (const r of this.objectsStore.query(cal.id, component, range, 500, opts.exactBodies ?? true)) yield toStored(r);
   }
   async changesSince(cal: CalendarMeta, seq: number | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
     // cal was read at the start of this request: its sequence is this response's consistent snapshot.
@@ -179,7 +179,8 @@ export class StoreCalendarService implements CalendarService {
 
 export function objectWrite(name: string, parsed: CalendarObject) {
   const bounds = occurrenceBounds(parsed);
-  return { name, uid: parsed.uid, component: parsed.component, etag: etagOf(parsed.text), ics: parsed.text, firstStart: bounds.start, lastEnd: bounds.end };
+  const exact = exactInstance(parsed);
+  return { name, uid: parsed.uid, component: parsed.component, etag: etagOf(parsed.text), ics: parsed.text, firstStart: bounds.start, lastEnd: bounds.end, exactStart: exact?.start ?? null, exactEnd: exact?.end ?? null };
 }
 
 function outcomeError(o: { ok: false; reason: string; existingName?: string }): Error {
@@ -192,5 +193,6 @@ function toHead(r: { name: string; etag: string; size: number; modified_at: numb
   return { name: r.name, etag: r.etag, size: Number(r.size), modifiedAt: Number(r.modified_at), component: r.component };
 }
 function toStored(r: ObjectRow): StoredObject {
-  return { name: r.name, uid: r.uid, component: r.component, etag: r.etag, ics: r.ics, size: Number(r.size), modifiedAt: Number(r.modified_at) };
+  const exact = r.exact_start != null && r.exact_end != null ? { start: Number(r.exact_start), end: Number(r.exact_end) } : null;
+  return { name: r.name, uid: r.uid, component: r.component, etag: r.etag, ics: r.ics, size: Number(r.size), modifiedAt: Number(r.modified_at), exact };
 }

@@ -149,9 +149,9 @@ describe("filter parsing errors and prefilter", () => {
   });
   test("prefilter", () => {
     assert.deepEqual(prefilter(filter("")), { component: null, range: null, exact: true });
-    assert.deepEqual(prefilter(filter(`<C:comp-filter name="VTODO"/>`)), { component: "VTODO", range: null, exact: true });
-    assert.deepEqual(prefilter(filter(tr("VEVENT", "20060104T000000Z", "20060105T000000Z"))), { component: "VEVENT", range: { start: Date.UTC(2006, 0, 4), end: Date.UTC(2006, 0, 5) }, exact: false });
-    assert.deepEqual(prefilter(filter(`<C:comp-filter name="VEVENT"><C:prop-filter name="UID"/></C:comp-filter>`)), { component: "VEVENT", range: null, exact: false });
+    assert.deepEqual(prefilter(filter(`<C:comp-filter name="VTODO"/>`)), { component: "VTODO", range: null, exact: true, rangeOnly: false });
+    assert.deepEqual(prefilter(filter(tr("VEVENT", "20060104T000000Z", "20060105T000000Z"))), { component: "VEVENT", range: { start: Date.UTC(2006, 0, 4), end: Date.UTC(2006, 0, 5) }, exact: false, rangeOnly: true });
+    assert.deepEqual(prefilter(filter(`<C:comp-filter name="VEVENT"><C:prop-filter name="UID"/></C:comp-filter>`)), { component: "VEVENT", range: null, exact: false, rangeOnly: false });
   });
 });
 

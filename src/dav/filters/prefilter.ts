@@ -7,7 +7,15 @@ import type { CompFilter, TimeRange } from "./ast.ts";
 
 const MAIN = new Set(["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"]);
 
-export function prefilter(filter: CompFilter): { component: string | null; range: TimeRange | null; exact: boolean } {
+export interface Prefilter {
+  component: string | null;
+  range: TimeRange | null;
+  exact: boolean;
+  /** The filter is only "component overlaps range": rows with an exactly known single instance are decided by it. */
+  rangeOnly?: boolean;
+}
+
+export function prefilter(filter: CompFilter): Prefilter {
   const none = { component: null, range: null, exact: false };
   if (filter.name !== "VCALENDAR" || filter.isNotDefined) return none;
   if (filter.propFilters.length > 0) return none;
@@ -18,5 +26,5 @@ export function prefilter(filter: CompFilter): { component: string | null; range
   const main = comps.find((c) => MAIN.has(c.name) && !c.isNotDefined);
   if (!main) return none;
   const simple = comps.length === 1 && main.propFilters.length === 0 && main.compFilters.length === 0;
-  return { component: main.name, range: main.timeRange, exact: simple && main.timeRange === null };
+  return { component: main.name, range: main.timeRange, exact: simple && main.timeRange === null, rangeOnly: simple && main.timeRange !== null };
 }

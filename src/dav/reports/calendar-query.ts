@@ -51,8 +51,12 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
     // Phase 1, before any byte is sent: evaluate (so a limit error is still a 403), keeping heads only.
     const matched: ObjectHead[] = [];
     let truncated = false;
-    for await (const obj of ctx.service.query(cal, pre.component, pre.range)) {
-      if (!pre.exact) {
+    for await (const obj of ctx.service.query(cal, pre.component, pre.range, { exactBodies: !pre.rangeOnly })) {
+      if (pre.rangeOnly && obj.exact && pre.range) {
+        // RFC 4791 9.9 for a VEVENT with DTEND/DURATION > 0: start < range end AND end > range start.
+        const { start, end } = obj.exact;
+        if (!((pre.range.end === null || start < pre.range.end) && (pre.range.start === null || end > pre.range.start))) continue;
+      } else if (!pre.exact) {
         let parsed;
         try {
           parsed = parsedObjects.get(obj.etag, obj.ics);
