@@ -5,8 +5,7 @@
 import { cal as C, dav } from "../xml/names.ts";
 import { child, text } from "../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
-import { objectHref, type DavResource } from "../resources.ts";
-import { parsePropRequest, resolveProps, type PropRequest } from "../props/resolve.ts";
+import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
 import { multistatus, multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
 import type { CompFilter } from "../filters/ast.ts";
 import { parseFilter } from "../filters/parse.ts";
@@ -16,8 +15,8 @@ import { IcalError } from "../../ical/parse.ts";
 import { parsedObjects } from "../../ical/cache.ts";
 import { floatingZoneOf } from "./timezone.ts";
 import type { ReportHandler } from "./registry.ts";
-import type { ObjectHead, StoredObject } from "../service.ts";
-import { calendarDataOverride } from "./calendar-data.ts";
+import type { ObjectHead } from "../service.ts";
+import { objectResponses } from "./calendar-data.ts";
 
 interface QueryRequest {
   props: PropRequest;
@@ -77,19 +76,8 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
       matched.push({ name: obj.name, etag: obj.etag, size: obj.size, modifiedAt: obj.modifiedAt, component: obj.component });
     }
     // Phase 2: stream the responses, loading bodies in batches only when calendar-data was asked for.
-    const wantsData = q.props.kind !== "prop" || q.props.props.some((p) => p.name === "{urn:ietf:params:xml:ns:caldav}calendar-data");
-    const user = ctx.user;
     async function* entries(): AsyncGenerator<ResponseEntry> {
-      for (let i = 0; i < matched.length; i += 200) {
-        const batch = matched.slice(i, i + 200);
-        const bodies = new Map<string, StoredObject>();
-        if (wantsData) for (const [n, o] of await ctx.service.objects(cal, batch.map((m) => m.name))) if (o) bodies.set(n, o);
-        const overrides = calendarDataOverride(bodies, ctx, floatingZone);
-        for (const head of batch) {
-          const res: DavResource = { kind: "object", href: objectHref(user.username, cal.name, head.name), user, cal, name: head.name, obj: head };
-          yield { href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) };
-        }
-      }
+      yield* objectResponses(matched, cal, q.props, ctx, registry, floatingZone);
       if (truncated) yield { href: target.href, status: 507 };
     }
     return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatusStream(entries(), ctx.minimal) };

@@ -6,13 +6,13 @@
 import { dav } from "../xml/names.ts";
 import { child, el, text } from "../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
-import { objectHref, type DavResource } from "../resources.ts";
-import { parsePropRequest, resolveProps, type PropRequest } from "../props/resolve.ts";
+import { objectHref } from "../resources.ts";
+import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
 import { multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
-import { InvalidSyncToken, type ChangeSet, type ObjectHead, type StoredObject } from "../service.ts";
+import { InvalidSyncToken, type ChangeSet } from "../service.ts";
 import { parseSyncToken, syncToken } from "../props/tokens.ts";
 import type { ReportHandler } from "./registry.ts";
-import { calendarDataOverride } from "./calendar-data.ts";
+import { objectResponses } from "./calendar-data.ts";
 
 interface SyncRequest {
   token: string;
@@ -55,21 +55,9 @@ export const syncCollection: ReportHandler<SyncRequest> = {
       if (e instanceof InvalidSyncToken) throw new DavError(403, `sync token "${q.token}" is no longer valid: ${e.message}; start again with an empty token`, Conditions.validSyncToken);
       throw e;
     }
-    const wantsData = q.props.kind === "prop" && q.props.props.some((p) => p.name === "{urn:ietf:params:xml:ns:caldav}calendar-data");
     const user = ctx.user;
-    // Bodies are loaded in batches as the response streams, so memory stays flat however big the set.
     async function* entries(): AsyncGenerator<ResponseEntry> {
-      const heads = changes.changed as ObjectHead[];
-      for (let i = 0; i < heads.length; i += 200) {
-        const batch = heads.slice(i, i + 200);
-        const bodies = new Map<string, StoredObject>();
-        if (wantsData) for (const [n, o] of await ctx.service.objects(cal, batch.map((c) => c.name))) if (o) bodies.set(n, o);
-        const overrides = calendarDataOverride(bodies, ctx, null);
-        for (const head of batch) {
-          const res: DavResource = { kind: "object", href: objectHref(user.username, cal.name, head.name), user, cal, name: head.name, obj: head };
-          yield { href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) };
-        }
-      }
+      yield* objectResponses(changes.changed, cal, q.props, ctx, registry, null);
       for (const name of changes.removed) yield { href: objectHref(user.username, cal.name, name), status: 404 };
       if (changes.truncated) yield { href: target.href, status: 507 };
     }
