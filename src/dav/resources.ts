@@ -112,8 +112,8 @@ export async function resolve(path: string, ctx: DavContext): Promise<Resolved> 
   return { resource: null, missing: { kind: "missing-object", href: objectHref(owner, cal.name, objName), user, cal, name: objName } };
 }
 
-/** Direct members of a collection, for Depth: 1. */
-export async function members(res: DavResource, ctx: DavContext): Promise<DavResource[]> {
+/** Direct members of a collection, for Depth: 1; made one at a time as the response streams. */
+export async function members(res: DavResource, ctx: DavContext): Promise<Iterable<DavResource>> {
   switch (res.kind) {
     case "root": {
       const user = ctx.user;
@@ -126,7 +126,11 @@ export async function members(res: DavResource, ctx: DavContext): Promise<DavRes
       return (await ctx.service.calendars(res.user)).map((cal) => ({ kind: "calendar", href: calendarHref(res.user.username, cal.name), user: res.user, cal }));
     case "calendar": {
       const prefix = calendarHref(res.user.username, res.cal.name);
-      return (await ctx.service.heads(res.cal)).map((obj) => ({ kind: "object", href: prefix + enc(obj.name), user: res.user, cal: res.cal, name: obj.name, obj }));
+      const heads = await ctx.service.heads(res.cal);
+      const { user, cal } = res;
+      return (function* (): Generator<DavResource> {
+        for (const obj of heads) yield { kind: "object", href: prefix + enc(obj.name), user, cal, name: obj.name, obj };
+      })();
     }
     default:
       return [];

@@ -17,9 +17,10 @@ export const propfind: MethodHandler = {
       throw new DavError(403, "Depth: infinity is not supported; send Depth: 0 or 1", Conditions.propfindFiniteDepth);
     }
     const request = parsePropRequest(xmlBody(ctx, [dav("propfind")], true));
-    const targets = [res, ...(ctx.depth === "1" ? await members(res, ctx) : [])];
+    const children = ctx.depth === "1" ? await members(res, ctx) : [];
     async function* entries(): AsyncGenerator<ResponseEntry> {
-      for (const r of targets) yield { href: r.href, props: await resolveProps(r, request, ctx, deps.props) };
+      yield { href: res!.href, props: await resolveProps(res!, request, ctx, deps.props) };
+      for (const r of children) yield { href: r.href, props: await resolveProps(r, request, ctx, deps.props) };
     }
     return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatusStream(entries(), ctx.minimal) };
   },
