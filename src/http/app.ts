@@ -14,6 +14,7 @@ import type { BasicAuth } from "./middleware/auth-basic.ts";
 import { readBodyBytes, decodeUtf8, BodyTooLarge, BodyNotUtf8 } from "./middleware/body.ts";
 import { decodeCalendarBytes } from "../ical/parse.ts";
 import type { Metrics } from "../status/metrics.ts";
+import { overload, type OverloadOptions } from "./middleware/overload.ts";
 
 export interface AppDeps {
   service: CalendarService;
@@ -22,6 +23,8 @@ export interface AppDeps {
   metrics: Metrics;
   limits: DavLimits & { maxBodyBytes: number };
   trustProxy: boolean;
+  /** Load shedding (503 + Retry-After past these limits); defaults in middleware/overload.ts. */
+  overload?: Partial<OverloadOptions>;
   /** Extra routes (SSE, POST /sync) mounted by later rooms; return true when handled. */
   extraRoutes?: ((ctx: Koa.Context, user: string | null, authenticate: () => Promise<string | null>) => Promise<boolean>)[];
 }
@@ -45,6 +48,9 @@ export function createApp(deps: AppDeps): Koa {
       (ctx.state.log as Logger).debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, "request");
     }
   });
+
+  // Load shedding before any work (body reading, auth, DAV): 503 + Retry-After instead of timeouts.
+  app.use(overload(deps.overload));
 
   // The error edge: nothing escapes as an unlogged 500, and clients get a DAV:error body.
   app.use(async (ctx, next) => {

@@ -202,7 +202,9 @@ function vtimezoneZone(vtz: ICAL.Component, tzid: string): Zone | null {
   if (usableVtimezone(vtz)) {
     try {
       const tz = new ICAL.Timezone({ component: vtz, tzid });
-      const probe = (w: Wall): number => tz.utcOffset(new ICAL.Time({ year: w.y, month: w.mo, day: w.d, hour: w.h, minute: w.mi, second: w.s, isDate: false }, ICAL.Timezone.localTimezone));
+      // ical.js expands (and caches) the zone's rules up to the year asked for: clamp far years (e.g. from
+      // DURATION:P99999999D, found by the fuzz tests) so one object cannot cost seconds of CPU and that memory.
+      const probe = (w: Wall): number => tz.utcOffset(new ICAL.Time({ year: Math.min(Math.max(w.y, 1), 2400), month: w.mo, day: w.d, hour: w.h, minute: w.mi, second: w.s, isDate: false }, ICAL.Timezone.localTimezone));
       probe({ y: 2020, mo: 1, d: 1, h: 0, mi: 0, s: 0 });
       z = { id: `VTIMEZONE:${tzid}`, toUtc: (w) => wallMs(w) - probe(w) * 1000 };
     } catch {
