@@ -73,6 +73,12 @@ export class OutboxStore {
     return Number(id);
   }
 
+  /** The texts of earlier writes of one object (superseded or done), newest first. */
+  async recentVersions(calendarId: number, name: string, beforeId: number, limit: number): Promise<string[]> {
+    const rows = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, op: "put" }).andWhere("id", "<", beforeId).whereIn("state", ["superseded", "done"]).orderBy("id", "desc").limit(limit).select("ics");
+    return rows.map((r) => r.ics ?? "").filter((x) => x !== "");
+  }
+
   async get(id: number): Promise<OutboxRow | null> {
     return (await this.db<OutboxRow>("outbox").where({ id }).first()) ?? null;
   }

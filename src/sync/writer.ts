@@ -119,12 +119,33 @@ export class Writer implements WriteThrough, OutboxReplayer {
     void p.finally(() => this.background.delete(p));
   }
 
+  /** Last attempt started per object ("calendarId/name"): writes of one object reach the upstream in order. */
+  private readonly objectChains = new Map<string, Promise<unknown>>();
+
   private attempt(id: number): Promise<Outcome> {
     let p = this.inflight.get(id);
     if (p) return p;
-    p = this.run(id).finally(() => this.inflight.delete(id));
+    p = this.chained(id).finally(() => this.inflight.delete(id));
     this.inflight.set(id, p);
     return p;
+  }
+
+  /**
+   * A DELETE queued while the create it follows is still on its way must not overtake it (it would
+   * find no upstream href, succeed vacuously, and the create would then land): runs wait for the
+   * previous attempt on the same object.
+   */
+  private async chained(id: number): Promise<Outcome> {
+    const row = await this.d.outbox.get(id);
+    if (!row) return { kind: "skipped" };
+    const key = `${row.calendar_id}/${row.object_name}`;
+    const before = this.objectChains.get(key) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(() => this.run(id));
+    this.objectChains.set(key, mine);
+    void mine.finally(() => {
+      if (this.objectChains.get(key) === mine) this.objectChains.delete(key);
+    }).catch(() => undefined);
+    return mine;
   }
 
   private async run(id: number): Promise<Outcome> {
@@ -152,7 +173,10 @@ export class Writer implements WriteThrough, OutboxReplayer {
         }
         await this.confirmed(cal, row, written.href, v.etag, v.kind === "rewritten" ? v.theirs : null);
       } else {
-        if (row.upstream_href) await adapter.remove(remote, row.upstream_href, row.if_match, signal);
+        // Without a recorded href the object may still exist upstream under its own name (its create
+        // was in flight when this process stopped): delete that, and count "already gone" as done.
+        const href = row.upstream_href ?? `${remote.href}${encodeURIComponent(row.object_name)}`;
+        await adapter.remove(remote, href, row.upstream_href ? row.if_match : null, signal); // 404 counts as done
         await this.confirmed(cal, row, null, null);
       }
       await this.d.bus.publish({ type: "write.replayed", ...base, outcome: "ok", attempts: row.attempts + 1 });
@@ -256,6 +280,13 @@ export class Writer implements WriteThrough, OutboxReplayer {
       return { kind: "ok" };
     }
     const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
+    // The upstream holds the local version this write replaced: an earlier write of ours landed but its
+    // confirmation was lost (e.g. the process died in between). Not a conflict: retarget and go again.
+    if (theirs && theirs.etag && theirs.etag !== row.if_match && (await this.isOwnEarlierVersion(cal, row, previous, theirs.ics))) {
+      log.info({ href }, "the upstream already has our previous version (its confirmation was lost); retrying on its ETag");
+      await this.d.db("outbox").where({ id: row.id }).update({ if_match: theirs.etag, upstream_href: href });
+      return this.run(row.id);
+    }
     const resolution = describeResolution(this.d.policy);
     const conflictId = await this.d.db.transaction(async (trx) => {
       const objects = new ObjectStore(trx as unknown as Knex);
@@ -270,6 +301,13 @@ export class Writer implements WriteThrough, OutboxReplayer {
     log.warn({ conflictId, upstreamDeleted: theirs === null }, "conflict: the object changed upstream and here");
     await this.d.bus.publish({ type: "conflict.detected", owner: cal.owner, source: cal.source_id, calendar: cal.name, object: row.object_name, conflictId, resolution });
     return { kind: "conflict", conflictId };
+  }
+
+  /** Is `ics` a version this gateway itself wrote (or replaced) for this object? */
+  private async isOwnEarlierVersion(cal: CalendarRow, row: OutboxRow, previous: ObjectRow | null, ics: string): Promise<boolean> {
+    if (previous && sameContent(ics, previous.ics)) return true;
+    const earlier = await this.d.outbox.recentVersions(cal.id, row.object_name, row.id, 20);
+    return earlier.some((v) => sameContent(ics, v));
   }
 
   /**
