@@ -29,6 +29,12 @@ if ((${#missing[@]} > 0)); then
   fi
 fi
 
+# Type-check first (tests run through tsx, which strips types without checking them).
+if (($# == 0)); then
+  echo "test/run.sh: type-checking (tsc --noEmit)" >&2
+  npx --no-install tsc --noEmit -p tsconfig.json || { echo "test/run.sh: type errors (above)" >&2; exit 1; }
+fi
+
 # Node 20's --test does not expand glob patterns (that came in Node 21), so expand them here.
 # Pass files (or directories) as arguments to run a subset: bash test/run.sh test/clients
 roots=("$@")
