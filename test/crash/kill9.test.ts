@@ -20,6 +20,7 @@
  * 2xx promises the write is durable, so the WAL is fsynced at every commit.
  */
 import assert from "node:assert/strict";
+import { summariesByUid } from "../helpers/collection.ts";
 import { after, before, describe, test } from "node:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -84,27 +85,6 @@ async function req(url: string, method: string, opts: { auth?: string; body?: st
   return { status: r.status, body: await r.text(), headers: r.headers };
 }
 
-/** UID → SUMMARY of every object in a collection (calendar-query for the gateway, PROPFIND+GET-free multiget-less REPORT for Radicale). */
-async function contents(url: string, auth: string): Promise<Map<string, string>> {
-  const r = await req(url, "REPORT", {
-    auth,
-    headers: { depth: "1" },
-    body: `<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>`,
-  });
-  assert.equal(r.status, 207, `calendar-query ${url}: ${r.status} ${r.body.slice(0, 300)}`);
-  const out = new Map<string, string>();
-  for (const resp of elements(parseXml(r.body), "{DAV:}response")) {
-    for (const ps of elements(resp, "{DAV:}propstat")) {
-      const data = child(child(ps, "{DAV:}prop")!, "{urn:ietf:params:xml:ns:caldav}calendar-data");
-      if (!data) continue;
-      const body = text(data).replace(/\r?\n[ \t]/g, "");
-      const uid = /^UID:(.*)$/m.exec(body)?.[1]?.trim() ?? "?";
-      assert.ok(!out.has(uid), `${url}: UID ${uid} twice`);
-      out.set(uid, /^SUMMARY[^:]*:(.*)$/m.exec(body)?.[1]?.trim() ?? "");
-    }
-  }
-  return out;
-}
 
 function writeConfig(): void {
   writeFileSync(
@@ -149,8 +129,8 @@ async function dbCheck(): Promise<{ pending: number; states: Record<string, numb
 
 /** The state the gateway and the upstream must be in after the crash and the replay. */
 async function verify(iteration: number): Promise<void> {
-  const gw = { local: await contents(`${base}${CALS.local}`, AUTH), r: await contents(`${base}${CALS.r}`, AUTH) };
-  const up = await contents(radicale.calendarUrls[0]!, radicale.authHeader);
+  const gw = { local: await summariesByUid(`${base}${CALS.local}`, AUTH), r: await summariesByUid(`${base}${CALS.r}`, AUTH) };
+  const up = await summariesByUid(radicale.calendarUrls[0]!, radicale.authHeader);
   const where = `after crash ${iteration} (CRASH_SEED=${SEED0})`;
   for (const e of expectations.values()) {
     const allowed = e.inflight === undefined ? [e.acked] : [e.acked, e.inflight];

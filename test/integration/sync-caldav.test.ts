@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { summariesByUid, summariesOf } from "../helpers/collection.ts";
 import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,27 +65,6 @@ async function listing(url: string, auth: string): Promise<Map<string, string>> 
   return out;
 }
 
-/** UID → SUMMARY of every object in a collection, via calendar-query (what a client would see). */
-async function contents(url: string, auth: string): Promise<Map<string, string>> {
-  const r = await req(url, "REPORT", {
-    auth,
-    headers: { depth: "1" },
-    body: `<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>`,
-  });
-  assert.equal(r.status, 207, `calendar-query ${url}: ${r.status} ${r.body.slice(0, 300)}`);
-  const out = new Map<string, string>();
-  for (const resp of elements(parseXml(r.body), "{DAV:}response")) {
-    for (const ps of elements(resp, "{DAV:}propstat")) {
-      const data = child(child(ps, "{DAV:}prop")!, "{urn:ietf:params:xml:ns:caldav}calendar-data");
-      if (!data) continue;
-      const ics = text(data).replace(/\r?\n[ \t]/g, "");
-      const uid = /^UID:(.*)$/m.exec(ics)?.[1]?.trim() ?? "?";
-      const summaries = [...ics.matchAll(/^SUMMARY[^:]*:(.*)$/gm)].map((m) => m[1]!.trim()).join(" / ");
-      out.set(uid, summaries);
-    }
-  }
-  return out;
-}
 
 async function syncCollection(url: string, token: string): Promise<{ token: string; changed: string[]; removed: string[] }> {
   const r = await req(url, "REPORT", { auth: AUTH, headers: { depth: "1" }, body: `<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:"><d:sync-token>${token}</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>` });
@@ -301,7 +281,7 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
     assert.equal(xUp.size, XANDIKOS_EVENTS + 1 + corpusUids.x.length);
     assert.deepEqual([...xGw.keys()].sort(), [...xUp.keys()].sort());
     // Corpus content arrived intact (UIDs present in the gateway).
-    const xContents = await contents(`${base}${X_CAL}`, AUTH);
+    const xContents = await summariesByUid(`${base}${X_CAL}`, AUTH, summariesOf);
     for (const uid of corpusUids.x) assert.ok(xContents.has(uid), `corpus UID ${uid} in the gateway`);
     rToken = (await syncCollection(`${base}${R_CAL}`, "")).token;
     xToken = (await syncCollection(`${base}${X_CAL}`, "")).token;
@@ -457,8 +437,8 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
     assert.equal(proxy.requests() - before, 1);
     // The gateway and the upstream agree on all three after a sync.
     await syncNow("r");
-    const up = await contents(cal, radicale.authHeader);
-    const mine = await contents(`${base}${R_CAL}`, AUTH);
+    const up = await summariesByUid(cal, radicale.authHeader, summariesOf);
+    const mine = await summariesByUid(`${base}${R_CAL}`, AUTH, summariesOf);
     for (const uid of ["r-30", "r-31", "r-32"]) assert.equal(mine.get(uid), up.get(uid), uid);
     assert.equal(mine.get("r-32"), "Event 32 edited");
   });
@@ -516,8 +496,8 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
     await sse.waitFor((e) => e.event === "write.replayed" && e.data.object === "queued.ics" && e.data.outcome === "ok", 30_000, from);
     assert.match((await req(`${cal}queued.ics`, "GET", { auth: radicale.authHeader })).body, /Queued while down/);
     // The cache equals the upstream, event by event.
-    const up = await contents(cal, radicale.authHeader);
-    const mine = await contents(`${base}${R_CAL}`, AUTH);
+    const up = await summariesByUid(cal, radicale.authHeader, summariesOf);
+    const mine = await summariesByUid(`${base}${R_CAL}`, AUTH, summariesOf);
     assert.deepEqual([...mine.entries()].sort(), [...up.entries()].sort());
   });
 

@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { summariesByUid } from "../helpers/collection.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,26 +43,6 @@ async function req(url: string, method: string, opts: { auth?: string; body?: st
   return { status: r.status, headers: r.headers, body: await r.text() };
 }
 
-/** UID → SUMMARY of a CalDAV collection (calendar-query); fails on a UID seen twice. */
-async function davContents(url: string, auth: string): Promise<Map<string, string>> {
-  const r = await req(url, "REPORT", {
-    auth,
-    headers: { depth: "1" },
-    body: `<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>`,
-  });
-  assert.equal(r.status, 207, `calendar-query ${url}: ${r.status} ${r.body.slice(0, 300)}`);
-  const out = new Map<string, string>();
-  for (const resp of elements(parseXml(r.body), "{DAV:}response")) {
-    for (const ps of elements(resp, "{DAV:}propstat")) {
-      const data = child(child(ps, "{DAV:}prop")!, "{urn:ietf:params:xml:ns:caldav}calendar-data");
-      if (!data) continue;
-      const ics = text(data);
-      assert.ok(!out.has(uidOf(ics)), `UID ${uidOf(ics)} twice in ${url}`);
-      out.set(uidOf(ics), summaryOf(ics));
-    }
-  }
-  return out;
-}
 
 interface SseEvent {
   id: string;
@@ -178,8 +159,8 @@ describe("vdirsyncer ⇄ gateway ⇄ Radicale while the upstream changes", { ski
 
   const sorted = (m: Map<string, string>): [string, string][] => [...m.entries()].sort(([a], [b]) => a.localeCompare(b));
   const assertConverged = async (what: string): Promise<void> => {
-    const up = await davContents(upCal, radicale.authHeader);
-    const mine = await davContents(gwCal, AUTH);
+    const up = await summariesByUid(upCal, radicale.authHeader, summaryOf);
+    const mine = await summariesByUid(gwCal, AUTH, summaryOf);
     const loc = localSummaries();
     assert.deepEqual(sorted(up), sorted(model), `${what}: Radicale = model`);
     assert.deepEqual(sorted(mine), sorted(model), `${what}: gateway = model`);
@@ -279,7 +260,7 @@ password = "${PASS}"
     ok(vdir(["sync"]));
     // The local edit went vdirsyncer → gateway → Radicale at once (write-through).
     assert.equal(summaryOf((await req(`${upCal}seed-10.ics`, "GET", { auth: radicale.authHeader })).body), "Seed 10 edited locally");
-    const onRadicale = await davContents(upCal, radicale.authHeader);
+    const onRadicale = await summariesByUid(upCal, radicale.authHeader, summaryOf);
     assert.equal(onRadicale.get("local-new-1"), "Created locally 1");
     assert.ok(!onRadicale.has("seed-11"), "the local deletion reached Radicale");
     await syncedAfterNow(true);
