@@ -79,6 +79,21 @@ export class OutboxStore {
     return rows.map((r) => r.ics ?? "").filter((x) => x !== "");
   }
 
+  /** Point one queued write at a new upstream version (href and If-Match). */
+  async retarget(id: number, ifMatch: string | null, href: string | null): Promise<void> {
+    await this.db("outbox").where({ id }).update({ if_match: ifMatch, upstream_href: href });
+  }
+
+  /** Point the other pending writes of an object at the upstream version a write just produced. */
+  async retargetOthers(trx: Knex.Transaction, calendarId: number, name: string, exceptId: number, ifMatch: string | null, href: string | null): Promise<void> {
+    await trx("outbox").where({ calendar_id: calendarId, object_name: name, state: "pending" }).whereNot({ id: exceptId }).update({ if_match: ifMatch, upstream_href: href });
+  }
+
+  /** Close every pending write of an object with a final state (conflict, failed). */
+  async closePending(trx: Knex.Transaction, calendarId: number, name: string, state: "conflict" | "failed", error: string): Promise<void> {
+    await trx("outbox").where({ calendar_id: calendarId, object_name: name, state: "pending" }).update({ state, last_error: error });
+  }
+
   async get(id: number): Promise<OutboxRow | null> {
     return (await this.db<OutboxRow>("outbox").where({ id }).first()) ?? null;
   }

@@ -248,12 +248,12 @@ export class Writer implements WriteThrough, OutboxReplayer {
         // The upstream keeps its own rendering of our change: serve that (a change clients will see).
         const out = await new ObjectStore(trx as unknown as Knex).put(cal.id, upstreamWrite(row.object_name, rewritten.ics, href, etag), NO_CONDITIONS);
         if (!out.ok) throw new Error(`could not store the upstream version: ${out.reason}`);
-        await trx("outbox").where({ calendar_id: cal.id, object_name: row.object_name, state: "pending" }).whereNot({ id: row.id }).update({ if_match: etag, upstream_href: href });
+        await this.d.outbox.retargetOthers(trx, cal.id, row.object_name, row.id, etag, href);
       } else if (row.op === "put") {
         await new ObjectStore(trx as unknown as Knex).setUpstream(cal.id, row.object_name, { upstreamHref: href, upstreamEtag: etag, baseIcs: row.ics }, trx);
-        await trx("outbox").where({ calendar_id: cal.id, object_name: row.object_name, state: "pending" }).whereNot({ id: row.id }).update({ if_match: etag, upstream_href: href });
+        await this.d.outbox.retargetOthers(trx, cal.id, row.object_name, row.id, etag, href);
       } else {
-        await trx("outbox").where({ calendar_id: cal.id, object_name: row.object_name, state: "pending" }).whereNot({ id: row.id }).update({ if_match: null, upstream_href: null });
+        await this.d.outbox.retargetOthers(trx, cal.id, row.object_name, row.id, null, null);
       }
       await this.d.outbox.settle(row.id, "done", null, trx);
     });
@@ -284,7 +284,7 @@ export class Writer implements WriteThrough, OutboxReplayer {
     // confirmation was lost (e.g. the process died in between). Not a conflict: retarget and go again.
     if (theirs && theirs.etag && theirs.etag !== row.if_match && (await this.isOwnEarlierVersion(cal, row, previous, theirs.ics))) {
       log.info({ href }, "the upstream already has our previous version (its confirmation was lost); retrying on its ETag");
-      await this.d.db("outbox").where({ id: row.id }).update({ if_match: theirs.etag, upstream_href: href });
+      await this.d.outbox.retarget(row.id, theirs.etag, href);
       return this.run(row.id);
     }
     const resolution = describeResolution(this.d.policy);
@@ -295,7 +295,7 @@ export class Writer implements WriteThrough, OutboxReplayer {
         const out = await objects.put(cal.id, upstreamWrite(row.object_name, theirs.ics, href, theirs.etag), NO_CONDITIONS);
         if (!out.ok) throw new Error(`could not store the upstream version: ${out.reason}`);
       } else await objects.remove(cal.id, row.object_name, NO_CONDITIONS);
-      await trx("outbox").where({ calendar_id: cal.id, object_name: row.object_name, state: "pending" }).update({ state: "conflict", last_error: `conflict ${id}` });
+      await this.d.outbox.closePending(trx, cal.id, row.object_name, "conflict", `conflict ${id}`);
       return id;
     });
     log.warn({ conflictId, upstreamDeleted: theirs === null }, "conflict: the object changed upstream and here");
@@ -336,7 +336,7 @@ export class Writer implements WriteThrough, OutboxReplayer {
       } else {
         await objects.put(cal.id, { name: previous.name, uid: previous.uid, component: previous.component, etag: previous.etag, ics: previous.ics, firstStart: previous.first_start, lastEnd: previous.last_end, upstreamHref: previous.upstream_href, upstreamEtag: null, baseIcs: previous.base_ics }, NO_CONDITIONS);
       }
-      await trx("outbox").where({ calendar_id: cal.id, object_name: row.object_name, state: "pending" }).update({ state: "failed", last_error: message });
+      await this.d.outbox.closePending(trx, cal.id, row.object_name, "failed", message);
     });
     log.warn({ err: message }, "upstream refused a change; rolled back");
   }
