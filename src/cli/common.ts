@@ -103,3 +103,15 @@ export async function importMain(): Promise<Record<string, unknown> | null> {
     throw e;
   }
 }
+
+/** The first line of standard input (a password or key piped in), without its line ending. */
+export async function readFirstLine(ctx: CliContext): Promise<string | null> {
+  ctx.stdin.setEncoding("utf8");
+  let buf = "";
+  for await (const chunk of ctx.stdin) {
+    buf += chunk as string;
+    const nl = buf.indexOf("\n");
+    if (nl >= 0) return buf.slice(0, nl).replace(/\r$/, ""); // leaving the loop destroys stdin
+  }
+  return buf === "" ? null : buf.replace(/\r$/, "");
+}

@@ -1,5 +1,5 @@
 import { hashPassword } from "../auth/password.ts";
-import { UsageError, type CliContext, type Command } from "./common.ts";
+import { readFirstLine, UsageError, type CliContext, type Command } from "./common.ts";
 
 export const hashPasswordCommand: Command = {
   name: "hash-password",
@@ -32,17 +32,6 @@ On a terminal it asks twice without echoing; otherwise it reads the first line o
     return 0;
   },
 };
-
-async function readFirstLine(ctx: CliContext): Promise<string | null> {
-  ctx.stdin.setEncoding("utf8");
-  let buf = "";
-  for await (const chunk of ctx.stdin) {
-    buf += chunk as string;
-    const nl = buf.indexOf("\n");
-    if (nl >= 0) return buf.slice(0, nl).replace(/\r$/, ""); // leaving the loop destroys stdin
-  }
-  return buf === "" ? null : buf.replace(/\r$/, "");
-}
 
 /** Reads one line from a TTY in raw mode without echo. Null on Ctrl-C / Ctrl-D. */
 function readHidden(prompt: string, ctx: CliContext): Promise<string | null> {

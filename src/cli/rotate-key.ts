@@ -6,7 +6,7 @@
 import { SecretBox, SecretDecryptError } from "../auth/crypto.ts";
 import { openDb } from "../store/db.ts";
 import { SecretStore } from "../store/secrets.ts";
-import { CONFIG_OPTION, resolveConfig, UsageError, type CliContext, type Command } from "./common.ts";
+import { CONFIG_OPTION, readFirstLine, resolveConfig, UsageError, type Command } from "./common.ts";
 
 export const OLD_KEY_ENV = "CALGATE_OLD_SECRET_KEY";
 
@@ -63,14 +63,3 @@ the new key are skipped, so running it twice is harmless.
     }
   },
 };
-
-async function readFirstLine(ctx: CliContext): Promise<string | null> {
-  ctx.stdin.setEncoding("utf8");
-  let buf = "";
-  for await (const chunk of ctx.stdin) {
-    buf += chunk as string;
-    const nl = buf.indexOf("\n");
-    if (nl >= 0) return buf.slice(0, nl).replace(/\r$/, "");
-  }
-  return buf === "" ? null : buf.replace(/\r$/, "");
-}
