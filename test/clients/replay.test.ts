@@ -1,6 +1,6 @@
 /**
  * Client request replay: Apple Calendar, Thunderbird and DAVx5 as recorded in
- * /work/shared/corpus/client-requests (order of index.md), against a freshly started calgate
+ * test/fixtures/corpus/client-requests (order of index.md), against a freshly started calgate
  * (CLIENT_TEST_TARGET=radicale runs it against Radicale instead, to validate the harness).
  */
 import { after, before, describe, test } from "node:test";

@@ -1,6 +1,6 @@
 /**
  * Replays the recorded request sequences of real CalDAV clients (Apple Calendar, Thunderbird, DAVx5;
- * see /work/shared/corpus/client-requests/index.md) against a server: the bodies are the corpus files
+ * see test/fixtures/corpus/client-requests/index.md) against a server: the bodies are the corpus files
  * with their placeholders filled, the headers and Depth values are the client's, redirects are
  * followed with the same method and Depth, and every URL after the first is one the server returned.
  */
@@ -10,9 +10,8 @@ import assert from "node:assert/strict";
 import { parseXml } from "../../src/dav/xml/parse.ts";
 import { child, elements, text, type XmlElement } from "../../src/dav/xml/tree.ts";
 import type { Clark } from "../../src/dav/xml/names.ts";
+import { CLIENT_REQUESTS_DIR } from "../helpers/fixtures.ts";
 
-export const CORPUS_DIR = process.env.CALGATE_CORPUS_DIR ?? "/work/shared/corpus";
-export const CLIENT_REQUESTS_DIR = join(CORPUS_DIR, "client-requests");
 
 export type ClientName = "apple-calendar" | "thunderbird" | "davx5";
 

@@ -1,6 +1,6 @@
 /**
  * vdirsyncer (Debian 0.19): a filesystem storage (.ics files) paired with the caldav storage at the
- * calendar home. Seeded files from the shared corpus travel to the server; edits, creations and
+ * calendar home. Seeded files from the iCalendar corpus (test/fixtures) travel to the server; edits, creations and
  * deletions on either side travel across; a conflicting edit fails without a resolution and is
  * resolved by "a wins". File contents and server GETs are asserted, not only exit codes.
  */
@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTarget, type DavTarget } from "../helpers/target.ts";
 import { which } from "../helpers/proc.ts";
-import { basic, CORPUS_DIR, d, normPath, okProp, parseMultistatus, unfold } from "./replay.ts";
+import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
+import { basic, d, normPath, okProp, parseMultistatus, unfold } from "./replay.ts";
 import { text } from "../../src/dav/xml/tree.ts";
 
 const missing = which("vdirsyncer") === null ? 'vdirsyncer is not installed (Debian package "vdirsyncer"; test/run.sh installs it when run as root)' : null;
@@ -109,7 +110,7 @@ password = "${u.password}"
     dir = mkdtempSync(join(tmpdir(), "vdirsyncer-it-"));
     localRoot = join(dir, "local");
     mkdirSync(join(localRoot, COLLECTION), { recursive: true });
-    for (const s of SEED) copyFileSync(join(CORPUS_DIR, "ics", s.file), join(localRoot, COLLECTION, `${s.file.split("/").pop()}`));
+    for (const s of SEED) copyFileSync(join(CORPUS_ICS_DIR, s.file), join(localRoot, COLLECTION, `${s.file.split("/").pop()}`));
     cfg = join(dir, "config");
     colUrl = new URL(`${COLLECTION}/`, target.homeUrl(u)).toString();
     writeConfig("null");
@@ -137,7 +138,7 @@ password = "${u.password}"
     const srv = await serverItems();
     assert.deepEqual(sortedKeys(srv), SEED.map((s) => s.uid).sort());
     for (const s of SEED) {
-      const original = unfold(readFileSync(join(CORPUS_DIR, "ics", s.file), "utf8"));
+      const original = unfold(readFileSync(join(CORPUS_ICS_DIR, s.file), "utf8"));
       const got = unfold(srv.get(s.uid)!.body);
       for (const line of original.split("\n").filter((l) => /^(UID|RRULE|RECURRENCE-ID|DTSTART|SUMMARY|BEGIN:V(EVENT|TODO|ALARM))/.test(l))) {
         assert.ok(got.includes(line), `server copy of ${s.file} lost the line ${JSON.stringify(line)}\n${got}`);

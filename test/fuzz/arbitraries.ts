@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
 
 /** Cases per property: FUZZ_RUNS, else a CI-sized default. */
 export const RUNS = Number(process.env.FUZZ_RUNS ?? "0") || 0;
@@ -183,9 +184,8 @@ export const icsObject = fc
 
 // --- the corpus ----------------------------------------------------------------------------------
 
-export const CORPUS_DIR = "/work/shared/corpus/ics";
 /** Every corpus file (valid and malformed), as bytes. */
 export function corpusFiles(): { path: string; bytes: Buffer }[] {
-  const rows = readFileSync(join(CORPUS_DIR, "INDEX.tsv"), "utf8").trim().split("\n").slice(1);
-  return rows.map((l) => l.split("\t")[0]!).filter(Boolean).map((p) => ({ path: p, bytes: readFileSync(join(CORPUS_DIR, p)) }));
+  const rows = readFileSync(join(CORPUS_ICS_DIR, "INDEX.tsv"), "utf8").trim().split("\n").slice(1);
+  return rows.map((l) => l.split("\t")[0]!).filter(Boolean).map((p) => ({ path: p, bytes: readFileSync(join(CORPUS_ICS_DIR, p)) }));
 }

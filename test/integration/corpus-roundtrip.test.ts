@@ -1,5 +1,5 @@
 /**
- * shared/corpus/ics through the HTTP endpoint: every valid file round-trips through PUT/GET unchanged in
+ * test/fixtures/corpus/ics through the HTTP endpoint: every valid file round-trips through PUT/GET unchanged in
  * meaning (whole-calendar exports with several UIDs are split into one object per UID, as a client
  * importing them does); every malformed file is accepted (and then round-trips) or rejected with a
  * DAV:error naming the problem. Never a 500, and a rejected PUT leaves nothing behind.
@@ -10,9 +10,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import ICAL from "ical.js";
 import { startInproc, basic, type InprocServer } from "../helpers/inproc.ts";
+import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
 
-const CORPUS = join(import.meta.dirname, "../../../shared/corpus/ics");
-const rows = readFileSync(join(CORPUS, "INDEX.tsv"), "utf8").trim().split("\n").slice(1).map((l) => l.split("\t"));
+const rows = readFileSync(join(CORPUS_ICS_DIR, "INDEX.tsv"), "utf8").trim().split("\n").slice(1).map((l) => l.split("\t"));
 const CAL = "/dav/calendars/alice/corpus/";
 const auth = basic("alice", "secret-a");
 
@@ -76,7 +76,7 @@ async function get(href: string): Promise<{ status: number; text: string }> {
 
 for (const [path, producer, , features, expectedValid] of rows) {
   test(`${path} (${producer}; ${expectedValid === "yes" ? "valid" : "malformed"})`, async () => {
-    const bytes = readFileSync(join(CORPUS, path!));
+    const bytes = readFileSync(join(CORPUS_ICS_DIR, path!));
     const first = await put(bytes);
     assert.notEqual(first.status, 500, first.text);
     if (first.status === 201) {

@@ -17,6 +17,7 @@ import { startRadicale, startXandikos, type PeerServer } from "../helpers/peers.
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.ts";
 import { freePort, startProcess, waitForHttp, type ManagedProcess } from "../helpers/proc.ts";
 import { REPO_ROOT } from "../helpers/calgate.ts";
+import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
 import { parseXml } from "../../src/dav/xml/parse.ts";
 import { child, elements, text } from "../../src/dav/xml/tree.ts";
 import { parseCalendarObject } from "../../src/ical/parse.ts";
@@ -27,7 +28,6 @@ const XANDIKOS_EVENTS = 120;
 const USER = "alice";
 const PASS = "secret-a";
 const AUTH = "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64");
-const CORPUS = "/work/shared/corpus/ics";
 
 const ev = (uid: string, i: number, summary = `Event ${i}`, extra: string[] = []): string =>
   ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calgate sync test//EN", "BEGIN:VEVENT", `UID:${uid}`, "DTSTAMP:20240101T000000Z",
@@ -185,13 +185,13 @@ async function syncNow(source: string, expect: "completed" | "failed" | "any" = 
 
 /** Valid corpus files our parser accepts, PUT to an upstream calendar; returns the UIDs the upstream took. */
 async function putCorpus(calUrl: string, auth: string, limit: number): Promise<string[]> {
-  const index = readFileSync(join(CORPUS, "INDEX.tsv"), "utf8").split("\n").slice(1).map((l) => l.split("\t"));
+  const index = readFileSync(join(CORPUS_ICS_DIR, "INDEX.tsv"), "utf8").split("\n").slice(1).map((l) => l.split("\t"));
   const uids: string[] = [];
   const seen = new Set<string>();
   for (const [path, , comps, , valid] of index) {
     if (uids.length >= limit) break;
     if (!path || valid !== "yes" || !comps?.includes("VEVENT")) continue;
-    const ics = readFileSync(join(CORPUS, path), "utf8");
+    const ics = readFileSync(join(CORPUS_ICS_DIR, path), "utf8");
     let uid: string;
     try {
       uid = parseCalendarObject(ics).uid;

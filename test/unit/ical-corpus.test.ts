@@ -1,14 +1,15 @@
 /** The real-world corpus: valid files parse; every malformed file follows the NORMALISATION.md decision table. */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Conditions } from "../../src/dav/errors.ts";
 import { IcalError, decodeCalendarBytes, parseCalendarObject, type CalendarObject } from "../../src/ical/parse.ts";
 import { occurrenceBounds } from "../../src/ical/bounds.ts";
 import { instancesInRange } from "../../src/ical/expand.ts";
+import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
 
-const DIR = "/work/shared/corpus/ics/";
-const rows = readFileSync(DIR + "INDEX.tsv", "utf8").trim().split("\n").slice(1).map((l) => l.split("\t") as [string, string, string, string, string]);
+const rows = readFileSync(join(CORPUS_ICS_DIR, "INDEX.tsv"), "utf8").trim().split("\n").slice(1).map((l) => l.split("\t") as [string, string, string, string, string]);
 
 const VALID = Conditions.validCalendarData;
 const OBJECT = Conditions.validCalendarObject;
@@ -76,7 +77,7 @@ const ACCEPTED_WITH_NOTE: Record<string, RegExp> = {
 };
 
 function load(path: string): string {
-  return decodeCalendarBytes(readFileSync(DIR + path)).text;
+  return decodeCalendarBytes(readFileSync(join(CORPUS_ICS_DIR, path))).text;
 }
 
 describe("corpus decision table", () => {
