@@ -5,10 +5,22 @@
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
 
-const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> =>
-  new Promise((resolve, reject) =>
+let derivations = 0;
+const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> => {
+  derivations++;
+  return new Promise((resolve, reject) =>
     scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))),
   );
+};
+
+/**
+ * How many scrypt derivations this module has started (hashing and verifying). A login's cost is
+ * dominated by them, so tests compare this count instead of wall time to check that a failed login
+ * for an unknown user does the same work as one for a known user.
+ */
+export function scryptDerivations(): number {
+  return derivations;
+}
 
 /** Parameters of new hashes: N = 2^15, r = 8, p = 1 (32 MiB, ~50-100 ms on a current CPU). */
 const DEFAULT = { ln: 15, r: 8, p: 1 } as const;
@@ -55,6 +67,31 @@ export function isPasswordHash(s: string): boolean {
 export function hashScheme(s: string): string | null {
   const m = /^\$([a-z0-9-]+)\$/i.exec(s);
   return m ? m[1]! : null;
+}
+
+/** The cost parameters of a stored hash (and its salt and key sizes), or null when it is not one. */
+export interface HashParams {
+  ln: number;
+  r: number;
+  p: number;
+  saltBytes: number;
+  keyBytes: number;
+}
+
+export function hashParams(stored: string): HashParams | null {
+  const parsed = parse(stored);
+  return parsed && { ln: parsed.ln, r: parsed.r, p: parsed.p, saltBytes: parsed.salt.length, keyBytes: parsed.hash.length };
+}
+
+/**
+ * A well-formed hash that no password verifies against (random salt and random key), with the given
+ * parameters (by default those of new hashes). Verifying a password against it costs exactly what
+ * verifying against a real hash with the same parameters costs: logins for unknown users use it so
+ * they cannot be told apart from wrong passwords of existing users by their response time.
+ */
+export function dummyPasswordHash(params: HashParams = { ...DEFAULT, saltBytes: SALT_BYTES, keyBytes: KEY_BYTES }): string {
+  const { ln, r, p, saltBytes, keyBytes } = params;
+  return `$scrypt$ln=${ln},r=${r},p=${p}$${b64(randomBytes(saltBytes))}$${b64(randomBytes(keyBytes))}`;
 }
 
 export async function hashPassword(password: string): Promise<string> {

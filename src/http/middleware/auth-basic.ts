@@ -4,9 +4,19 @@
  * with a per-process key) so a polling client does not pay scrypt on every request. Failed logins are
  * delayed and, past a threshold per (IP, username) pair or a higher one per IP (password spraying),
  * refused with 429 + Retry-After. Not per username alone: that would let anyone lock a user out.
+ *
+ * Whether a username exists must not show in the answer, nor in how long it takes. So every login
+ * that is not a cached success does the same work, whoever it names:
+ *  - when any user has a passwordHash, one scrypt verification with the parameters the configured
+ *    hashes use (the most common ones): against the user's hash, or against a dummy hash no password
+ *    matches, for unknown users and for users with a plain password (whose success is then cached
+ *    like a hash user's, so a polling client pays it once);
+ *  - then one constant-time digest comparison (against a dummy for unknown and hash users).
+ * The throttle counts failures per (IP, username) and per IP whether the user exists or not, so its
+ * delays and 429s are the same for a made-up name as for a real one.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { verifyPassword } from "../../auth/password.ts";
+import { createHmac, randomBytes } from "node:crypto";
+import { dummyPasswordHash, hashParams, safeEqual, verifyPassword, type HashParams } from "../../auth/password.ts";
 
 export interface Credential {
   readonly username: string;
@@ -35,17 +45,19 @@ export interface ThrottleOptions {
 }
 const DEFAULT_THROTTLE: ThrottleOptions = { windowMs: 15 * 60_000, maxFailures: 10, maxFailuresPerIp: 100, delayStepMs: 200, maxDelayMs: 2_000 };
 
-const sha = (s: string): Buffer => createHash("sha256").update(s).digest();
-
 export class BasicAuth {
   private readonly users = new Map<string, Credential>();
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, number>(); // hmac → expiry
   private readonly failures = new Map<string, Failures>();
-  private readonly dummyHash = sha("calgate-no-such-user");
+  /** What unknown and plain-password users are verified against: null when no user has a hash (then nobody pays scrypt). */
+  private readonly dummyHash: string | null;
+  private readonly dummyPassword = randomBytes(32).toString("base64");
 
   constructor(credentials: readonly Credential[], private readonly throttle: ThrottleOptions = DEFAULT_THROTTLE) {
     for (const c of credentials) this.users.set(c.username, c);
+    const params = commonParams(credentials);
+    this.dummyHash = params ? dummyPasswordHash(params) : null;
   }
 
   async check(authorization: string | undefined, ip: string, now = Date.now()): Promise<AuthResult> {
@@ -79,18 +91,15 @@ export class BasicAuth {
 
   private async verify(username: string, password: string, now: number): Promise<boolean> {
     const user = this.users.get(username);
-    if (!user) {
-      // Same work as a plain-password user, so timing does not reveal which usernames exist.
-      timingSafeEqual(sha(password), this.dummyHash);
-      return false;
-    }
-    if (user.password !== undefined) return timingSafeEqual(sha(password), sha(user.password));
-    if (user.passwordHash === undefined) return false;
-    const key = createHmac("sha256", this.cacheKey).update(username).update("\0").update(password).digest("base64");
-    const exp = this.verified.get(key);
+    // Only successes are cached, so a hit needs the right password and tells nothing new.
+    const key = createHmac("sha256", this.cacheKey).update(JSON.stringify([username, password])).digest("base64");
+    const exp = user ? this.verified.get(key) : undefined;
     if (exp !== undefined && exp > now) return true;
-    const ok = await verifyPassword(password, user.passwordHash);
-    if (ok) {
+    const stored = user?.passwordHash ?? this.dummyHash;
+    const hashOk = stored !== null ? await verifyPassword(password, stored) : false;
+    const plainOk = safeEqual(password, user?.password ?? this.dummyPassword);
+    const ok = user?.passwordHash !== undefined ? hashOk : user?.password !== undefined && plainOk;
+    if (ok && stored !== null) {
       if (this.verified.size > 10_000) this.verified.clear();
       this.verified.set(key, now + 10 * 60_000);
     }
@@ -100,4 +109,26 @@ export class BasicAuth {
   private prune(now: number): void {
     for (const [k, f] of this.failures) if (now - f.first >= this.throttle.windowMs) this.failures.delete(k);
   }
+}
+
+/**
+ * The scrypt parameters (and salt and key sizes) most of the configured hashes use, ties going to the
+ * costlier; null when no user has a hash. Hashes made by `calgate hash-password` all share one set,
+ * so a dummy with these costs what a real verification costs. (A user whose hash was made with other
+ * parameters stays distinguishable by timing; rehash it to close that.)
+ */
+function commonParams(credentials: readonly Credential[]): HashParams | null {
+  const counts = new Map<string, { params: HashParams; n: number }>();
+  for (const c of credentials) {
+    const params = c.passwordHash !== undefined ? hashParams(c.passwordHash) : null;
+    if (!params) continue;
+    const k = JSON.stringify(params);
+    const e = counts.get(k) ?? { params, n: 0 };
+    e.n++;
+    counts.set(k, e);
+  }
+  const cost = (p: HashParams): number => 2 ** p.ln * p.r * p.p;
+  let best: { params: HashParams; n: number } | null = null;
+  for (const e of counts.values()) if (!best || e.n > best.n || (e.n === best.n && cost(e.params) > cost(best.params))) best = e;
+  return best?.params ?? null;
 }
