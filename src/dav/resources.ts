@@ -6,7 +6,9 @@
  *   /dav/calendars/<user>/<cal>/       calendar collection
  *   /dav/calendars/<user>/<cal>/<obj>  calendar object
  * Segments are percent-encoded with encodeURIComponent (so '@' is %40, as Apple needs) and decoded
- * exactly once; '.', '..', empty or slash-containing segments never resolve to anything.
+ * exactly once; '.', '..', empty or slash-containing segments never resolve to anything. A decoded
+ * segment is kept exactly as the client sent it (UTF-8, no Unicode normalisation): clients compare
+ * hrefs byte for byte, so "café" in NFC and in NFD are two different resources.
  */
 import type { CalendarMeta, ObjectHead, User } from "./service.ts";
 import { DavError, forbidden, notFound } from "./errors.ts";
@@ -47,7 +49,7 @@ export function decodeSegment(raw: string): string {
   if (s === "" || s === "." || s === ".." || s.includes("/") || s.includes("\\") || s.includes("\0")) {
     throw new BadSegment(`path segment "${raw}" is not allowed`);
   }
-  return s.normalize("NFC");
+  return s;
 }
 
 /** Split a request path (or href) below /dav/ into decoded segments; null if outside /dav/. */

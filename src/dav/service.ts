@@ -60,7 +60,15 @@ export interface Preconditions {
 }
 
 export interface ChangeSet {
+  /** Every change up to this sequence has been reported (the position the next token names). */
   readonly seq: number;
+  /**
+   * Removals up to this sequence need not be reported; absent means `seq`. Above `seq` only while a
+   * truncated initial listing is continued: the listing gave live members as of `removedThrough`, in
+   * change order up to `seq`, so the members after `seq` are still to come, but tombstones up to
+   * `removedThrough` are of objects the client never saw.
+   */
+  readonly removedThrough?: number;
   readonly changed: readonly ObjectHead[];
   readonly removed: readonly string[];
   /** True when a limit cut the set short (the client must ask again with the returned token). */
@@ -97,7 +105,12 @@ export interface CalendarService {
   /** Candidates for a filter, prefiltered on indexed columns; exact=false means the caller must evaluate. */
   /** With exactBodies false, rows whose `exact` instance is known come without their text (ics ""). */
   query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts?: { exactBodies?: boolean }): AsyncIterable<StoredObject>;
-  changesSince(cal: CalendarMeta, seq: number | null, limit?: number): Promise<ChangeSet>;
+  /**
+   * Members changed after `seq` (null: an initial listing of every member), at most `limit` of them (then
+   * `truncated`, and the returned position continues where this stopped). Tombstones are reported only
+   * above `removedThrough` (default `seq`).
+   */
+  changesSince(cal: CalendarMeta, seq: number | null, limit?: number, removedThrough?: number): Promise<ChangeSet>;
   put(user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult>;
   remove(user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void>;
 }

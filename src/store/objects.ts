@@ -178,14 +178,20 @@ export class ObjectStore {
     return seq;
   }
 
-  /** Members changed after `seq`, oldest first, with their current head (null head = tombstone). */
-  async changesSince(calendarId: number, seq: number, limit: number): Promise<{ name: string; seq: number; head: HeadRow | null }[]> {
-    const rows = await this.db("changes as c")
+  /**
+   * Members changed after `seq`, oldest first, with their current head (null head = tombstone).
+   * Tombstones at or below `tombstonesAfter` (default `seq`) are left out: with `seq` 0 and the
+   * calendar's current sequence this lists every live member in change order.
+   */
+  async changesSince(calendarId: number, seq: number, limit: number, tombstonesAfter = seq): Promise<{ name: string; seq: number; head: HeadRow | null }[]> {
+    const q = this.db("changes as c")
       .leftJoin("objects as o", function () {
         this.on("o.calendar_id", "=", "c.calendar_id").andOn("o.name", "=", "c.name");
       })
       .where("c.calendar_id", calendarId)
-      .andWhere("c.seq", ">", seq)
+      .andWhere("c.seq", ">", seq);
+    if (tombstonesAfter > seq) q.andWhere((w) => w.where("c.deleted", false).orWhere("c.seq", ">", tombstonesAfter));
+    const rows = await q
       .orderBy("c.seq")
       .limit(limit)
       .select("c.name as name", "c.seq as seq", "c.deleted as deleted", "o.etag as etag", "o.size as size", "o.modified_at as modified_at", "o.component as component");

@@ -127,21 +127,38 @@ export class StoreCalendarService implements CalendarService {
   async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: { exactBodies?: boolean } = {}): AsyncIterable<StoredObject> {
     for await (const r of this.objectsStore.query(cal.id, component, range, 500, opts.exactBodies ?? true)) yield toStored(r);
   }
-  async changesSince(cal: CalendarMeta, seq: number | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
+  /**
+   * Changes after `seq` in change-log order. `changes` has one row per name ever written (tombstones
+   * have deleted = 1), so an initial listing is the log from 0 with tombstones up to now left out,
+   * and a limit cuts it at a sequence the next token can continue from without skipping anyone.
+   */
+  async changesSince(cal: CalendarMeta, seq: number | null, limit = Number.MAX_SAFE_INTEGER, removedThrough?: number): Promise<ChangeSet> {
     // cal was read at the start of this request: its sequence is this response's consistent snapshot.
     const current = cal.syncSeq;
+    let from: number;
+    let tombstonesAfter: number;
     if (seq === null) {
-      // Initial sync: every member, no tombstones, token = now.
-      return { seq: current, changed: await this.heads(cal), removed: [], truncated: false };
+      // Initial sync: every member, no tombstones, token = now. When it all fits, from the cached
+      // listing; otherwise page through the log, whose token carries "nothing removed up to now".
+      const heads = await this.heads(cal);
+      if (heads.length <= limit) return { seq: current, changed: heads, removed: [], truncated: false };
+      from = 0;
+      tombstonesAfter = current;
+    } else {
+      from = seq;
+      tombstonesAfter = Math.max(seq, removedThrough ?? seq);
+      if (tombstonesAfter > current) throw new InvalidSyncToken(`token is ahead of this calendar (at ${current})`);
+      // Live members are never pruned from the log, only tombstones: what must still be there are
+      // the removals the client has not been told of.
+      if (tombstonesAfter < cal.minSeq) throw new InvalidSyncToken("token is older than the retained change history");
     }
-    if (seq > current) throw new InvalidSyncToken(`token is ahead of this calendar (at ${current})`);
-    if (seq < cal.minSeq) throw new InvalidSyncToken("token is older than the retained change history");
-    const rows = await this.objectsStore.changesSince(cal.id, seq, limit === Number.MAX_SAFE_INTEGER ? 1_000_000 : limit + 1);
+    const rows = await this.objectsStore.changesSince(cal.id, from, limit === Number.MAX_SAFE_INTEGER ? 1_000_000 : limit + 1, tombstonesAfter);
     const truncated = rows.length > limit;
     const page = truncated ? rows.slice(0, limit) : rows;
     const last = truncated ? page[page.length - 1]!.seq : current;
     return {
       seq: last,
+      ...(tombstonesAfter > last ? { removedThrough: tombstonesAfter } : {}),
       changed: page.filter((r) => r.head !== null).map((r) => toHead(r.head!)),
       removed: page.filter((r) => r.head === null).map((r) => r.name),
       truncated,

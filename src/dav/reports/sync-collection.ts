@@ -2,6 +2,9 @@
  * DAV:sync-collection (RFC 6578). An empty token returns every member; a token returns members changed
  * since, with tombstones as 404 responses. Tokens from elsewhere or pruned are answered with
  * DAV:valid-sync-token. Apple's draft form without DAV:sync-level is accepted.
+ * DAV:limit (or the server's page size) truncates the answer, initial or not (sections 3.6, 3.7): the
+ * members so far, a 507 response for the collection, and a token from which the next report
+ * continues with the rest and any later changes.
  */
 import { dav } from "../xml/names.ts";
 import { child, el, text } from "../xml/tree.ts";
@@ -10,7 +13,7 @@ import { objectHref } from "../resources.ts";
 import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
 import { multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
 import { InvalidSyncToken, type ChangeSet } from "../service.ts";
-import { parseSyncToken, syncToken } from "../props/tokens.ts";
+import { parseSyncToken, syncToken, type SyncPosition } from "../props/tokens.ts";
 import type { ReportHandler } from "./registry.ts";
 import { objectResponses } from "./calendar-data.ts";
 
@@ -41,16 +44,16 @@ export const syncCollection: ReportHandler<SyncRequest> = {
       throw new DavError(403, "sync-collection is offered on calendar collections, not on the calendar home; list the home with PROPFIND Depth 1", Conditions.supportedReport);
     }
     const cal = target.cal;
-    let seq: number | null = null;
+    let from: SyncPosition | null = null;
     if (q.token !== "") {
       const parsed = parseSyncToken(cal, q.token);
       if (parsed === undefined) throw new DavError(403, `sync token "${q.token}" was not issued for this calendar`, Conditions.validSyncToken);
-      seq = parsed;
+      from = parsed;
     }
     const pageSize = Math.min(q.limit ?? Number.MAX_SAFE_INTEGER, ctx.limits.syncPageSize);
     let changes: ChangeSet;
     try {
-      changes = await ctx.service.changesSince(cal, seq, pageSize);
+      changes = from === null ? await ctx.service.changesSince(cal, null, pageSize) : await ctx.service.changesSince(cal, from.seq, pageSize, from.removedThrough);
     } catch (e) {
       if (e instanceof InvalidSyncToken) throw new DavError(403, `sync token "${q.token}" is no longer valid: ${e.message}; start again with an empty token`, Conditions.validSyncToken);
       throw e;
@@ -64,7 +67,7 @@ export const syncCollection: ReportHandler<SyncRequest> = {
     return {
       status: 207,
       headers: { "content-type": "application/xml; charset=utf-8" },
-      body: multistatusStream(entries(), ctx.minimal, () => [el(dav("sync-token"), syncToken(cal, changes.seq))]),
+      body: multistatusStream(entries(), ctx.minimal, () => [el(dav("sync-token"), syncToken(cal, changes.seq, changes.removedThrough))]),
     };
   },
 };
