@@ -3,6 +3,7 @@ import type { Knex } from "knex";
 import * as m001 from "./001_initial.ts";
 import * as m002 from "./002_sync.ts";
 import * as m003 from "./003_exact_instance.ts";
+import * as m004 from "./004_sync_safety.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -12,4 +13,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["001_initial", m001],
   ["002_sync", m002],
   ["003_exact_instance", m003],
+  ["004_sync_safety", m004],
 ];

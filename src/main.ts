@@ -23,17 +23,23 @@ import { eventsRoute } from "./status/sse.ts";
 import { SyncEngine } from "./sync/engine.ts";
 import { Writer } from "./sync/writer.ts";
 import { Scheduler, syncNowRoute } from "./sync/scheduler.ts";
-import { isSynced } from "./sources/registry.ts";
+import { ADAPTERS, isSynced, type AdapterRegistry } from "./sources/registry.ts";
+import { WriteBackStore } from "./store/writeback.ts";
+import { SecretStore } from "./store/secrets.ts";
+import { SecretBox } from "./auth/crypto.ts";
+import { Catalog } from "./sync/catalog.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
-export function sourceDirectory(config: Config): SourceDirectory {
+export function sourceDirectory(config: Config, registry: AdapterRegistry = ADAPTERS): SourceDirectory {
+  const isSynced = (type: string): boolean => type in registry;
   const byUser = new Map(config.users.map((u) => [u.username, new Map(u.sources.map((s) => [s.id, s]))]));
   return {
     info(owner, sourceId) {
       const src = byUser.get(owner)?.get(sourceId);
-      // Calendars whose source left the config stay readable and writable as local data.
-      return { type: src?.type ?? "local", writable: true };
+      // Calendars whose source left the config stay readable; writes are refused, because they would reach
+      // nobody (and a source restored later resumes from its cursor, which would never push them).
+      return { type: src?.type ?? "local", configured: src !== undefined, synced: src !== undefined && isSynced(src.type) };
     },
     defaultLocal(owner) {
       for (const [id, s] of byUser.get(owner) ?? []) if (s.type === "local") return id;
@@ -42,26 +48,37 @@ export function sourceDirectory(config: Config): SourceDirectory {
   };
 }
 
-/** The sync rooms over one database: stores, status bus, engine and writer. */
-export function buildSync(config: Config, db: Db, log: Logger) {
+export interface BuildSyncOptions {
+  /** Adapter factories by source type (tests plug scripted upstreams in here). */
+  adapters?: AdapterRegistry;
+}
+
+/** The sync rooms over one database: stores, status bus, catalog, engine, writer and the CalendarService. */
+export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOptions = {}) {
+  const registry = opts.adapters ?? ADAPTERS;
   const calendars = new CalendarStore(db);
   const objects = new ObjectStore(db);
   const sources = new SourceStore(db);
   const outbox = new OutboxStore(db);
   const conflicts = new ConflictStore(db);
+  const writeback = new WriteBackStore(db);
+  // The key derivation costs tens of milliseconds: only when a source first needs a secret.
+  let secretStore: SecretStore | null = null;
+  const secrets = config.secretKey ? () => (secretStore ??= new SecretStore(db, SecretBox.fromSecretKey(config.secretKey!))) : null;
   const bus = new StatusBus(new StatusEventStore(db), log);
-  const engine = new SyncEngine({ db, config, calendars, objects, sources, outbox, bus, log });
-  const writer = new Writer({ db, calendars, objects, outbox, conflicts, sources, bus, engine, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
-  engine.replayer = writer;
-  return { calendars, objects, bus, engine, writer };
+  const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets });
+  const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
+  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
+  const directory = sourceDirectory(config, registry);
+  const service = new StoreCalendarService(calendars, objects, directory, writer);
+  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service };
 }
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(config.storage.filename);
-  const { calendars, objects, bus, engine, writer } = buildSync(config, db, log);
+  const { calendars, bus, engine, writer, service } = buildSync(config, db, log);
   await ensureLocalCalendars(config, calendars, log);
-  const service = new StoreCalendarService(calendars, objects, sourceDirectory(config), (type) => (isSynced(type) ? writer : null));
   for (const u of config.users) {
     for (const s of u.sources) {
       if (s.type !== "local" && !isSynced(s.type)) log.warn({ user: u.username, source: s.id, type: s.type }, `source type "${s.type}" is not synced by this version yet; its calendars are not served`);
@@ -103,7 +120,9 @@ export const startServer: StartServer = async (config, opts) => {
       await scheduler.stop();
       unwatchMetrics();
       engine.close();
-      await engine.idle(); // a sync still running would otherwise write to the closed database
+      writer.close();
+      await engine.idle();
+      await writer.idle(); // a sync still running would otherwise write to the closed database
       await bus.stop();
       server.closeAllConnections(); // SSE streams never end on their own
       await closed;

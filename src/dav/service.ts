@@ -29,6 +29,8 @@ export interface CalendarMeta {
   readonly minSeq: number;
   readonly deadProps: Readonly<Record<string, XmlElement>>;
   readonly writable: boolean;
+  /** The collection mirrors an upstream calendar that owns its name, colour, description and existence. */
+  readonly mirrorsUpstream: boolean;
 }
 
 export interface StoredObject {

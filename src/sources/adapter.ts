@@ -1,29 +1,39 @@
 /**
  * The SourceAdapter seam: what the sync engine needs from a provider, and the typed upstream errors
  * every adapter maps its failures to (sync/ decides retry | backoff | conflict | auth_required).
+ *
+ * Provider-neutral: upstream items are named by RemoteRef (an opaque id and the provider's version
+ * tag), calendars by opaque ids. How an id is built (a CalDAV href, a Google event id, a Graph id),
+ * and whether a write must be read back, is the adapter's business.
  */
+
+/** One upstream item: its opaque id inside its calendar and the provider's version tag (ETag), when known. */
+export interface RemoteRef {
+  readonly id: string;
+  readonly etag: string | null;
+}
 
 /** One calendar as the upstream lists it. `version` changes whenever anything in it changes (ctag / sync-token). */
 export interface RemoteCalendar {
-  /** Stable id inside the source (CalDAV: the collection URL). */
+  /** Stable opaque id inside the source. */
   readonly id: string;
-  readonly href: string;
+  /** A short name the gateway may use for the collection's URL segment (slugified by the engine). */
+  readonly nameHint: string;
   readonly displayname: string | null;
   readonly color: string | null;
   readonly description: string | null;
   readonly components: readonly string[];
-  /** Cheap change marker from the listing (sync-token, else getctag); null when the server gives none. */
+  /** Cheap change marker from the listing; null when the provider gives none. */
   readonly version: string | null;
   readonly writable: boolean;
 }
 
-/** Opaque to the engine; stored in calendars.upstream_cursor. */
+/** Opaque to the engine; stored per calendar. */
 export type Cursor = string;
-export type RemoteEtag = string;
 
 export type RemoteChange =
-  | { readonly kind: "upsert"; readonly href: string; readonly etag: RemoteEtag | null; readonly ics: string }
-  | { readonly kind: "delete"; readonly href: string };
+  | { readonly kind: "upsert"; readonly ref: RemoteRef; readonly ics: string; /** a file name the cache may use */ readonly nameHint?: string }
+  | { readonly kind: "delete"; readonly id: string };
 
 export interface PullPage {
   readonly changes: readonly RemoteChange[];
@@ -34,35 +44,84 @@ export interface PullPage {
   /**
    * True when the page(s) list every item of the calendar (initial sync, or a full resync after the
    * cursor was rejected): anything known locally but not listed (and not upserted) was deleted upstream.
-   * Only meaningful on the last page; `listed` then holds every href (with etag) the upstream has.
+   * Only meaningful on the last page; `listed` then holds every id (with etag) the upstream has.
    */
   readonly full: boolean;
-  readonly listed?: ReadonlyMap<string, RemoteEtag | null>;
+  readonly listed?: ReadonlyMap<string, string | null>;
   /** Why a full listing happened (e.g. "sync token rejected"), for logs and status. */
   readonly note?: string;
 }
 
-export interface OutgoingItem {
-  /** Gateway object name (e.g. "abc.ics"); adapters derive a new upstream href from it for creates. */
+/** What a write produced. `stored` says whether the upstream kept exactly what was sent. */
+export type Written =
+  | { readonly ref: RemoteRef; readonly stored: "as-sent" }
+  /** The upstream keeps its own rendering of the change; `ics` is what it stores now (read back). */
+  | { readonly ref: RemoteRef; readonly stored: "changed"; readonly ics: string }
+  /** The upstream answered with success but does not hold the change (read back): nothing was stored. */
+  | { readonly ref: RemoteRef | null; readonly stored: "dropped"; readonly ics: string | null; readonly why: string };
+
+/** A cached object as adapters may see it (e.g. the master of a Google/Graph exception). */
+export interface CachedObject {
   readonly name: string;
-  /** Known upstream href, or null for a create. */
-  readonly href: string | null;
+  readonly uid: string;
   readonly ics: string;
+  readonly ref: RemoteRef | null;
 }
-export interface WrittenItem {
-  readonly href: string;
-  /** New upstream ETag, or null when the server did not return one (then the next pull records it). */
-  readonly etag: RemoteEtag | null;
+
+/** Per-source persisted JSON state (discovered URLs, channel ids ...). */
+export interface KeyValue {
+  load<T>(): Promise<T | null>;
+  save(value: unknown): Promise<void>;
+}
+
+/** Encrypted per-source secrets (refresh tokens ...). */
+export interface SecretAccess {
+  get(kind: string): Promise<string | null>;
+  set(kind: string, value: string): Promise<void>;
+}
+
+export interface SourceContext {
+  readonly state: KeyValue;
+  readonly secrets: SecretAccess;
+  /** Called by adapters when a token was refreshed or revoked, so status can follow. */
+  tokenRefreshed?(ok: boolean, message?: string): void;
+  /** Upstream ids with the version tag the cache holds for them (to fetch only what changed). */
+  known(cal: RemoteCalendar): Promise<ReadonlyMap<string, string | null>>;
+  cached(cal: RemoteCalendar, id: string): Promise<CachedObject | null>;
+  cachedByUid(cal: RemoteCalendar, uid: string): Promise<CachedObject | null>;
+  readonly signal: AbortSignal;
+}
+
+export interface SourceCaps {
+  readonly write: boolean;
+  readonly remove: boolean;
+  readonly incremental: boolean;
+  readonly push: boolean;
+  /** Calendars themselves can be renamed / deleted upstream through the adapter. */
+  readonly calendarWrite: boolean;
 }
 
 export interface SourceAdapter {
-  readonly caps: { readonly write: boolean; readonly remove: boolean; readonly incremental: boolean; readonly push: boolean };
-  listCalendars(signal: AbortSignal): Promise<RemoteCalendar[]>;
-  pull(cal: RemoteCalendar, cursor: Cursor | null, signal: AbortSignal, known: () => Promise<ReadonlyMap<string, RemoteEtag | null>>): Promise<PullPage>;
-  /** Current version of one item, or null when it does not exist (used when a write meets a 412). */
-  fetch(cal: RemoteCalendar, href: string, signal: AbortSignal): Promise<{ etag: RemoteEtag | null; ics: string } | null>;
-  write(cal: RemoteCalendar, item: OutgoingItem, ifMatch: RemoteEtag | null, signal: AbortSignal): Promise<WrittenItem>;
-  remove(cal: RemoteCalendar, href: string, ifMatch: RemoteEtag | null, signal: AbortSignal): Promise<void>;
+  readonly caps: SourceCaps;
+  listCalendars(ctx: SourceContext): Promise<RemoteCalendar[]>;
+  pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage>;
+  /** Current version of one item, or null when it does not exist. */
+  get(cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null>;
+  /** Where a create of `name` lands (or landed): the item, when it exists upstream. Used after a lost confirmation. */
+  locate(cal: RemoteCalendar, name: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null>;
+  /**
+   * Create (ref null: must not overwrite anything) or update (If-Match ref.etag). An update with
+   * ref.etag null is refused: writes are never blind. Throws PreconditionFailedUpstream on a version clash.
+   */
+  write(cal: RemoteCalendar, item: { readonly name: string; readonly ref: RemoteRef | null; readonly ics: string }, ctx: SourceContext): Promise<Written>;
+  /** Delete with If-Match ref.etag (never blind); "already gone" counts as done. */
+  remove(cal: RemoteCalendar, ref: RemoteRef, ctx: SourceContext): Promise<void>;
+  /** Rename / recolour a calendar upstream (caps.calendarWrite). */
+  updateCalendar?(cal: RemoteCalendar, props: { displayname?: string | null; color?: string | null; description?: string | null }, ctx: SourceContext): Promise<void>;
+  /** Delete a calendar upstream (caps.calendarWrite). */
+  deleteCalendar?(cal: RemoteCalendar, ctx: SourceContext): Promise<void>;
+  /** Provider push: subscribe to changes of one calendar. */
+  watch?(cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<{ id: string; expiresAt: number }>;
   /** Upstream requests made so far (every HTTP request, retries included). */
   readonly requests: number;
 }
@@ -95,4 +154,9 @@ export class CursorExpired extends UpstreamError {}
 
 export function isRetryable(e: unknown): e is Transient | RateLimited {
   return e instanceof Transient || e instanceof RateLimited;
+}
+
+/** The delay a failure asks for, when it names one (Retry-After). */
+export function retryHintMs(e: unknown): number | null {
+  return e instanceof RateLimited ? e.retryAfterMs : e instanceof Transient ? e.retryAfterMs : null;
 }

@@ -20,6 +20,8 @@ export interface CalendarRow {
   upstream_href: string | null;
   upstream_ctag: string | null;
   upstream_cursor: string | null;
+  /** Consecutive upstream listings that did not include this calendar. */
+  upstream_missing: number;
   created_at: number;
 }
 
@@ -48,6 +50,7 @@ export interface CalendarUpdate {
   upstreamCtag?: string | null;
   upstreamCursor?: string | null;
   upstreamHref?: string | null;
+  upstreamMissing?: number;
 }
 
 export class CalendarStore {
@@ -96,6 +99,7 @@ export class CalendarStore {
       if (u.upstreamCtag !== undefined) patch.upstream_ctag = u.upstreamCtag;
       if (u.upstreamCursor !== undefined) patch.upstream_cursor = u.upstreamCursor;
       if (u.upstreamHref !== undefined) patch.upstream_href = u.upstreamHref;
+      if (u.upstreamMissing !== undefined) patch.upstream_missing = u.upstreamMissing;
       if (u.deadProps !== undefined) {
         const row = await trx<CalendarRow>("calendars").where({ id }).first("dead_props");
         const dead = JSON.parse(row?.dead_props ?? "{}") as Record<string, XmlElement>;

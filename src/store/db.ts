@@ -1,10 +1,56 @@
 /** Opens the SQLite cache with knex, sets WAL mode and runs the migrations. */
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import knexFactory, { type Knex } from "knex";
 import { migrations } from "../../migrations/index.ts";
 
 export type Db = Knex;
+/** A transaction handle; only src/store sees what it is. */
+export type Tx = Knex.Transaction;
+
+/*
+ * Every transaction starts with BEGIN IMMEDIATE: it takes the write lock up front, waiting on
+ * busy_timeout. A deferred BEGIN that reads first and writes later fails at once with SQLITE_BUSY
+ * when another process (e.g. `calgate sync --once`) committed in between (a stale snapshot cannot
+ * be upgraded, and busy_timeout does not help), which lost pulled changes and gave clients 500s.
+ * knex has no option for it, so its SQLite client is subclassed here, the only place that knows.
+ */
+const require = createRequire(import.meta.url);
+type Ctor = new (...args: never[]) => object;
+const SqliteClient = require("knex/lib/dialects/sqlite3/index.js") as Ctor & { prototype: { transaction: (...a: unknown[]) => unknown } };
+const SqliteTransaction = require("knex/lib/dialects/sqlite3/execution/sqlite-transaction.js") as Ctor;
+class ImmediateTransaction extends (SqliteTransaction as new (...args: unknown[]) => { query(conn: unknown, sql: string): Promise<unknown> }) {
+  begin(conn: unknown): Promise<unknown> {
+    return this.query(conn, "BEGIN IMMEDIATE;");
+  }
+}
+class ImmediateSqliteClient extends (SqliteClient as new (...args: unknown[]) => object) {
+  transaction(...args: unknown[]): unknown {
+    return new ImmediateTransaction(this, ...args);
+  }
+}
+
+/** SQLITE_BUSY / SQLITE_LOCKED: another connection held the database longer than busy_timeout. */
+export function isBusy(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code ?? "";
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || /SQLITE_BUSY|database is locked/.test((e as Error | null)?.message ?? "");
+}
+
+/**
+ * The unit of work: runs `fn` in one write transaction (lock taken up front), retried whole when the
+ * database stayed busy. `fn` must not have side effects outside the transaction.
+ */
+export async function tx<T>(db: Db, fn: (trx: Tx) => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await db.transaction(fn);
+    } catch (e) {
+      if (!isBusy(e) || i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 50 * i + Math.floor(Math.random() * 50)));
+    }
+  }
+}
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => migrations.map(([name]) => name),
@@ -19,7 +65,7 @@ const migrationSource: Knex.MigrationSource<string> = {
 export async function openDb(filename: string): Promise<Db> {
   if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true });
   const db = knexFactory({
-    client: "sqlite3",
+    client: ImmediateSqliteClient as unknown as typeof Knex.Client,
     connection: { filename },
     useNullAsDefault: true,
     // One connection: SQLite serialises writers anyway, and a single connection makes

@@ -3,7 +3,8 @@
  * row and the calendar's sequence bump in one transaction, with the preconditions checked inside it.
  */
 import type { Knex } from "knex";
-import type { Db } from "./db.ts";
+import { tx, type Db, type Tx } from "./db.ts";
+import { enqueue, type QueueFor } from "./outbox.ts";
 
 export interface ObjectRow {
   id: number;
@@ -47,13 +48,11 @@ export interface WriteConditions {
 }
 
 export type WriteOutcome =
-  | { ok: true; created: boolean; previous: ObjectRow | null; seq: number }
+  | { ok: true; created: boolean; previous: ObjectRow | null; seq: number; outboxId: number | null }
   | { ok: false; reason: "precondition" }
   | { ok: false; reason: "uid-conflict"; existingName: string }
   | { ok: false; reason: "not-found" };
 
-/** Runs inside the write transaction (e.g. to add an outbox row); throwing rolls everything back. */
-export type InTxn = (trx: Knex.Transaction, previous: ObjectRow | null) => Promise<void>;
 
 function conditionsHold(cond: WriteConditions, current: ObjectRow | null): boolean {
   const etag = current?.etag ?? null;
@@ -119,8 +118,9 @@ export class ObjectStore {
     }
   }
 
-  async put(calendarId: number, w: ObjectWrite, cond: WriteConditions, inTxn?: InTxn): Promise<WriteOutcome> {
-    return this.db.transaction(async (trx) => {
+  /** Writes one object (preconditions checked inside the transaction); `queue` also queues it for its upstream, atomically. */
+  async put(calendarId: number, w: ObjectWrite, cond: WriteConditions, queue?: QueueFor): Promise<WriteOutcome> {
+    return this.inTx(async (trx) => {
       const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name: w.name }).first()) ?? null;
       if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
       const sameUid = await trx<ObjectRow>("objects").where({ calendar_id: calendarId, uid: w.uid }).whereNot({ name: w.name }).first("name");
@@ -144,25 +144,30 @@ export class ObjectStore {
       if (current) await trx("objects").where({ id: current.id }).update(row);
       else await trx("objects").insert({ calendar_id: calendarId, name: w.name, ...row });
       const seq = await this.recordChange(trx, calendarId, w.name, false);
-      if (inTxn) await inTxn(trx, current);
-      return { ok: true, created: current === null, previous: current, seq } as const;
+      const outboxId = queue ? await enqueue(trx, queue, calendarId, w.name, "put", w.ics, current) : null;
+      return { ok: true, created: current === null, previous: current, seq, outboxId } as const;
     });
   }
 
-  async remove(calendarId: number, name: string, cond: WriteConditions, inTxn?: InTxn): Promise<WriteOutcome> {
-    return this.db.transaction(async (trx) => {
+  async remove(calendarId: number, name: string, cond: WriteConditions, queue?: QueueFor): Promise<WriteOutcome> {
+    return this.inTx(async (trx) => {
       const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name }).first()) ?? null;
       if (current === null) return { ok: false, reason: "not-found" } as const;
       if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
       await trx("objects").where({ id: current.id }).delete();
       const seq = await this.recordChange(trx, calendarId, name, true);
-      if (inTxn) await inTxn(trx, current);
-      return { ok: true, created: false, previous: current, seq } as const;
+      const outboxId = queue ? await enqueue(trx, queue, calendarId, name, "delete", null, current) : null;
+      return { ok: true, created: false, previous: current, seq, outboxId } as const;
     });
   }
 
+  /** A transaction of its own, or a savepoint inside the caller's (when this store was made on a transaction). */
+  private inTx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    return (this.db as Knex).isTransaction ? this.db.transaction(fn) : tx(this.db, fn);
+  }
+
   /** Upstream bookkeeping that is not a content change (no new sync token). */
-  async setUpstream(calendarId: number, name: string, u: { upstreamHref?: string | null; upstreamEtag?: string | null; baseIcs?: string | null }, trx?: Knex.Transaction): Promise<void> {
+  async setUpstream(calendarId: number, name: string, u: { upstreamHref?: string | null; upstreamEtag?: string | null; baseIcs?: string | null }, trx?: Tx): Promise<void> {
     const patch: Record<string, unknown> = {};
     if (u.upstreamHref !== undefined) patch.upstream_href = u.upstreamHref;
     if (u.upstreamEtag !== undefined) patch.upstream_etag = u.upstreamEtag;
@@ -170,7 +175,7 @@ export class ObjectStore {
     await (trx ?? this.db)("objects").where({ calendar_id: calendarId, name }).update(patch);
   }
 
-  private async recordChange(trx: Knex.Transaction, calendarId: number, name: string, deleted: boolean): Promise<number> {
+  private async recordChange(trx: Tx, calendarId: number, name: string, deleted: boolean): Promise<number> {
     await trx("calendars").where({ id: calendarId }).increment("sync_seq", 1);
     const cal = await trx("calendars").where({ id: calendarId }).first("sync_seq");
     const seq = Number(cal.sync_seq);

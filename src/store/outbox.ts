@@ -1,6 +1,13 @@
-/** The durable write queue: one row per client change to a sourced calendar, replayed until the upstream answers. */
-import type { Knex } from "knex";
-import type { Db } from "./db.ts";
+/**
+ * The durable write queue: one row per client change to a sourced calendar, replayed until the
+ * upstream answers. Rows are never deleted: a row ends done, superseded (merged into a newer unsent
+ * row of the same object), failed (refused; its text is kept in `conflicts`) or conflict.
+ *
+ * Per object, pending rows are sent oldest first. A row is marked sent (sent_at) in its own commit
+ * before its request leaves; from then on its fate upstream is unknown until it is replayed, so a
+ * newer write of the object queues behind it instead of replacing it.
+ */
+import type { Db, Tx } from "./db.ts";
 import type { ObjectRow } from "./objects.ts";
 
 export type OutboxState = "pending" | "done" | "failed" | "conflict" | "superseded";
@@ -11,91 +18,65 @@ export interface OutboxRow {
   object_name: string;
   op: "put" | "delete";
   ics: string | null;
+  /** Upstream version tag the write expects (null: a create, or unknown: resolved before sending). */
   if_match: string | null;
+  /** Upstream id of the item (null: not created upstream yet). */
   upstream_href: string | null;
   state: OutboxState;
   attempts: number;
   next_attempt_at: number;
   last_error: string | null;
   created_at: number;
+  /** The object row the first write of this chain replaced (null = it created the object). */
   previous_json: string | null;
   owner: string | null;
   source_id: string | null;
+  sent_at: number | null;
+  claim_holder: string | null;
+  claim_until: number | null;
+  confirmed_href: string | null;
+  confirmed_etag: string | null;
 }
 
-export interface NewOutbox {
-  calendarId: number;
-  owner: string;
-  sourceId: string;
-  name: string;
-  op: "put" | "delete";
-  ics: string | null;
-  ifMatch: string | null;
-  upstreamHref: string | null;
-  previous: ObjectRow | null;
+export interface QueueFor {
+  readonly owner: string;
+  readonly sourceId: string;
+}
+
+/** Inside the client's write transaction: queue the change for the upstream. */
+export async function enqueue(trx: Tx, q: QueueFor, calendarId: number, name: string, op: "put" | "delete", ics: string | null, current: ObjectRow | null): Promise<number> {
+  const pending = await trx<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, state: "pending" }).orderBy("id", "desc");
+  const newest = pending[0];
+  let ifMatch = current?.upstream_etag ?? null;
+  let href = current?.upstream_href ?? null;
+  let previous = current ? JSON.stringify(current) : null;
+  if (newest) {
+    // The newest queued write targets the same upstream version; a retarget after it lands updates us.
+    ifMatch = newest.if_match;
+    href = newest.upstream_href;
+    previous = newest.previous_json;
+    // Never sent: nobody upstream has seen it, so it is merged into this newer version.
+    if (newest.sent_at === null) await trx("outbox").where({ id: newest.id }).update({ state: "superseded", last_error: "replaced by a newer write before it was sent" });
+  }
+  const now = Date.now();
+  const [row] = await trx("outbox")
+    .insert({
+      calendar_id: calendarId, object_name: name, op, ics, if_match: ifMatch, upstream_href: href, state: "pending",
+      attempts: 0, next_attempt_at: now, created_at: now, previous_json: previous, owner: q.owner, source_id: q.sourceId,
+    })
+    .returning("id");
+  return Number(typeof row === "object" ? (row as { id: number }).id : row);
 }
 
 export class OutboxStore {
   constructor(private readonly db: Db) {}
 
-  /**
-   * Inside the client's write transaction. An older pending row for the same object is superseded: the
-   * new row inherits its upstream target (If-Match / href) and its rollback point, so the upstream sees
-   * one write from the last agreed version to the newest.
-   */
-  async enqueue(trx: Knex.Transaction, o: NewOutbox): Promise<number> {
-    const older = await trx<OutboxRow>("outbox").where({ calendar_id: o.calendarId, object_name: o.name, state: "pending" }).orderBy("id").first();
-    let ifMatch = o.ifMatch;
-    let href = o.upstreamHref;
-    let previous = o.previous ? JSON.stringify(o.previous) : null;
-    if (older) {
-      ifMatch = older.if_match;
-      href = older.upstream_href;
-      previous = older.previous_json;
-      await trx("outbox").where({ calendar_id: o.calendarId, object_name: o.name, state: "pending" }).update({ state: "superseded" });
-    }
-    const now = Date.now();
-    const [id] = await trx("outbox").insert({
-      calendar_id: o.calendarId,
-      object_name: o.name,
-      op: o.op,
-      ics: o.ics,
-      if_match: ifMatch,
-      upstream_href: href,
-      state: "pending",
-      attempts: 0,
-      next_attempt_at: now,
-      created_at: now,
-      previous_json: previous,
-      owner: o.owner,
-      source_id: o.sourceId,
-    });
-    return Number(id);
+  async get(id: number, trx?: Tx): Promise<OutboxRow | null> {
+    return (await (trx ?? this.db)<OutboxRow>("outbox").where({ id }).first()) ?? null;
   }
-
-  /** The texts of earlier writes of one object (superseded or done), newest first. */
-  async recentVersions(calendarId: number, name: string, beforeId: number, limit: number): Promise<string[]> {
-    const rows = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, op: "put" }).andWhere("id", "<", beforeId).whereIn("state", ["superseded", "done"]).orderBy("id", "desc").limit(limit).select("ics");
-    return rows.map((r) => r.ics ?? "").filter((x) => x !== "");
-  }
-
-  /** Point one queued write at a new upstream version (href and If-Match). */
-  async retarget(id: number, ifMatch: string | null, href: string | null): Promise<void> {
-    await this.db("outbox").where({ id }).update({ if_match: ifMatch, upstream_href: href });
-  }
-
-  /** Point the other pending writes of an object at the upstream version a write just produced. */
-  async retargetOthers(trx: Knex.Transaction, calendarId: number, name: string, exceptId: number, ifMatch: string | null, href: string | null): Promise<void> {
-    await trx("outbox").where({ calendar_id: calendarId, object_name: name, state: "pending" }).whereNot({ id: exceptId }).update({ if_match: ifMatch, upstream_href: href });
-  }
-
-  /** Close every pending write of an object with a final state (conflict, failed). */
-  async closePending(trx: Knex.Transaction, calendarId: number, name: string, state: "conflict" | "failed", error: string): Promise<void> {
-    await trx("outbox").where({ calendar_id: calendarId, object_name: name, state: "pending" }).update({ state, last_error: error });
-  }
-
-  async get(id: number): Promise<OutboxRow | null> {
-    return (await this.db<OutboxRow>("outbox").where({ id }).first()) ?? null;
+  /** The object's pending rows, oldest first. */
+  pendingOf(calendarId: number, name: string, trx?: Tx): Promise<OutboxRow[]> {
+    return (trx ?? this.db)<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, state: "pending" }).orderBy("id");
   }
   /** Pending rows due now, oldest first (optionally of one source). */
   due(now: number, limit: number, owner?: string, sourceId?: string): Promise<OutboxRow[]> {
@@ -104,12 +85,17 @@ export class OutboxStore {
     if (sourceId !== undefined) q.andWhere({ source_id: sourceId });
     return q.orderBy("id").limit(limit);
   }
-  async pendingNames(calendarId: number): Promise<Set<string>> {
-    const rows = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, state: "pending" }).select("object_name");
-    return new Set(rows.map((r) => r.object_name));
+  /** Names and upstream ids with a pending write in one calendar. */
+  async pendingKeys(calendarId: number): Promise<{ names: Set<string>; ids: Set<string> }> {
+    const rows = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, state: "pending" }).select("object_name", "upstream_href");
+    return { names: new Set(rows.map((r) => r.object_name)), ids: new Set(rows.flatMap((r) => (r.upstream_href ? [r.upstream_href] : []))) };
   }
   async pendingCount(owner: string, sourceId: string): Promise<number> {
     const r = await this.db("outbox").where({ owner, source_id: sourceId, state: "pending" }).count({ n: "*" }).first();
+    return Number((r as { n: number } | undefined)?.n ?? 0);
+  }
+  async pendingInCalendar(calendarId: number): Promise<number> {
+    const r = await this.db("outbox").where({ calendar_id: calendarId, state: "pending" }).count({ n: "*" }).first();
     return Number((r as { n: number } | undefined)?.n ?? 0);
   }
   /** Pending rows per (owner, source). */
@@ -117,10 +103,36 @@ export class OutboxStore {
     const rows = (await this.db("outbox").where({ state: "pending" }).groupBy("owner", "source_id").select("owner", "source_id").count({ n: "*" })) as { owner: string | null; source_id: string | null; n: number | string }[];
     return rows.map((r) => ({ owner: r.owner ?? "", source: r.source_id ?? "", pending: Number(r.n) }));
   }
-  async settle(id: number, state: Exclude<OutboxState, "pending">, error: string | null = null, trx?: Knex.Transaction): Promise<void> {
-    await (trx ?? this.db)("outbox").where({ id }).update({ state, last_error: error });
+
+  /**
+   * Takes a row for sending: only while it is pending and nobody else's claim is valid. Marks it sent
+   * (committed before the request leaves).
+   */
+  async claim(id: number, holder: string, ttlMs: number): Promise<OutboxRow | null> {
+    const now = Date.now();
+    const n = await this.db("outbox")
+      .where({ id, state: "pending" })
+      .andWhere((w) => w.whereNull("claim_holder").orWhere("claim_until", "<", now).orWhere("claim_holder", holder))
+      .update({ claim_holder: holder, claim_until: now + ttlMs, sent_at: this.db.raw("COALESCE(sent_at, ?)", [now]) });
+    return Number(n) > 0 ? this.get(id) : null;
   }
+  /** A failed attempt: try again later (the claim is released). */
   async reschedule(id: number, attempts: number, nextAt: number, error: string): Promise<void> {
-    await this.db("outbox").where({ id, state: "pending" }).update({ attempts, next_attempt_at: nextAt, last_error: error });
+    await this.db("outbox").where({ id, state: "pending" }).update({ attempts, next_attempt_at: nextAt, last_error: error, claim_holder: null, claim_until: null });
+  }
+  /** Point one pending row at another upstream version (resolved before sending, or ours confirmed). */
+  async retarget(id: number, ifMatch: string | null, href: string | null, trx?: Tx): Promise<void> {
+    await (trx ?? this.db)("outbox").where({ id, state: "pending" }).update({ if_match: ifMatch, upstream_href: href });
+  }
+  async settle(id: number, state: Exclude<OutboxState, "pending">, error: string | null, trx?: Tx, confirmed?: { href: string | null; etag: string | null }): Promise<void> {
+    await (trx ?? this.db)("outbox").where({ id }).update({
+      state, last_error: error, claim_holder: null, claim_until: null,
+      ...(confirmed ? { confirmed_href: confirmed.href, confirmed_etag: confirmed.etag } : {}),
+    });
+  }
+  /** Did a write of ours, confirmed by the upstream, produce exactly this upstream version of the object? */
+  async isOwnConfirmed(calendarId: number, name: string, href: string, etag: string): Promise<boolean> {
+    const r = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, state: "done", confirmed_href: href, confirmed_etag: etag }).first("id");
+    return r !== undefined;
   }
 }

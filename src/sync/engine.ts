@@ -8,31 +8,47 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import type { Config, SourceConfig, CaldavSourceConfig } from "../config/schema.ts";
-import type { Db } from "../store/db.ts";
+import type { SourceConfig } from "../config/schema.ts";
 import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
 import type { ObjectStore } from "../store/objects.ts";
 import type { SourceStatus, SourceStore } from "../store/sources.ts";
 import type { OutboxStore } from "../store/outbox.ts";
+import type { ConflictStore } from "../store/conflicts.ts";
+import { applyPulled, type PulledAction } from "../store/pulled.ts";
 import type { StatusBus } from "../status/bus.ts";
-import { AuthRequired, RateLimited, Transient, type RemoteCalendar, type RemoteEtag, type SourceAdapter } from "../sources/adapter.ts";
-import { ADAPTERS } from "../sources/registry.ts";
+import { AuthRequired, RateLimited, Transient, retryHintMs, type RemoteCalendar, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { etagOf } from "../ical/hash.ts";
-import { plan, SuspiciousEmptyUpstream, type Incoming } from "./plan.ts";
-import { applyActions, emptyStats, type ApplyStats } from "./actions.ts";
-import { sameContent } from "./conflict.ts";
+import { sameContent } from "../ical/content.ts";
+import { plan, SuspiciousEmptyUpstream, type Action, type Incoming, type Link } from "./plan.ts";
+import { objectWrite } from "./object-write.ts";
+import { backoffMs, SYNC_BACKOFF } from "./retry.ts";
+import type { Catalog } from "./catalog.ts";
 
 export interface EngineDeps {
-  db: Db;
-  config: Config;
+  catalog: Catalog;
   calendars: CalendarStore;
   objects: ObjectStore;
   sources: SourceStore;
   outbox: OutboxStore;
+  conflicts: ConflictStore;
   bus: StatusBus;
   log: Logger;
+  /** Queued writes are replayed before each pull (sync/writer). */
+  replay: (owner: string, sourceId: string) => Promise<void>;
+  /** Applies pulled pages (the store's compare-and-set apply; replaceable in tests). */
+  db: Parameters<typeof applyPulled>[0];
 }
+
+export interface ApplyStats {
+  created: number;
+  updated: number;
+  deleted: number;
+  linked: number;
+  skipped: number;
+  errors: string[];
+}
+export const emptyStats = (): ApplyStats => ({ created: 0, updated: 0, deleted: 0, linked: 0, skipped: 0, errors: [] });
 
 export interface SyncResult {
   ok: boolean;
@@ -48,84 +64,44 @@ export interface SyncResult {
   retryInMs?: number | null;
 }
 
-/** Writes queued for a source are replayed before each pull (sync/writer implements it). */
-export interface OutboxReplayer {
-  replay(owner: string, sourceId: string, signal: AbortSignal): Promise<void>;
+/** Some pulled changes could not be applied: the cursor stays, the sync is retried. */
+export class IncompleteApply extends Error {
+  override name = "IncompleteApply";
 }
 
 const LEASE_MS = 10 * 60_000;
-export const BACKOFF = { baseMs: 5_000, maxMs: 15 * 60_000, degradedAfter: 2 };
+/** Consecutive listings a calendar must be missing from before calgate drops it. */
+const MISSING_LISTINGS_TO_DROP = 3;
 
-export function backoffMs(failures: number, hintMs: number | null, rnd = Math.random()): number {
-  const exp = Math.min(BACKOFF.maxMs, BACKOFF.baseMs * 2 ** Math.max(0, failures - 1));
-  const jittered = Math.round(exp * (0.5 + rnd));
-  return Math.max(jittered, hintMs ?? 0);
-}
+export { backoffMs };
 
-export function slugOf(href: string): string {
-  const seg = decodeURIComponent(new URL(href).pathname.split("/").filter(Boolean).pop() ?? "calendar");
-  return seg.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "calendar";
-}
-
-function globMatch(glob: string, s: string): boolean {
-  const re = new RegExp("^" + glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$", "i");
-  return re.test(s);
+export function slugOf(hint: string): string {
+  return hint.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "calendar";
 }
 
 export class SyncEngine {
   /** host:pid:nonce, so that a lease left by a process that died (kill -9) can be recognised and taken over. */
   readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  private readonly adapters = new Map<string, SourceAdapter>();
   private readonly running = new Map<string, Promise<SyncResult>>();
   private readonly queued = new Map<string, Promise<SyncResult>>();
-  replayer: OutboxReplayer | null = null;
   private readonly abort = new AbortController();
 
   constructor(private readonly d: EngineDeps) {}
 
   /** Every (owner, source) this engine syncs, optionally narrowed. */
   syncedSources(owner?: string | null, sourceId?: string | null): { owner: string; source: SourceConfig }[] {
-    const out: { owner: string; source: SourceConfig }[] = [];
-    for (const u of this.d.config.users) {
-      if (owner && u.username !== owner) continue;
-      for (const s of u.sources) if (ADAPTERS[s.type] && (!sourceId || s.id === sourceId)) out.push({ owner: u.username, source: s });
-    }
-    return out;
+    return this.d.catalog.synced(owner, sourceId);
   }
 
-  sourceConfig(owner: string, sourceId: string): SourceConfig | null {
-    return this.d.config.users.find((u) => u.username === owner)?.sources.find((s) => s.id === sourceId) ?? null;
-  }
-
-  adapterFor(owner: string, sourceId: string): SourceAdapter | null {
-    const key = `${owner}\u0000${sourceId}`;
-    let a = this.adapters.get(key);
-    if (a) return a;
-    const src = this.sourceConfig(owner, sourceId);
-    const factory = src ? ADAPTERS[src.type] : undefined;
-    if (!src || !factory) return null;
-    a = factory(src, {
-      timeoutMs: this.d.config.sync.timeoutMs,
-      state: { load: () => this.d.sources.loadState(owner, sourceId), save: (s) => this.d.sources.saveState(owner, sourceId, s) },
-    });
-    this.adapters.set(key, a);
-    return a;
-  }
-
-  /** Upstream requests made so far by this process, per (owner, source) adapter (for /metrics). */
+  /** Upstream requests made so far by this process, per source (for /metrics). */
   upstreamRequests(): { owner: string; source: string; requests: number }[] {
-    return this.syncedSources().map(({ owner, source }) => ({ owner, source: source.id, requests: this.adapters.get(`${owner}\u0000${source.id}`)?.requests ?? 0 }));
+    return this.d.catalog.upstreamRequests();
   }
 
   /** Writes queued for their upstream, per synced source (0 when none), for /metrics. */
   async outboxDepth(): Promise<{ owner: string; source: string; pending: number }[]> {
     const pending = new Map((await this.d.outbox.pendingBySource()).map((r) => [`${r.owner}\u0000${r.source}`, r.pending]));
     return this.syncedSources().map(({ owner, source }) => ({ owner, source: source.id, pending: pending.get(`${owner}\u0000${source.id}`) ?? 0 }));
-  }
-
-  /** The upstream side of a cached calendar, for writes. */
-  remoteOf(row: CalendarRow): RemoteCalendar {
-    return { id: row.source_calendar_id ?? row.upstream_href ?? "", href: row.upstream_href ?? "", displayname: row.displayname, color: row.color, description: row.description, components: row.components.split(","), version: row.upstream_ctag, writable: true };
   }
 
   get signal(): AbortSignal {
@@ -164,22 +140,23 @@ export class SyncEngine {
   private async run(owner: string, sourceId: string, opts: { reason: string; waitForLease?: boolean }): Promise<SyncResult> {
     const started = Date.now();
     const stats = emptyStats();
-    const src = this.sourceConfig(owner, sourceId);
-    const adapter = this.adapterFor(owner, sourceId);
+    const src = this.d.catalog.source(owner, sourceId);
+    const adapter = this.d.catalog.adapter(owner, sourceId);
     const base = { owner, source: sourceId, calendars: 0, stats, requests: 0, ms: 0 };
     if (!src || !adapter) return { ...base, ok: false, error: `source "${sourceId}" of ${owner} is not a synced source` };
     await this.d.sources.ensure(owner, sourceId, src.type);
     if (!(await this.lease(owner, sourceId, opts.waitForLease ?? false))) return { ...base, ok: true, busy: true };
     const requestsBefore = adapter.requests;
     const log = this.d.log.child({ owner, source: sourceId });
+    const ctx = this.d.catalog.context(owner, sourceId, this.signal);
     try {
       await this.d.bus.publish({ type: "sync.started", owner, source: sourceId, reason: opts.reason });
-      if (this.replayer) await this.replayer.replay(owner, sourceId, this.signal);
-      const remote = await adapter.listCalendars(this.signal);
+      await this.d.replay(owner, sourceId);
+      const remote = await adapter.listCalendars(ctx);
       const pairs = await this.reconcileCalendars(owner, src, remote, log);
       const notes: string[] = [];
       for (const [row, cal] of pairs) {
-        const note = await this.syncCalendar(row, cal, adapter, stats, log);
+        const note = await this.syncCalendar(row, cal, adapter, ctx, stats, log);
         if (note) notes.push(`${row.name}: ${note}`);
       }
       const at = Date.now();
@@ -197,9 +174,8 @@ export class SyncEngine {
       const at = Date.now();
       const { failures, previous } = await this.d.sources.failed(owner, sourceId, at);
       const status: SourceStatus =
-        e instanceof AuthRequired ? "auth_required" : failures >= BACKOFF.degradedAfter ? (e instanceof Transient && e.status === null ? "offline" : "degraded") : previous;
-      const hint = e instanceof RateLimited ? e.retryAfterMs : e instanceof Transient ? e.retryAfterMs : null;
-      const retryInMs = e instanceof AuthRequired ? null : backoffMs(failures, hint);
+        e instanceof AuthRequired ? "auth_required" : failures >= SYNC_BACKOFF.degradedAfter ? (e instanceof Transient && e.status === null ? "offline" : "degraded") : previous;
+      const retryInMs = e instanceof AuthRequired ? null : backoffMs(failures, retryHintMs(e));
       const message = describe(err, src);
       log.warn({ err: message, failures, retryInMs }, "sync failed");
       await this.d.bus.publish({ type: "sync.failed", owner, source: sourceId, error: message, failures, retryInMs });
@@ -242,24 +218,28 @@ export class SyncEngine {
     return true;
   }
 
-  /** Creates, renames and removes cached calendars to match the upstream listing; returns the pairs to sync. */
+  /**
+   * Creates and renames cached calendars to match the upstream listing; returns the pairs to sync.
+   * A calendar missing from a listing is kept: only after several consecutive listings without it,
+   * and only when no write of it is queued and no version of it is kept in the conflict log, is it
+   * dropped. Its id stays the same meanwhile, so clients' sync tokens stay valid if it comes back.
+   */
   private async reconcileCalendars(owner: string, src: SourceConfig, remote: RemoteCalendar[], log: Logger): Promise<[CalendarRow, RemoteCalendar][]> {
     const rows = await this.d.calendars.listBySource(owner, src.id);
     if (remote.length === 0 && rows.length > 0) throw new SuspiciousEmptyUpstream(`the upstream listed no calendars while calgate has ${rows.length}; keeping them`);
-    const include = (src as CaldavSourceConfig).include;
-    const wanted = remote.filter((c) => !include || include.some((g) => globMatch(g, c.displayname ?? slugOf(c.href)) || globMatch(g, slugOf(c.href))));
     const byRemote = new Map(rows.map((r) => [r.source_calendar_id, r]));
     const out: [CalendarRow, RemoteCalendar][] = [];
-    for (const c of wanted) {
-      const displayname = c.displayname && c.displayname.trim() !== "" ? c.displayname : slugOf(c.href);
+    for (const c of remote) {
+      const displayname = c.displayname && c.displayname.trim() !== "" ? c.displayname : c.nameHint;
       let row = byRemote.get(c.id) ?? null;
       if (!row) {
-        let name = `${src.id}-${slugOf(c.href)}`;
-        for (let i = 2; await this.d.calendars.get(owner, name); i++) name = `${src.id}-${slugOf(c.href)}-${i}`;
-        row = await this.d.calendars.create({ owner, name, sourceId: src.id, sourceCalendarId: c.id, displayname, color: c.color, description: c.description, components: c.components, upstreamHref: c.href });
-        log.info({ calendar: name, href: c.href }, "new upstream calendar");
-      } else if (row.displayname !== displayname || (c.color !== null && row.color !== c.color) || row.components !== c.components.join(",") || row.upstream_href !== c.href) {
-        await this.d.calendars.update(row.id, { displayname, ...(c.color !== null ? { color: c.color } : {}), components: c.components, upstreamHref: c.href });
+        const slug = slugOf(c.nameHint);
+        let name = `${src.id}-${slug}`;
+        for (let i = 2; await this.d.calendars.get(owner, name); i++) name = `${src.id}-${slug}-${i}`;
+        row = await this.d.calendars.create({ owner, name, sourceId: src.id, sourceCalendarId: c.id, displayname, color: c.color, description: c.description, components: c.components, upstreamHref: c.id });
+        log.info({ calendar: name, id: c.id }, "new upstream calendar");
+      } else if (row.displayname !== displayname || (c.color !== null && row.color !== c.color) || row.components !== c.components.join(",") || row.upstream_missing !== 0) {
+        await this.d.calendars.update(row.id, { displayname, ...(c.color !== null ? { color: c.color } : {}), components: c.components, upstreamMissing: 0 });
         row = (await this.d.calendars.byId(row.id))!;
       }
       out.push([row, c]);
@@ -267,38 +247,58 @@ export class SyncEngine {
     const keep = new Set(out.map(([r]) => r.id));
     for (const r of rows) {
       if (keep.has(r.id)) continue;
+      const missing = r.upstream_missing + 1;
+      const queued = await this.d.outbox.pendingInCalendar(r.id);
+      const kept = (await this.d.conflicts.list(r.id)).length;
+      if (missing < MISSING_LISTINGS_TO_DROP || queued > 0 || kept > 0) {
+        await this.d.calendars.update(r.id, { upstreamMissing: missing });
+        log.warn({ calendar: r.name, missing, queued, kept }, "calendar missing from the upstream listing (or no longer included); kept");
+        continue;
+      }
       await this.d.calendars.remove(r.id);
       log.info({ calendar: r.name }, "upstream calendar removed (or no longer included); dropped from the cache");
     }
     return out;
   }
 
-  private async syncCalendar(row: CalendarRow, cal: RemoteCalendar, adapter: SourceAdapter, stats: ApplyStats, log: Logger): Promise<string | undefined> {
+  private async syncCalendar(row: CalendarRow, cal: RemoteCalendar, adapter: SourceAdapter, ctx: SourceContext, stats: ApplyStats, log: Logger): Promise<string | undefined> {
     let cursor = row.upstream_cursor;
     if (cursor !== null && cal.version !== null && row.upstream_ctag === cal.version) return undefined; // nothing changed upstream
-    const known = async (): Promise<ReadonlyMap<string, RemoteEtag | null>> => {
-      const m = new Map<string, RemoteEtag | null>();
-      for (const l of await this.d.objects.links(row.id)) if (l.upstream_href) m.set(l.upstream_href, l.upstream_etag);
-      return m;
-    };
     let note: string | undefined;
     for (let pages = 0; pages < 10_000; pages++) {
-      const page = await adapter.pull(cal, cursor, this.signal, known);
+      const page = await adapter.pull(cal, cursor, ctx);
       if (page.note) note = page.note;
       const links = await this.d.objects.links(row.id);
       const incoming = page.changes.map((c): Incoming => {
-        if (c.kind === "delete") return c;
+        if (c.kind === "delete") return { kind: "delete", id: c.id };
         try {
           const parsed = parseCalendarObject(c.ics);
-          return { kind: "upsert", href: c.href, etag: c.etag, uid: parsed.uid, gatewayEtag: etagOf(parsed.text), ics: c.ics };
+          return { kind: "upsert", id: c.ref.id, etag: c.ref.etag, uid: parsed.uid, gatewayEtag: etagOf(parsed.text), ics: c.ics, ...(c.nameHint ? { nameHint: c.nameHint } : {}) };
         } catch (e) {
-          return { kind: "invalid", href: c.href, error: `unusable iCalendar from the upstream: ${(e as Error).message}` };
+          return { kind: "invalid", id: c.ref.id, error: `unusable iCalendar from the upstream: ${(e as Error).message}` };
         }
       });
       const normalised = await this.sameContentAsCache(row.id, links, incoming);
-      const pending = await this.d.outbox.pendingNames(row.id);
-      const actions = plan({ links, incoming: normalised, pending, listed: page.done && page.full ? (page.listed ?? null) : null });
-      await applyActions(this.d.db, row.id, actions, stats, log);
+      const pending = await this.d.outbox.pendingKeys(row.id);
+      const actions = plan({ links, incoming: normalised, pending: pending.names, pendingIds: pending.ids, listed: page.done && page.full ? (page.listed ?? null) : null });
+      const skipped = actions.filter((a) => a.type === "skip");
+      for (const a of skipped) log.warn({ id: a.id, name: a.name, reason: a.reason }, "upstream item not applied");
+      stats.skipped += skipped.length;
+      const result = await applyPulled(this.d.db, row.id, actions.flatMap((a) => toPulled(a)));
+      stats.created += result.created;
+      stats.updated += result.updated;
+      stats.deleted += result.deleted;
+      stats.linked += result.linked;
+      stats.skipped += result.pending.length;
+      if (result.errors.length > 0) {
+        stats.errors.push(...result.errors);
+        throw new IncompleteApply(`${result.errors.length} upstream change(s) of ${row.name} could not be applied (${result.errors.slice(0, 3).join("; ")}); the sync position is kept and the sync will be retried`);
+      }
+      if (result.stale.length > 0) {
+        // The cache moved under this page (a client write, a confirmed write-back, another process): look again next time.
+        log.info({ calendar: row.name, stale: result.stale.length }, "objects changed while a page was applied; its sync position is kept");
+        return note;
+      }
       cursor = page.next;
       await this.d.calendars.update(row.id, { upstreamCursor: cursor, ...(page.done ? { upstreamCtag: cal.version } : {}) });
       if (page.done) break;
@@ -307,13 +307,13 @@ export class SyncEngine {
   }
 
   /** An upstream version whose normalised content equals the cached one keeps the cached ETag (no change for clients). */
-  private async sameContentAsCache(calendarId: number, links: readonly { name: string; uid: string; etag: string; upstream_href: string | null }[], incoming: Incoming[]): Promise<Incoming[]> {
-    const byHref = new Map(links.filter((l) => l.upstream_href).map((l) => [l.upstream_href!, l]));
+  private async sameContentAsCache(calendarId: number, links: readonly Link[], incoming: Incoming[]): Promise<Incoming[]> {
+    const byId = new Map(links.filter((l) => l.upstream_href).map((l) => [l.upstream_href!, l]));
     const byUid = new Map(links.map((l) => [l.uid, l]));
     const candidates = new Map<string, { i: number; name: string; etag: string }>();
     incoming.forEach((inc, i) => {
       if (inc.kind !== "upsert") return;
-      const l = byHref.get(inc.href) ?? byUid.get(inc.uid);
+      const l = byId.get(inc.id) ?? byUid.get(inc.uid);
       if (l && l.etag !== inc.gatewayEtag) candidates.set(l.name, { i, name: l.name, etag: l.etag });
     });
     if (candidates.size === 0) return incoming;
@@ -327,10 +327,29 @@ export class SyncEngine {
   }
 }
 
+/** A plan action as the store applies it (upstream versions become the object's base). */
+function toPulled(a: Action): PulledAction[] {
+  const expect = (l: Link) => ({ etag: l.etag, upstreamId: l.upstream_href, upstreamEtag: l.upstream_etag });
+  switch (a.type) {
+    case "skip":
+      return [];
+    case "delete":
+      return [{ type: "delete", name: a.name, expect: expect(a.expect) }];
+    case "link":
+      return [{ type: "link", name: a.name, upstreamId: a.id, upstreamEtag: a.etag, baseIcs: parseCalendarObject(a.ics).text, expect: expect(a.expect) }];
+    case "create":
+    case "update": {
+      const parsed = parseCalendarObject(a.ics);
+      const write = { ...objectWrite(a.name, parsed), upstreamHref: a.id, upstreamEtag: a.etag, baseIcs: parsed.text };
+      return a.type === "create" ? [{ type: "create", write }] : [{ type: "update", write, expect: expect(a.expect) }];
+    }
+  }
+}
+
 function describe(e: Error, src: SourceConfig): string {
-  const where = src.type === "caldav" ? ` (${(src as CaldavSourceConfig).url})` : "";
-  if (e instanceof AuthRequired) return `the upstream refused the credentials of source "${src.id}"${where}; check its username and (app-specific) password`;
-  if (e instanceof SuspiciousEmptyUpstream) return e.message;
+  const where = "url" in src ? ` (${src.url})` : "";
+  if (e instanceof AuthRequired) return `the upstream refused the credentials of source "${src.id}"${where}: ${e.message}`;
+  if (e instanceof SuspiciousEmptyUpstream || e instanceof IncompleteApply) return e.message;
   if (e instanceof RateLimited) return `rate-limited by the upstream${where}: ${e.message}`;
   if (e instanceof Transient) return `the upstream is unreachable or failing${where}: ${e.message}`;
   return `${e.name}: ${e.message}`;

@@ -3,33 +3,36 @@
  * the ETag and occurrence bounds, and commits object + change log (+ outbox for sourced calendars, via
  * the WriteThrough hook) in one transaction.
  */
-import type { Knex } from "knex";
 import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
 import type { ObjectStore, ObjectRow } from "../store/objects.ts";
+import type { QueueFor } from "../store/outbox.ts";
 import {
-  InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidConflict,
+  InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { TimeRange } from "../dav/filters/ast.ts";
 import type { XmlElement } from "../dav/xml/tree.ts";
-import { parseCalendarObject, type CalendarObject } from "../ical/parse.ts";
-import { occurrenceBounds, exactInstance } from "../ical/bounds.ts";
-import { etagOf } from "../ical/hash.ts";
+import { parseCalendarObject } from "../ical/parse.ts";
 import { IcalError } from "../ical/parse.ts";
 import { Conditions } from "../dav/errors.ts";
+import { objectWrite } from "./object-write.ts";
+import type { FlushOutcome } from "./writer.ts";
+
+export { objectWrite };
 
 /** How a sourced calendar's writes reach its upstream (sync/writer implements it; local calendars have none). */
-export interface WriteThrough {
-  /** Inside the write transaction: queue the change (outbox row). */
-  enqueue(trx: Knex.Transaction, cal: CalendarRow, change: { op: "put" | "delete"; name: string; ics: string | null; previous: ObjectRow | null }): Promise<number | null>;
-  /** After commit: try the upstream now, within the write deadline; throws UpstreamRefused / PreconditionFailed after rolling back. */
-  flush(outboxId: number, cal: CalendarRow): Promise<void>;
+export interface WriteBack {
+  /** After commit: drain the object's queue within the write deadline and say what became of this write. */
+  flush(outboxId: number, cal: CalendarRow): Promise<FlushOutcome>;
 }
 
 export interface SourceInfo {
   type: string;
-  writable: boolean;
+  /** False when the source left the config: its calendars stay readable, and writes would reach nobody. */
+  configured: boolean;
+  /** Its calendars mirror upstream calendars (writes are queued for the upstream). */
+  synced: boolean;
 }
 /** What the service needs to know about configured sources. */
 export interface SourceDirectory {
@@ -38,12 +41,15 @@ export interface SourceDirectory {
   defaultLocal(owner: string): string;
 }
 
+/** Properties of a mirrored calendar that its upstream owns (a local change would be undone by the next sync). */
+const UPSTREAM_OWNED: readonly (keyof CalendarProps)[] = ["displayname", "color", "description", "components"];
+
 export class StoreCalendarService implements CalendarService {
   constructor(
     private readonly calendarsStore: CalendarStore,
     private readonly objectsStore: ObjectStore,
     private readonly sources: SourceDirectory,
-    private readonly writeThrough: (sourceType: string) => WriteThrough | null = () => null,
+    private readonly writeBack: WriteBack | null = null,
   ) {}
 
   private meta(row: CalendarRow): CalendarMeta {
@@ -63,7 +69,8 @@ export class StoreCalendarService implements CalendarService {
       syncSeq: Number(row.sync_seq),
       minSeq: Number(row.min_seq),
       deadProps: JSON.parse(row.dead_props ?? "{}") as Record<string, XmlElement>,
-      writable: src.writable,
+      writable: src.configured,
+      mirrorsUpstream: src.synced,
     };
   }
 
@@ -90,6 +97,8 @@ export class StoreCalendarService implements CalendarService {
     return this.meta((await this.calendarsStore.byId(row.id))!);
   }
   async updateCalendar(cal: CalendarMeta, props: CalendarProps): Promise<void> {
+    const owned = cal.mirrorsUpstream ? UPSTREAM_OWNED.filter((k) => props[k] !== undefined) : [];
+    if (owned.length > 0) throw new UpstreamRefused(403, `calendar ${cal.name} mirrors a calendar of source "${cal.sourceId}", which owns its ${owned.join(", ")}; change them at the source (calgate would undo a local change at the next sync)`);
     await this.calendarsStore.update(cal.id, {
       ...(props.displayname !== undefined ? { displayname: props.displayname } : {}),
       ...(props.description !== undefined ? { description: props.description } : {}),
@@ -101,6 +110,7 @@ export class StoreCalendarService implements CalendarService {
     });
   }
   async deleteCalendar(cal: CalendarMeta): Promise<void> {
+    if (cal.mirrorsUpstream) throw new UpstreamRefused(403, `calendar ${cal.name} mirrors a calendar of source "${cal.sourceId}"; delete it at the source, or remove the source from the configuration`);
     await this.calendarsStore.remove(cal.id);
   }
 
@@ -171,33 +181,37 @@ export class StoreCalendarService implements CalendarService {
       throw new IcalError(`this calendar accepts ${cal.components.join(", ")}; the object is a ${parsed.component}`, Conditions.supportedCalendarComponent);
     }
     const write = objectWrite(name, parsed);
-    const row = await this.calendarsStore.byId(cal.id);
-    const through = row ? this.writeThrough(cal.sourceType) : null;
-    let outboxId: number | null = null;
-    const outcome = await this.objectsStore.put(cal.id, write, cond, through && row ? async (trx, previous) => {
-      outboxId = await through.enqueue(trx, row, { op: "put", name, ics: write.ics, previous });
-    } : undefined);
+    const { row, queue } = await this.queueFor(cal);
+    const outcome = await this.objectsStore.put(cal.id, write, cond, queue ?? undefined);
     if (!outcome.ok) throw outcomeError(outcome);
-    if (through && row && outboxId !== null) await through.flush(outboxId, row);
-    return { etag: write.etag, created: outcome.created, changed: parsed.changed };
+    let stored = write.etag;
+    if (row && outcome.outboxId !== null) {
+      await this.flushed(outcome.outboxId, row);
+      // RFC 4791 5.3.4: no ETag when what is stored now is not what the client sent (the upstream kept its own rendering).
+      stored = (await this.objectsStore.get(cal.id, name))?.etag ?? "";
+    }
+    return { etag: write.etag, created: outcome.created, changed: parsed.changed || stored !== write.etag };
   }
 
   async remove(_user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void> {
-    const row = await this.calendarsStore.byId(cal.id);
-    const through = row ? this.writeThrough(cal.sourceType) : null;
-    let outboxId: number | null = null;
-    const outcome = await this.objectsStore.remove(cal.id, name, cond, through && row ? async (trx, previous) => {
-      outboxId = await through.enqueue(trx, row, { op: "delete", name, ics: null, previous });
-    } : undefined);
+    const { row, queue } = await this.queueFor(cal);
+    const outcome = await this.objectsStore.remove(cal.id, name, cond, queue ?? undefined);
     if (!outcome.ok) throw outcomeError(outcome);
-    if (through && row && outboxId !== null) await through.flush(outboxId, row);
+    if (row && outcome.outboxId !== null) await this.flushed(outcome.outboxId, row);
   }
-}
 
-export function objectWrite(name: string, parsed: CalendarObject) {
-  const bounds = occurrenceBounds(parsed);
-  const exact = exactInstance(parsed);
-  return { name, uid: parsed.uid, component: parsed.component, etag: etagOf(parsed.text), ics: parsed.text, firstStart: bounds.start, lastEnd: bounds.end, exactStart: exact?.start ?? null, exactEnd: exact?.end ?? null };
+  /** Writes to a mirrored calendar are queued for its upstream in the same transaction. */
+  private async queueFor(cal: CalendarMeta): Promise<{ row: CalendarRow | null; queue: QueueFor | null }> {
+    if (!cal.mirrorsUpstream || !this.writeBack) return { row: null, queue: null };
+    const row = await this.calendarsStore.byId(cal.id);
+    return row ? { row, queue: { owner: row.owner, sourceId: row.source_id } } : { row: null, queue: null };
+  }
+
+  private async flushed(outboxId: number, row: CalendarRow): Promise<void> {
+    const o = await this.writeBack!.flush(outboxId, row);
+    if (o.kind === "conflict") throw new PreconditionFailed(`the upstream copy of this object changed since it was last synced; calgate kept your version (${o.conflictId !== null ? `conflict ${o.conflictId}` : "in the conflict log"}) and now serves the upstream's: fetch it again and reapply your change`);
+    if (o.kind === "refused") throw new UpstreamRefused(o.status, o.message);
+  }
 }
 
 function outcomeError(o: { ok: false; reason: string; existingName?: string }): Error {

@@ -29,6 +29,9 @@ export function parseUpdates(root: XmlElement, containers: Clark[]): PropUpdate[
   return out;
 }
 
+/** Properties a mirrored calendar takes from its upstream at every sync: a local change would be undone. */
+const UPSTREAM_OWNED: ReadonlySet<string> = new Set(["{DAV:}displayname", "{http://apple.com/ns/ical/}calendar-color", "{urn:ietf:params:xml:ns:caldav}calendar-description"]);
+
 /** Validate updates into one patch; returns per-property results (all 200, or failures + 424s). */
 export function planUpdates(res: DavResource, updates: readonly PropUpdate[], ctx: DavContext, deps: DavDeps, opts: { creating: boolean }): { patch: CalendarProps; results: PropResult[]; ok: boolean } {
   const patch: CalendarProps = {};
@@ -41,6 +44,9 @@ export function planUpdates(res: DavResource, updates: readonly PropUpdate[], ct
       if (provider) {
         if (!provider.set || (u.name === "{urn:ietf:params:xml:ns:caldav}supported-calendar-component-set" && !opts.creating)) {
           throw new DavError(403, `${u.name} is protected`, Conditions.cannotModifyProtectedProperty);
+        }
+        if (res.kind === "calendar" && res.cal.mirrorsUpstream && UPSTREAM_OWNED.has(u.name)) {
+          throw new DavError(403, `${u.name} of ${res.cal.name} is owned by its upstream calendar (source "${res.cal.sourceId}"); change it there`, Conditions.cannotModifyProtectedProperty);
         }
         Object.assign(patch, provider.set(res, u.value, ctx));
       } else if (res.kind === "calendar" || opts.creating) {

@@ -9,14 +9,20 @@
  *  - pull: sync-collection with the stored token (getetag only) + calendar-multiget for the hrefs
  *    whose ETag differs from the one on record; a rejected token → full listing; servers without
  *    sync-collection → PROPFIND getetag listing + multiget (the ctag path);
- *  - write/remove: PUT/DELETE with If-Match (If-None-Match: * for creates).
+ *  - write/remove: PUT/DELETE with If-Match (If-None-Match: * for creates), never blind; every PUT is
+ *    read back with one GET, because servers rewrite what they store and still answer with a fresh
+ *    ETag (Radicale 3.1.8 keeps "SUMMARY:Lunch, with Bob" as "SUMMARY:Lunch"): the adapter reports
+ *    what the upstream really holds, and nothing upstream is trusted on the strength of a 2xx alone.
+ *
+ * Upstream ids are canonical absolute hrefs; calendar ids are collection URLs. Both stay opaque to the engine.
  */
 import { fetchHomeUrl, fetchPrincipalUrl, serviceDiscovery } from "tsdav";
 import type { CaldavSourceConfig } from "../../config/schema.ts";
 import {
   AuthRequired, CursorExpired, NotFoundUpstream, Permanent, Transient,
-  type Cursor, type OutgoingItem, type PullPage, type RemoteCalendar, type RemoteChange, type RemoteEtag, type SourceAdapter, type WrittenItem,
+  type Cursor, type PullPage, type RemoteCalendar, type RemoteChange, type RemoteRef, type SourceAdapter, type SourceContext, type Written,
 } from "../adapter.ts";
+import { sameContent } from "../../ical/content.ts";
 import { CaldavHttp } from "./http.ts";
 import { parseMultistatus, propText, type MsResponse } from "./multistatus.ts";
 import { canonicalHref, escapeXml, hrefPath } from "./hrefs.ts";
@@ -26,9 +32,19 @@ const MULTIGET_BATCH = 250;
 export interface DiscoveryState {
   homeUrl: string;
 }
-export interface StateStore {
-  load(): Promise<DiscoveryState | null>;
-  save(s: DiscoveryState | null): Promise<void>;
+type RemoteEtag = string;
+type Known = () => Promise<ReadonlyMap<string, RemoteEtag | null>>;
+
+function globMatch(glob: string, s: string): boolean {
+  const re = new RegExp("^" + glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$", "i");
+  return re.test(s);
+}
+function lastSegment(href: string): string {
+  try {
+    return decodeURIComponent(new URL(href).pathname.split("/").filter(Boolean).pop() ?? "");
+  } catch {
+    return "";
+  }
 }
 
 interface CursorState {
@@ -49,23 +65,23 @@ const multiget = (paths: readonly string[]): string => `<?xml version="1.0" enco
 <c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>${paths.map((p) => `<d:href>${escapeXml(p)}</d:href>`).join("")}</c:calendar-multiget>`;
 
 export class CaldavAdapter implements SourceAdapter {
-  readonly caps = { write: true, remove: true, incremental: true, push: false };
+  readonly caps = { write: true, remove: true, incremental: true, push: false, calendarWrite: false };
   private readonly http: CaldavHttp;
   private home: string | null = null;
 
-  constructor(private readonly cfg: CaldavSourceConfig, timeoutMs: number, private readonly state: StateStore) {
+  constructor(private readonly cfg: CaldavSourceConfig, timeoutMs: number) {
     this.http = new CaldavHttp({ username: cfg.username, password: cfg.password, timeoutMs: cfg.timeoutMs ?? timeoutMs, caCert: cfg.caCert });
   }
   get requests(): number {
     return this.http.requests;
   }
 
-  private async homeUrl(signal: AbortSignal): Promise<string> {
+  private async homeUrl(ctx: SourceContext): Promise<string> {
     if (this.home) return this.home;
-    const saved = await this.state.load();
+    const saved = await ctx.state.load<DiscoveryState>();
     if (saved?.homeUrl) return (this.home = saved.homeUrl);
-    this.home = await this.discover(signal);
-    await this.state.save({ homeUrl: this.home });
+    this.home = await this.discover(ctx.signal);
+    await ctx.state.save({ homeUrl: this.home } satisfies DiscoveryState);
     return this.home;
   }
 
@@ -97,8 +113,9 @@ export class CaldavAdapter implements SourceAdapter {
     throw new Permanent(`discovery at ${this.cfg.url} found no calendar home: ${msg}`);
   }
 
-  async listCalendars(signal: AbortSignal): Promise<RemoteCalendar[]> {
-    const home = await this.homeUrl(signal);
+  async listCalendars(ctx: SourceContext): Promise<RemoteCalendar[]> {
+    const signal = ctx.signal;
+    const home = await this.homeUrl(ctx);
     let reply;
     try {
       reply = await this.http.request("PROPFIND", home, { headers: { depth: "1" }, body: PROPFIND_HOME }, signal);
@@ -106,8 +123,8 @@ export class CaldavAdapter implements SourceAdapter {
       // The home moved (e.g. account migrated): forget it and discover again, once.
       if (!(e instanceof NotFoundUpstream)) throw e;
       this.home = null;
-      await this.state.save(null);
-      reply = await this.http.request("PROPFIND", await this.homeUrl(signal), { headers: { depth: "1" }, body: PROPFIND_HOME }, signal);
+      await ctx.state.save(null);
+      reply = await this.http.request("PROPFIND", await this.homeUrl(ctx), { headers: { depth: "1" }, body: PROPFIND_HOME }, signal);
     }
     const { responses } = parseMultistatus(reply.body, `PROPFIND ${home}`);
     const homeKey = canonicalHref(reply.url, reply.url);
@@ -123,10 +140,14 @@ export class CaldavAdapter implements SourceAdapter {
       if (components.length === 0) continue;
       const token = propText(r, "{DAV:}sync-token");
       const ctag = propText(r, "{http://calendarserver.org/ns/}getctag");
+      const displayname = propText(r, "{DAV:}displayname");
+      const slug = lastSegment(href) || "calendar";
+      // `include` globs match the display name or the collection's URL segment (stable across renames).
+      if (this.cfg.include && !this.cfg.include.some((g) => globMatch(g, displayname ?? slug) || globMatch(g, slug))) continue;
       out.push({
         id: href,
-        href,
-        displayname: propText(r, "{DAV:}displayname"),
+        nameHint: slug,
+        displayname,
         color: normaliseColor(propText(r, "{http://apple.com/ns/ical/}calendar-color")),
         description: propText(r, "{urn:ietf:params:xml:ns:caldav}calendar-description"),
         components,
@@ -137,7 +158,9 @@ export class CaldavAdapter implements SourceAdapter {
     return out;
   }
 
-  async pull(cal: RemoteCalendar, cursor: Cursor | null, signal: AbortSignal, known: () => Promise<ReadonlyMap<string, RemoteEtag | null>>): Promise<PullPage> {
+  async pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage> {
+    const signal = ctx.signal;
+    const known: Known = () => ctx.known(cal);
     const state: CursorState | null = cursor ? (JSON.parse(cursor) as CursorState) : null;
     if (state?.mode === "ctag") return this.fullByPropfind(cal, signal, known, undefined);
     let note: string | undefined;
@@ -148,9 +171,9 @@ export class CaldavAdapter implements SourceAdapter {
         const deletes: RemoteChange[] = [];
         const fetchHrefs: string[] = [];
         for (const x of r.responses) {
-          const href = canonicalHref(x.href, cal.href);
-          if (href === cal.href) continue;
-          if (x.status === 404 || x.status === 410) deletes.push({ kind: "delete", href });
+          const href = canonicalHref(x.href, cal.id);
+          if (href === cal.id) continue;
+          if (x.status === 404 || x.status === 410) deletes.push({ kind: "delete", id: href });
           else {
             const etag = propText(x, "{DAV:}getetag");
             if (etag !== null && known0.get(href) === etag) continue; // our own write, echoed back
@@ -168,8 +191,8 @@ export class CaldavAdapter implements SourceAdapter {
     if (initial.kind === "ok" && !initial.truncated) {
       const listed = new Map<string, RemoteEtag | null>();
       for (const x of initial.responses) {
-        const href = canonicalHref(x.href, cal.href);
-        if (href === cal.href || (x.status !== null && x.status >= 400)) continue;
+        const href = canonicalHref(x.href, cal.id);
+        if (href === cal.id || (x.status !== null && x.status >= 400)) continue;
         listed.set(href, propText(x, "{DAV:}getetag"));
       }
       const upserts = await this.fetchChanged(cal, listed, await known(), signal);
@@ -178,13 +201,13 @@ export class CaldavAdapter implements SourceAdapter {
     return this.fullByPropfind(cal, signal, known, note ?? "the upstream has no usable sync-collection; using ctag + etag listing");
   }
 
-  private async fullByPropfind(cal: RemoteCalendar, signal: AbortSignal, known: () => Promise<ReadonlyMap<string, RemoteEtag | null>>, note: string | undefined): Promise<PullPage> {
-    const reply = await this.http.request("PROPFIND", cal.href, { headers: { depth: "1" }, body: PROPFIND_ETAGS }, signal);
-    const { responses } = parseMultistatus(reply.body, `PROPFIND ${cal.href}`);
+  private async fullByPropfind(cal: RemoteCalendar, signal: AbortSignal, known: Known, note: string | undefined): Promise<PullPage> {
+    const reply = await this.http.request("PROPFIND", cal.id, { headers: { depth: "1" }, body: PROPFIND_ETAGS }, signal);
+    const { responses } = parseMultistatus(reply.body, `PROPFIND ${cal.id}`);
     const listed = new Map<string, RemoteEtag | null>();
     for (const x of responses) {
-      const href = canonicalHref(x.href, cal.href);
-      if (href === cal.href || href.endsWith("/")) continue;
+      const href = canonicalHref(x.href, cal.id);
+      if (href === cal.id || href.endsWith("/")) continue;
       listed.set(href, propText(x, "{DAV:}getetag"));
     }
     const upserts = await this.fetchChanged(cal, listed, await known(), signal);
@@ -197,7 +220,7 @@ export class CaldavAdapter implements SourceAdapter {
   }
 
   private async syncReport(cal: RemoteCalendar, token: string | null, signal: AbortSignal): Promise<{ kind: "ok"; responses: MsResponse[]; token: string | null; truncated: boolean } | { kind: "expired" } | { kind: "unsupported" }> {
-    const reply = await this.http.request("REPORT", cal.href, { headers: { depth: "1" }, body: syncCollection(token), accept: [400, 403, 409, 412, 415, 501, 405] }, signal);
+    const reply = await this.http.request("REPORT", cal.id, { headers: { depth: "1" }, body: syncCollection(token), accept: [400, 403, 409, 412, 415, 501, 405] }, signal);
     if (reply.status >= 400) {
       if (/valid-sync-token/.test(reply.body)) {
         if (token === null) return { kind: "unsupported" };
@@ -205,9 +228,9 @@ export class CaldavAdapter implements SourceAdapter {
       }
       return { kind: "unsupported" };
     }
-    const { responses, syncToken } = parseMultistatus(reply.body, `REPORT sync-collection ${cal.href}`);
+    const { responses, syncToken } = parseMultistatus(reply.body, `REPORT sync-collection ${cal.id}`);
     // RFC 6578 §3.6: a 507 on the collection itself means "more to come" (page with the new token).
-    const truncated = responses.some((r) => r.status === 507 && canonicalHref(r.href, cal.href) === cal.href);
+    const truncated = responses.some((r) => r.status === 507 && canonicalHref(r.href, cal.id) === cal.id);
     return { kind: "ok", responses, token: syncToken, truncated };
   }
 
@@ -215,43 +238,69 @@ export class CaldavAdapter implements SourceAdapter {
     const out: RemoteChange[] = [];
     for (let i = 0; i < hrefs.length; i += MULTIGET_BATCH) {
       const batch = hrefs.slice(i, i + MULTIGET_BATCH);
-      const reply = await this.http.request("REPORT", cal.href, { headers: { depth: "1" }, body: multiget(batch.map(hrefPath)) }, signal);
-      const { responses } = parseMultistatus(reply.body, `REPORT calendar-multiget ${cal.href}`);
+      const reply = await this.http.request("REPORT", cal.id, { headers: { depth: "1" }, body: multiget(batch.map(hrefPath)) }, signal);
+      const { responses } = parseMultistatus(reply.body, `REPORT calendar-multiget ${cal.id}`);
       const got = new Set<string>();
       for (const x of responses) {
-        const href = canonicalHref(x.href, cal.href);
+        const href = canonicalHref(x.href, cal.id);
         const data = propText(x, "{urn:ietf:params:xml:ns:caldav}calendar-data");
         if (data === null || data.trim() === "") continue;
         got.add(href);
-        out.push({ kind: "upsert", href, etag: propText(x, "{DAV:}getetag"), ics: data });
+        out.push({ kind: "upsert", ref: { id: href, etag: propText(x, "{DAV:}getetag") }, ics: data, nameHint: lastSegment(href) });
       }
       // Listed a moment ago but gone now: a concurrent delete upstream.
-      const gone = new Set(responses.filter((x) => x.status === 404 || x.status === 410).map((x) => canonicalHref(x.href, cal.href)));
-      for (const h of batch) if (!got.has(h) && gone.has(h)) out.push({ kind: "delete", href: h });
+      const gone = new Set(responses.filter((x) => x.status === 404 || x.status === 410).map((x) => canonicalHref(x.href, cal.id)));
+      for (const h of batch) if (!got.has(h) && gone.has(h)) out.push({ kind: "delete", id: h });
     }
     return out;
   }
 
-  async fetch(cal: RemoteCalendar, href: string, signal: AbortSignal): Promise<{ etag: RemoteEtag | null; ics: string } | null> {
+  async get(_cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
     try {
-      const r = await this.http.request("GET", href, { headers: { accept: "text/calendar" } }, signal);
-      return { etag: r.headers.get("etag"), ics: r.body };
+      const r = await this.http.request("GET", id, { headers: { accept: "text/calendar" } }, ctx.signal);
+      return { ref: { id, etag: r.headers.get("etag") }, ics: r.body };
     } catch (e) {
       if (e instanceof NotFoundUpstream) return null;
       throw e;
     }
   }
 
-  async write(cal: RemoteCalendar, item: OutgoingItem, ifMatch: RemoteEtag | null, signal: AbortSignal): Promise<WrittenItem> {
-    const href = item.href ?? canonicalHref(encodeURIComponent(item.name), cal.href);
-    const cond: Record<string, string> = ifMatch ? { "if-match": ifMatch } : item.href ? {} : { "if-none-match": "*" };
-    const r = await this.http.request("PUT", href, { headers: { "content-type": "text/calendar; charset=utf-8", ...cond }, body: item.ics }, signal);
-    return { href, etag: r.headers.get("etag") };
+  /** A create of `name` lands at the calendar URL + the name (that is how write() builds it). */
+  locate(cal: RemoteCalendar, name: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
+    return this.get(cal, this.hrefFor(cal, name), ctx);
   }
 
-  async remove(_cal: RemoteCalendar, href: string, ifMatch: RemoteEtag | null, signal: AbortSignal): Promise<void> {
+  private hrefFor(cal: RemoteCalendar, name: string): string {
+    return canonicalHref(encodeURIComponent(name), cal.id);
+  }
+
+  async write(cal: RemoteCalendar, item: { readonly name: string; readonly ref: RemoteRef | null; readonly ics: string }, ctx: SourceContext): Promise<Written> {
+    if (item.ref && item.ref.etag === null) throw new Permanent(`refusing to overwrite ${item.ref.id} without knowing its current ETag`);
+    const href = item.ref?.id ?? this.hrefFor(cal, item.name);
+    const cond: Record<string, string> = item.ref ? { "if-match": item.ref.etag! } : { "if-none-match": "*" };
+    const r = await this.http.request("PUT", href, { headers: { "content-type": "text/calendar; charset=utf-8", ...cond }, body: item.ics }, ctx.signal);
+    const putEtag = r.headers.get("etag");
+    // Read back: the only way to know what the server keeps (see the header comment).
+    let back: { ref: RemoteRef; ics: string } | null;
     try {
-      await this.http.request("DELETE", href, { headers: ifMatch ? { "if-match": ifMatch } : {} }, signal);
+      back = await this.get(cal, href, ctx);
+    } catch (e) {
+      // Unverified: the write is retried (If-Match on the old version → 412 → the writer looks again).
+      throw new Transient(`the PUT of ${href} was answered but reading it back failed: ${(e as Error).message}`);
+    }
+    if (back === null) return { ref: null, stored: "dropped", ics: null, why: `${href} does not exist upstream after the PUT` };
+    const ref = { id: href, etag: back.ref.etag ?? putEtag };
+    if (item.ref && ref.etag !== null && ref.etag === item.ref.etag && !sameContent(back.ics, item.ics)) {
+      return { ref, stored: "dropped", ics: back.ics, why: `it still has the ETag ${ref.etag} the write replaced` };
+    }
+    if (sameContent(back.ics, item.ics)) return { ref, stored: "as-sent" };
+    return { ref, stored: "changed", ics: back.ics };
+  }
+
+  async remove(_cal: RemoteCalendar, ref: RemoteRef, ctx: SourceContext): Promise<void> {
+    if (ref.etag === null) throw new Permanent(`refusing to delete ${ref.id} without knowing its current ETag`);
+    try {
+      await this.http.request("DELETE", ref.id, { headers: { "if-match": ref.etag } }, ctx.signal);
     } catch (e) {
       if (e instanceof NotFoundUpstream) return; // already gone: the goal is reached
       throw e;

@@ -1,0 +1,119 @@
+/**
+ * The write-back outcomes, each one transaction: what the writer learnt from the upstream is recorded
+ * together with what it means for the cache and for the object's other queued writes. Rules:
+ *  - the cache keeps serving the newest acknowledged local version while any write of it is queued;
+ *  - when an attempt fails for good, the newest queued version is what is kept (in `conflicts`) and
+ *    announced, never an older one: intermediate versions were replaced by the client itself.
+ */
+import { tx, type Db, type Tx } from "./db.ts";
+import { ObjectStore, type ObjectRow, type ObjectWrite } from "./objects.ts";
+import type { OutboxRow } from "./outbox.ts";
+
+const NO_CONDITIONS = { ifMatch: null, ifNoneMatch: null } as const;
+
+/** The upstream's current version of an object, prepared for the cache (null ics: it does not exist). */
+export interface Theirs {
+  readonly id: string;
+  readonly etag: string | null;
+  /** Ready-to-store write of their version. */
+  readonly write: ObjectWrite;
+}
+
+async function newerPending(trx: Tx, row: OutboxRow): Promise<OutboxRow[]> {
+  return trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).andWhere("id", ">", row.id).orderBy("id");
+}
+
+export class WriteBackStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * The upstream holds this write. `stored` is what it holds when that differs from what was sent
+   * (its own rendering): the cache takes it only when no newer local write is queued.
+   */
+  async confirmed(row: OutboxRow, ref: { id: string; etag: string | null } | null, stored: ObjectWrite | null): Promise<void> {
+    await tx(this.db, async (trx) => {
+      const newer = await newerPending(trx, row);
+      const objects = new ObjectStore(trx);
+      if (row.op === "put" && ref) {
+        const current = (await trx<ObjectRow>("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first()) ?? null;
+        if (current) {
+          if (stored && newer.length === 0) {
+            const r = await objects.put(row.calendar_id, { ...stored, upstreamHref: ref.id, upstreamEtag: ref.etag, baseIcs: stored.ics }, NO_CONDITIONS);
+            if (!r.ok) throw new Error(`could not store the upstream's version: ${r.reason}`);
+          } else {
+            await objects.setUpstream(row.calendar_id, row.object_name, { upstreamHref: ref.id, upstreamEtag: ref.etag, baseIcs: stored?.ics ?? row.ics }, trx);
+          }
+        }
+        for (const n of newer) await trx("outbox").where({ id: n.id }).update({ if_match: ref.etag, upstream_href: ref.id });
+      } else {
+        // Deleted upstream: a newer queued put is now a create.
+        for (const n of newer) await trx("outbox").where({ id: n.id }).update({ if_match: null, upstream_href: null });
+      }
+      await trx("outbox").where({ id: row.id }).update({ state: "done", last_error: null, claim_holder: null, claim_until: null, confirmed_href: ref?.id ?? null, confirmed_etag: ref?.etag ?? null });
+    });
+  }
+
+  /**
+   * The upstream's version and ours clash. Every queued write of the object closes as "conflict"; the
+   * newest one's text is kept in `conflicts` with the upstream's and the base; the cache takes theirs
+   * (null: deleted upstream). Returns the conflict id.
+   */
+  async conflict(row: OutboxRow, theirs: Theirs | null, resolution: string | null): Promise<number> {
+    return tx(this.db, async (trx) => {
+      const pending = await trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).orderBy("id");
+      const newest = pending.length > 0 ? pending[pending.length - 1]! : row;
+      const current = (await trx<ObjectRow>("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first()) ?? null;
+      const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
+      const base = current?.base_ics ?? previous?.base_ics ?? null;
+      const now = Date.now();
+      const [c] = await trx("conflicts")
+        .insert({ calendar_id: row.calendar_id, object_name: row.object_name, ours: newest.op === "put" ? newest.ics : null, theirs: theirs?.write.ics ?? null, base, resolution, detected_at: now, resolved_at: resolution ? now : null })
+        .returning("id");
+      const id = Number(typeof c === "object" ? (c as { id: number }).id : c);
+      const objects = new ObjectStore(trx);
+      if (theirs) {
+        const r = await objects.put(row.calendar_id, { ...theirs.write, upstreamHref: theirs.id, upstreamEtag: theirs.etag, baseIcs: theirs.write.ics }, NO_CONDITIONS);
+        if (!r.ok) throw new Error(`could not store the upstream's version: ${r.reason}`);
+      } else if (current) await objects.remove(row.calendar_id, row.object_name, NO_CONDITIONS);
+      await trx("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).update({ state: "conflict", last_error: `conflict ${id}`, claim_holder: null, claim_until: null });
+      return id;
+    });
+  }
+
+  /**
+   * The upstream refused this write for good. When a newer write of the object is queued, only this
+   * row fails (the newer one goes next, from the same upstream version). Otherwise the refused version
+   * is kept in `conflicts` and the cache goes back to the upstream's version (`theirs`; null: none
+   * upstream; undefined: unknown, then the version the chain replaced). Returns the conflict id, or
+   * null when a newer write took over.
+   */
+  async refused(row: OutboxRow, message: string, theirs: Theirs | null | undefined): Promise<number | null> {
+    return tx(this.db, async (trx) => {
+      const newer = await newerPending(trx, row);
+      if (newer.length > 0) {
+        await trx("outbox").where({ id: row.id }).update({ state: "failed", last_error: `${message} (a newer write of the object is queued)`, claim_holder: null, claim_until: null });
+        return null;
+      }
+      const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
+      const now = Date.now();
+      const [c] = await trx("conflicts")
+        .insert({ calendar_id: row.calendar_id, object_name: row.object_name, ours: row.op === "put" ? row.ics : null, theirs: theirs?.write.ics ?? null, base: previous?.base_ics ?? null, resolution: `refused by the upstream: ${message}`.slice(0, 250), detected_at: now, resolved_at: now })
+        .returning("id");
+      const id = Number(typeof c === "object" ? (c as { id: number }).id : c);
+      const objects = new ObjectStore(trx);
+      if (theirs) {
+        await objects.put(row.calendar_id, { ...theirs.write, upstreamHref: theirs.id, upstreamEtag: theirs.etag, baseIcs: theirs.write.ics }, NO_CONDITIONS);
+      } else if (theirs === null || previous === null) {
+        const current = await trx("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first("id");
+        if (current) await objects.remove(row.calendar_id, row.object_name, NO_CONDITIONS);
+      } else {
+        await objects.put(row.calendar_id, {
+          name: previous.name, uid: previous.uid, component: previous.component, etag: previous.etag, ics: previous.ics, firstStart: previous.first_start, lastEnd: previous.last_end,
+          exactStart: previous.exact_start, exactEnd: previous.exact_end, upstreamHref: previous.upstream_href, upstreamEtag: previous.upstream_etag, baseIcs: previous.base_ics,
+        }, NO_CONDITIONS);
+      }
+      await trx("outbox").where({ id: row.id }).update({ state: "failed", last_error: `${message} (kept as conflict ${id})`, claim_holder: null, claim_until: null });
+      return id;
+    });
+  }
+}
