@@ -2,9 +2,9 @@
  * The benchmarked operations: each builds its request(s) and checks an answer against what the
  * benchmark knows the calendar holds (the generator's events and their instance lists).
  */
-import { parseXml } from "../src/dav/xml/parse.ts";
-import { child, elements, text, type XmlElement } from "../src/dav/xml/tree.ts";
-import type { Clark } from "../src/dav/xml/names.ts";
+import { parseXml } from "../src/xml/parse.ts";
+import { child, elements, text, type XmlElement } from "../src/xml/tree.ts";
+import type { Clark } from "../src/xml/names.ts";
 import { expectedInRange, generateEvent, QUERY_MONTH, type BenchEvent } from "./generate.ts";
 import type { Req, Res } from "./http.ts";
 

@@ -1,5 +1,5 @@
 /** Typed DAV errors: status + optional precondition element, rendered once at the edge as a DAV:error body. */
-import { cal, dav, type Clark } from "./xml/names.ts";
+import { cal, dav, type Clark } from "../xml/names.ts";
 
 export class DavError extends Error {
   constructor(

@@ -1,9 +1,9 @@
 /** The DAV entry point: resolve the target, look up the method, run it, render DavErrors. */
 import type { DavContext, DavResponse } from "./context.ts";
 import { DavError } from "./errors.ts";
-import { el } from "./xml/tree.ts";
-import { dav } from "./xml/names.ts";
-import { serialize } from "./xml/build.ts";
+import { el } from "../xml/tree.ts";
+import { dav } from "../xml/names.ts";
+import { serialize } from "../xml/build.ts";
 import { resolve } from "./resources.ts";
 import { allowFor, type DavDeps, type MethodHandler } from "./methods/registry.ts";
 import { propfind } from "./methods/propfind.ts";

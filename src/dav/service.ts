@@ -3,8 +3,8 @@
  * sync/service.ts implements it over the store (and, for sourced calendars, the write path).
  */
 import type { CompFilter, TimeRange } from "./filters/ast.ts";
-import type { XmlElement } from "./xml/tree.ts";
-import type { Clark } from "./xml/names.ts";
+import type { XmlElement } from "../xml/tree.ts";
+import type { Clark } from "../xml/names.ts";
 
 export interface User {
   readonly username: string;

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import ICAL from "ical.js";
 import { Conditions } from "../dav/errors.ts";
-import type { Clark } from "../dav/xml/names.ts";
+import type { Clark } from "../xml/names.ts";
 import { ianaNameFor, usableVtimezone } from "./timezones.ts";
 
 export class IcalError extends Error {

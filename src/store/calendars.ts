@@ -1,6 +1,6 @@
 /** Calendar collections: rows of `calendars`, their properties and their change-log counter. */
 import type { Db } from "./db.ts";
-import type { XmlElement } from "../dav/xml/tree.ts";
+import type { XmlElement } from "../xml/tree.ts";
 
 export interface CalendarRow {
   id: number;

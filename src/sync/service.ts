@@ -12,7 +12,7 @@ import {
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { TimeRange } from "../dav/filters/ast.ts";
-import type { XmlElement } from "../dav/xml/tree.ts";
+import type { XmlElement } from "../xml/tree.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { IcalError } from "../ical/parse.ts";
 import { Conditions } from "../dav/errors.ts";

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startTarget, type DavTarget } from "../helpers/target.ts";
-import { child, elements, text } from "../../src/dav/xml/tree.ts";
+import { child, elements, text } from "../../src/xml/tree.ts";
 import {
   ClientSession, loadBody, fill, parseMultistatus, okProp, hrefProp, hasResourceType, describeMs, expectStatus, normPath, sampleObjects, unfold, xmlEscape,
   d, c, cs, type ClientName, type Multistatus, type Reply,

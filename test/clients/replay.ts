@@ -7,9 +7,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import assert from "node:assert/strict";
-import { parseXml } from "../../src/dav/xml/parse.ts";
-import { child, elements, text, type XmlElement } from "../../src/dav/xml/tree.ts";
-import type { Clark } from "../../src/dav/xml/names.ts";
+import { parseXml } from "../../src/xml/parse.ts";
+import { child, elements, text, type XmlElement } from "../../src/xml/tree.ts";
+import type { Clark } from "../../src/xml/names.ts";
 import { CLIENT_REQUESTS_DIR } from "../helpers/fixtures.ts";
 
 

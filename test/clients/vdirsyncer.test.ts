@@ -14,7 +14,7 @@ import { startTarget, type DavTarget } from "../helpers/target.ts";
 import { which } from "../helpers/proc.ts";
 import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
 import { basic, d, normPath, okProp, parseMultistatus, unfold } from "./replay.ts";
-import { text } from "../../src/dav/xml/tree.ts";
+import { text } from "../../src/xml/tree.ts";
 
 const missing = which("vdirsyncer") === null ? 'vdirsyncer is not installed (Debian package "vdirsyncer"; test/run.sh installs it when run as root)' : null;
 

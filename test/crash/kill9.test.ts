@@ -30,8 +30,8 @@ import knexFactory from "knex";
 import { startRadicale, peerAvailable, type PeerServer } from "../helpers/peers.ts";
 import { freePort, sleep, startProcess, waitForHttp, type ManagedProcess } from "../helpers/proc.ts";
 import { REPO_ROOT } from "../helpers/calgate.ts";
-import { parseXml } from "../../src/dav/xml/parse.ts";
-import { child, elements, text } from "../../src/dav/xml/tree.ts";
+import { parseXml } from "../../src/xml/parse.ts";
+import { child, elements, text } from "../../src/xml/tree.ts";
 
 const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? 10);
 let seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);

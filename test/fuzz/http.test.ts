@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { dav, startInproc, type InprocServer } from "../helpers/inproc.ts";
-import { text, child } from "../../src/dav/xml/tree.ts";
+import { text, child } from "../../src/xml/tree.ts";
 import { parseCalendarObject } from "../../src/ical/parse.ts";
 import { HOSTILE_XML, SEED, corpusFiles, icsObject, mutate, mutation, runs, xmlBody } from "./arbitraries.ts";
 

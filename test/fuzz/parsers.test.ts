@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { parseXml, XmlParseError } from "../../src/dav/xml/parse.ts";
+import { parseXml, XmlParseError } from "../../src/xml/parse.ts";
 import { decodeCalendarBytes, IcalError, parseCalendarObject } from "../../src/ical/parse.ts";
 import { occurrenceBounds } from "../../src/ical/bounds.ts";
 import { ExpansionLimit, instancesInRange } from "../../src/ical/expand.ts";

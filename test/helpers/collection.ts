@@ -1,7 +1,7 @@
 /** What a client sees in a CalDAV collection, read the same way from calgate and from upstream servers. */
 import assert from "node:assert/strict";
-import { parseXml } from "../../src/dav/xml/parse.ts";
-import { child, elements, text } from "../../src/dav/xml/tree.ts";
+import { parseXml } from "../../src/xml/parse.ts";
+import { child, elements, text } from "../../src/xml/tree.ts";
 
 const ALL_OBJECTS = `<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>`;
 

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import pino from "pino";
 import { parseConfigText } from "../../src/config/load.ts";
 import { startServer } from "../../src/main.ts";
-import { parseXml } from "../../src/dav/xml/parse.ts";
-import { child, elements, text, type XmlElement } from "../../src/dav/xml/tree.ts";
+import { parseXml } from "../../src/xml/parse.ts";
+import { child, elements, text, type XmlElement } from "../../src/xml/tree.ts";
 
 export interface InprocServer {
   url: string;

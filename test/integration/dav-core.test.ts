@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { startInproc, dav, basic, propsByHref, type InprocServer } from "../helpers/inproc.ts";
-import { child, elements, text } from "../../src/dav/xml/tree.ts";
+import { child, elements, text } from "../../src/xml/tree.ts";
 
 const CAL = "/dav/calendars/alice/local-personal/";
 const ev = (uid: string, start: string, extra = "", summary = "Meeting"): string =>

@@ -2,7 +2,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startInproc, dav, propsByHref, type InprocServer } from "../helpers/inproc.ts";
-import { child, text, type XmlElement } from "../../src/dav/xml/tree.ts";
+import { child, text, type XmlElement } from "../../src/xml/tree.ts";
 
 const ev = (uid: string, summary = "Meeting"): string =>
   ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calgate test//EN", "BEGIN:VEVENT", `UID:${uid}`, "DTSTAMP:20240101T000000Z", "DTSTART:20240105T100000Z", "DURATION:PT1H", `SUMMARY:${summary}`, "END:VEVENT", "END:VCALENDAR", ""].join("\r\n");

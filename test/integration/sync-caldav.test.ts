@@ -18,8 +18,8 @@ import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.ts";
 import { freePort, startProcess, waitForHttp, type ManagedProcess } from "../helpers/proc.ts";
 import { REPO_ROOT } from "../helpers/calgate.ts";
 import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
-import { parseXml } from "../../src/dav/xml/parse.ts";
-import { child, elements, text } from "../../src/dav/xml/tree.ts";
+import { parseXml } from "../../src/xml/parse.ts";
+import { child, elements, text } from "../../src/xml/tree.ts";
 import { parseCalendarObject } from "../../src/ical/parse.ts";
 import { openDb, type Db } from "../../src/store/db.ts";
 

@@ -16,8 +16,8 @@ import { join } from "node:path";
 import { startRadicale, type PeerServer } from "../helpers/peers.ts";
 import { freePort, startProcess, waitForHttp, which, type ManagedProcess } from "../helpers/proc.ts";
 import { REPO_ROOT } from "../helpers/calgate.ts";
-import { parseXml } from "../../src/dav/xml/parse.ts";
-import { child, elements, text } from "../../src/dav/xml/tree.ts";
+import { parseXml } from "../../src/xml/parse.ts";
+import { child, elements, text } from "../../src/xml/tree.ts";
 
 const missing = which("vdirsyncer") === null ? 'vdirsyncer is not installed (Debian package "vdirsyncer")' : which("radicale") === null ? "radicale is not installed" : null;
 

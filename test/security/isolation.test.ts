@@ -17,7 +17,7 @@ import { after, before, describe, test } from "node:test";
 import { join } from "node:path";
 import { basic, dav, propsByHref, startInproc, type InprocServer } from "../helpers/inproc.ts";
 import knexFactory, { type Knex } from "knex";
-import { text } from "../../src/dav/xml/tree.ts";
+import { text } from "../../src/xml/tree.ts";
 import { rawRequest } from "./raw-http.ts";
 
 const ALICE = basic("alice", "secret-a");

@@ -1,7 +1,7 @@
 /** RFC 4791 9.7 filters (Appendix B style), prefilter and calendar-data, on small inputs with known answers. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseXml } from "../../src/dav/xml/parse.ts";
+import { parseXml } from "../../src/xml/parse.ts";
 import { DavError, Conditions } from "../../src/dav/errors.ts";
 import { parseCalendarObject } from "../../src/ical/parse.ts";
 import { parseFilter, SUPPORTED_COLLATION } from "../../src/dav/filters/parse.ts";

@@ -1,7 +1,7 @@
 /** CALDAV:calendar-data in a prop request (RFC 4791 9.6): comp/prop selection, expand, limit-*-set. */
 import ICAL from "ical.js";
-import { cal as C, splitClark } from "../xml/names.ts";
-import { child, elements, type XmlElement } from "../xml/tree.ts";
+import { cal as C, splitClark } from "../../xml/names.ts";
+import { child, elements, type XmlElement } from "../../xml/tree.ts";
 import { DavError, Conditions } from "../errors.ts";
 import type { CalendarObject } from "../../ical/parse.ts";
 import { expandCalendarData, limitRecurrenceSet, type ExpandOptions } from "../../ical/expand.ts";

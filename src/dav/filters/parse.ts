@@ -1,6 +1,6 @@
 /** CALDAV:filter XML → CompFilter AST (RFC 4791 9.7), with 400/403 errors that say what was wrong. */
-import { cal as C, NS, splitClark, type Clark } from "../xml/names.ts";
-import { elements, text, type XmlElement } from "../xml/tree.ts";
+import { cal as C, NS, splitClark, type Clark } from "../../xml/names.ts";
+import { elements, text, type XmlElement } from "../../xml/tree.ts";
 import { DavError, Conditions } from "../errors.ts";
 import type { CompFilter, ParamFilter, PropFilter, TextMatch, TimeRange } from "./ast.ts";
 

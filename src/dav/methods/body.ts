@@ -1,7 +1,7 @@
 /** Reading XML request bodies: parse errors become 400 with a message that names the problem. */
-import { parseXml, XmlParseError } from "../xml/parse.ts";
-import type { Clark } from "../xml/names.ts";
-import type { XmlElement } from "../xml/tree.ts";
+import { parseXml, XmlParseError } from "../../xml/parse.ts";
+import type { Clark } from "../../xml/names.ts";
+import type { XmlElement } from "../../xml/tree.ts";
 import { DavError } from "../errors.ts";
 import type { DavContext } from "../context.ts";
 

@@ -1,11 +1,11 @@
 /** MKCALENDAR (RFC 4791 5.3.1) and extended MKCOL (RFC 5689) creating calendars under the home. */
-import { cal as C, dav } from "../xml/names.ts";
-import { elements, el } from "../xml/tree.ts";
+import { cal as C, dav } from "../../xml/names.ts";
+import { elements, el } from "../../xml/tree.ts";
 import { DavError, Conditions } from "../errors.ts";
 import type { DavContext, DavResponse } from "../context.ts";
 import type { DavResource, Resolved } from "../resources.ts";
-import { serialize } from "../xml/build.ts";
-import { statusLine } from "../xml/multistatus.ts";
+import { serialize } from "../../xml/build.ts";
+import { statusLine } from "../../xml/multistatus.ts";
 import { xmlBody } from "./body.ts";
 import { parseUpdates, planUpdates } from "./proppatch.ts";
 import type { DavDeps, MethodHandler } from "./registry.ts";

@@ -1,9 +1,9 @@
 /** PROPFIND (RFC 4918 9.1): Depth 0 and 1; infinity is refused with propfind-finite-depth. */
-import { dav } from "../xml/names.ts";
+import { dav } from "../../xml/names.ts";
 import { DavError, Conditions, notFound } from "../errors.ts";
 import { members } from "../resources.ts";
 import { parsePropRequest, resolveProps } from "../props/resolve.ts";
-import { multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
+import { multistatusStream, type ResponseEntry } from "../../xml/multistatus.ts";
 import { xmlBody } from "./body.ts";
 import type { MethodHandler } from "./registry.ts";
 

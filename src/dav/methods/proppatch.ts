@@ -2,10 +2,10 @@
  * PROPPATCH (RFC 4918 9.2): all-or-nothing. Live properties validate through their provider;
  * anything unknown on a calendar is stored as a dead property and returned as sent.
  */
-import { dav, type Clark } from "../xml/names.ts";
-import { el, elements, type XmlElement } from "../xml/tree.ts";
+import { dav, type Clark } from "../../xml/names.ts";
+import { el, elements, type XmlElement } from "../../xml/tree.ts";
 import { DavError, Conditions, notFound } from "../errors.ts";
-import { multistatus, type PropResult } from "../xml/multistatus.ts";
+import { multistatus, type PropResult } from "../../xml/multistatus.ts";
 import type { CalendarProps } from "../service.ts";
 import type { DavContext } from "../context.ts";
 import type { DavResource } from "../resources.ts";

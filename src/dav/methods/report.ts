@@ -1,6 +1,6 @@
 /** REPORT: dispatch on the body's root element to the report registry. */
 import { DavError, Conditions, notFound } from "../errors.ts";
-import { parseXml, XmlParseError } from "../xml/parse.ts";
+import { parseXml, XmlParseError } from "../../xml/parse.ts";
 import type { MethodHandler } from "./registry.ts";
 
 export const report: MethodHandler = {

@@ -1,6 +1,6 @@
 /** Apple iCal and CalendarServer extensions that real clients read (colour, order, ctag). */
-import { apple, cs } from "../xml/names.ts";
-import { text } from "../xml/tree.ts";
+import { apple, cs } from "../../xml/names.ts";
+import { text } from "../../xml/tree.ts";
 import { DavError } from "../errors.ts";
 import type { PropertyProvider } from "./registry.ts";
 import { syncToken } from "./tokens.ts";

@@ -1,6 +1,6 @@
 /** RFC 4791 CalDAV properties. */
-import { cal as C, dav } from "../xml/names.ts";
-import { el, elements, text } from "../xml/tree.ts";
+import { cal as C, dav } from "../../xml/names.ts";
+import { el, elements, text } from "../../xml/tree.ts";
 import { calendarHref, homeHref, principalHref } from "../resources.ts";
 import { DavError, Conditions } from "../errors.ts";
 import type { PropertyProvider } from "./registry.ts";

@@ -1,6 +1,6 @@
 /** Property providers keyed by Clark name; one provider per property (ARCHITECTURE.md seams). */
-import type { Clark } from "../xml/names.ts";
-import type { XmlElement, XmlNode } from "../xml/tree.ts";
+import type { Clark } from "../../xml/names.ts";
+import type { XmlElement, XmlNode } from "../../xml/tree.ts";
 import type { DavContext } from "../context.ts";
 import type { DavResource, ResourceKind } from "../resources.ts";
 import type { CalendarProps } from "../service.ts";

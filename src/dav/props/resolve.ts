@@ -1,10 +1,10 @@
 /** Resolves a prop request against the registry and dead properties, one provider per property. */
-import { dav, type Clark } from "../xml/names.ts";
-import { child, el, elements, type XmlElement, type XmlNode } from "../xml/tree.ts";
+import { dav, type Clark } from "../../xml/names.ts";
+import { child, el, elements, type XmlElement, type XmlNode } from "../../xml/tree.ts";
 import { DavError, badRequest } from "../errors.ts";
 import type { DavContext } from "../context.ts";
 import type { DavResource } from "../resources.ts";
-import type { PropResult } from "../xml/multistatus.ts";
+import type { PropResult } from "../../xml/multistatus.ts";
 import type { PropertyRegistry } from "./registry.ts";
 
 export type PropRequest =

@@ -1,6 +1,6 @@
 /** RFC 4918, RFC 3744 (minimal), RFC 5397 and RFC 6578 properties. */
-import { cal as C, dav, type Clark } from "../xml/names.ts";
-import { el, text, type XmlElement } from "../xml/tree.ts";
+import { cal as C, dav, type Clark } from "../../xml/names.ts";
+import { el, text, type XmlElement } from "../../xml/tree.ts";
 import { DAV_ROOT, homeHref, principalHref, type DavResource } from "../resources.ts";
 import { DavError } from "../errors.ts";
 import type { PropertyProvider } from "./registry.ts";

@@ -1,12 +1,12 @@
 /** The CALDAV:calendar-data property inside reports: served from the stored text unless a spec asks otherwise. */
-import { cal as C, type Clark } from "../xml/names.ts";
-import type { XmlElement, XmlNode } from "../xml/tree.ts";
+import { cal as C, type Clark } from "../../xml/names.ts";
+import type { XmlElement, XmlNode } from "../../xml/tree.ts";
 import type { DavContext } from "../context.ts";
 import type { DavResource } from "../resources.ts";
 import { resolveProps, type PropOverride, type PropRequest } from "../props/resolve.ts";
 import { calendarHref, enc } from "../resources.ts";
 import type { PropertyRegistry } from "../props/registry.ts";
-import type { ResponseEntry } from "../xml/multistatus.ts";
+import type { ResponseEntry } from "../../xml/multistatus.ts";
 import { parseCalendarDataRequest, renderCalendarData, type CalendarDataSpec } from "../filters/calendar-data.ts";
 import { parsedObjects } from "../../ical/cache.ts";
 import type { CalendarMeta, ObjectHead, StoredObject } from "../service.ts";

@@ -1,10 +1,10 @@
 /** CALDAV:calendar-multiget (RFC 4791 7.9): one query for all hrefs; unknown hrefs are 404 responses. */
-import { cal as C, dav } from "../xml/names.ts";
-import { elements, text } from "../xml/tree.ts";
+import { cal as C, dav } from "../../xml/names.ts";
+import { elements, text } from "../../xml/tree.ts";
 import { DavError, badRequest } from "../errors.ts";
 import { davSegments, objectHref, type DavResource } from "../resources.ts";
 import { parsePropRequest, resolveProps, type PropRequest } from "../props/resolve.ts";
-import { multistatus, type ResponseEntry } from "../xml/multistatus.ts";
+import { multistatus, type ResponseEntry } from "../../xml/multistatus.ts";
 import type { CalendarMeta, StoredObject } from "../service.ts";
 import type { ReportHandler } from "./registry.ts";
 import { calendarDataOverride } from "./calendar-data.ts";

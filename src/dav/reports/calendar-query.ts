@@ -2,11 +2,11 @@
  * CALDAV:calendar-query (RFC 4791 7.8): the store prefilters on indexed component and occurrence bounds,
  * then each candidate is evaluated recurrence-aware unless the prefilter was already exact.
  */
-import { cal as C, dav } from "../xml/names.ts";
-import { child, text } from "../xml/tree.ts";
+import { cal as C, dav } from "../../xml/names.ts";
+import { child, text } from "../../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
 import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
-import { multistatus, multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
+import { multistatus, multistatusStream, type ResponseEntry } from "../../xml/multistatus.ts";
 import type { CompFilter } from "../filters/ast.ts";
 import { parseFilter } from "../filters/parse.ts";
 import { prefilter } from "../filters/prefilter.ts";

@@ -1,6 +1,6 @@
 /** CALDAV:free-busy-query (RFC 4791 7.10): a VFREEBUSY for the time-range, from the calendar's objects. */
-import { cal as C } from "../xml/names.ts";
-import { child } from "../xml/tree.ts";
+import { cal as C } from "../../xml/names.ts";
+import { child } from "../../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
 import type { TimeRange } from "../filters/ast.ts";
 import { parseTimeRange } from "../filters/parse.ts";

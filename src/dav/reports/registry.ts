@@ -1,6 +1,6 @@
 /** REPORT handlers keyed by the Clark name of the request body's root element. */
-import type { Clark } from "../xml/names.ts";
-import type { XmlElement } from "../xml/tree.ts";
+import type { Clark } from "../../xml/names.ts";
+import type { XmlElement } from "../../xml/tree.ts";
 import type { DavContext, DavResponse } from "../context.ts";
 import type { DavResource, ResourceKind } from "../resources.ts";
 import type { PropertyRegistry } from "../props/registry.ts";

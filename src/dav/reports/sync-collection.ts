@@ -6,12 +6,12 @@
  * members so far, a 507 response for the collection, and a token from which the next report
  * continues with the rest and any later changes.
  */
-import { dav } from "../xml/names.ts";
-import { child, el, text } from "../xml/tree.ts";
+import { dav } from "../../xml/names.ts";
+import { child, el, text } from "../../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
 import { objectHref } from "../resources.ts";
 import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
-import { multistatusStream, type ResponseEntry } from "../xml/multistatus.ts";
+import { multistatusStream, type ResponseEntry } from "../../xml/multistatus.ts";
 import { InvalidSyncToken, type ChangeSet } from "../service.ts";
 import { parseSyncToken, syncToken, type SyncPosition } from "../props/tokens.ts";
 import type { ReportHandler } from "./registry.ts";

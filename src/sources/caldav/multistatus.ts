@@ -1,6 +1,6 @@
 /** Reading the upstream's multistatus answers into plain records (no DAV server types here). */
-import { parseXml, XmlParseError } from "../../dav/xml/parse.ts";
-import { child, elements, text, type XmlElement } from "../../dav/xml/tree.ts";
+import { parseXml, XmlParseError } from "../../xml/parse.ts";
+import { child, elements, text, type XmlElement } from "../../xml/tree.ts";
 import { Transient } from "../adapter.ts";
 
 export interface MsResponse {
