@@ -1,5 +1,6 @@
 /** Typed DAV errors: status + optional precondition element, rendered once at the edge as a DAV:error body. */
 import { cal, dav, type Clark } from "../xml/names.ts";
+import { ExpansionLimit, IcalError, type IcalErrorReason } from "../ical/errors.ts";
 
 export class DavError extends Error {
   constructor(
@@ -41,3 +42,23 @@ export const Conditions = {
   propfindFiniteDepth: dav("propfind-finite-depth"),
   cannotModifyProtectedProperty: dav("cannot-modify-protected-property"),
 } as const;
+
+/** How each refusal from ical/ is answered: the one table (RFC 4791 preconditions). */
+const ICAL_REFUSALS: Readonly<Record<IcalErrorReason | ExpansionLimit["reason"], { status: number; condition: Clark }>> = {
+  "invalid-calendar-data": { status: 403, condition: Conditions.validCalendarData },
+  "invalid-object": { status: 403, condition: Conditions.validCalendarObject },
+  "too-large": { status: 403, condition: Conditions.maxResourceSize },
+  "unsupported-component": { status: 403, condition: Conditions.supportedCalendarComponent },
+  "too-many-instances": { status: 403, condition: Conditions.numberOfMatchesWithinLimits },
+};
+
+/** An ical/ error as the DavError a client sees (same message; status and condition from the table). */
+export function fromIcalError(e: IcalError | ExpansionLimit): DavError {
+  const { status, condition } = ICAL_REFUSALS[e.reason];
+  return new DavError(status, e.message, condition);
+}
+
+/** Whether `e` is one of ical/'s own errors (fromIcalError maps it). */
+export function isIcalRefusal(e: unknown): e is IcalError | ExpansionLimit {
+  return e instanceof IcalError || e instanceof ExpansionLimit;
+}

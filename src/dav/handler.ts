@@ -1,6 +1,6 @@
 /** The DAV entry point: resolve the target, look up the method, run it, render DavErrors. */
 import type { DavContext, DavResponse } from "./context.ts";
-import { DavError } from "./errors.ts";
+import { DavError, fromIcalError, isIcalRefusal } from "./errors.ts";
 import { el } from "../xml/tree.ts";
 import { dav } from "../xml/names.ts";
 import { serialize } from "../xml/build.ts";
@@ -15,7 +15,6 @@ import { mkcalendar, mkcol } from "./methods/mkcalendar.ts";
 import { report } from "./methods/report.ts";
 import { defaultProperties } from "./props/index.ts";
 import { defaultReports } from "./reports/index.ts";
-import { IcalError } from "../ical/parse.ts";
 import { ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused } from "./service.ts";
 
 export const DAV_HEADER = "1, 3, access-control, calendar-access, extended-mkcol";
@@ -55,7 +54,7 @@ export class DavHandler {
 /** Domain errors → DAV errors, once. Anything unknown propagates (the HTTP edge logs it as a 500). */
 export function toDavError(e: unknown): DavError {
   if (e instanceof DavError) return e;
-  if (e instanceof IcalError) return new DavError(403, e.message, e.condition);
+  if (isIcalRefusal(e)) return fromIcalError(e); // IcalError, ExpansionLimit: the table in errors.ts
   if (e instanceof PreconditionFailed) return new DavError(412, e.message || "the resource's ETag does not match If-Match / If-None-Match");
   if (e instanceof UidConflict) return new DavError(409, e.message, "{urn:ietf:params:xml:ns:caldav}no-uid-conflict");
   if (e instanceof ObjectNotFound) return new DavError(404, e.message || "no such calendar object");

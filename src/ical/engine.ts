@@ -9,8 +9,8 @@
  * are refused before iterating.
  */
 import ICAL from "ical.js";
-import { DavError, Conditions } from "../dav/errors.ts";
-import type { TimeRange } from "../dav/filters/ast.ts";
+import { ExpansionLimit } from "./errors.ts";
+import type { TimeRange } from "./time-range.ts";
 import type { CalendarObject } from "./parse.ts";
 import { floatingZoneFor, wallMs, type Wall, type Zone } from "./timezones.ts";
 import {
@@ -46,11 +46,7 @@ export interface TodoTimes {
   readonly created: number | null;
 }
 
-export class ExpansionLimit extends DavError {
-  constructor(message: string) {
-    super(403, message, Conditions.numberOfMatchesWithinLimits);
-  }
-}
+export { ExpansionLimit };
 
 const MAX_ITERATIONS_FLOOR = 100_000;
 const SLACK = 2 * DAY_MS;

@@ -1,6 +1,6 @@
 /** Recurrence instances in a range, RFC 4791 9.6.5 <expand> and 9.6.6 <limit-recurrence-set>. */
 import ICAL from "ical.js";
-import type { TimeRange } from "../dav/filters/ast.ts";
+import type { TimeRange } from "./time-range.ts";
 import type { CalendarObject } from "./parse.ts";
 import { ExpansionLimit, contextFor, overlaps, splitComponents, walkInstances, type RawInstance } from "./engine.ts";
 import { addDays, firstTime, icalDate, icalTimeUtc } from "./values.ts";
@@ -22,7 +22,7 @@ export interface ExpandOptions {
   maxInstances: number;
 }
 
-/** Raw instances overlapping the range, sorted by start; throws ExpansionLimit (DavError 403) above maxInstances. */
+/** Raw instances overlapping the range, sorted by start; throws ExpansionLimit above maxInstances. */
 export function rawInstancesInRange(obj: CalendarObject, range: TimeRange, opts: ExpandOptions): RawInstance[] {
   const ctx = contextFor(obj, opts.floatingZone);
   const out: RawInstance[] = [];

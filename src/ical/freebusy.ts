@@ -1,5 +1,5 @@
 /** RFC 4791 7.10 free-busy: busy periods of one object in a range, and the VFREEBUSY answer. */
-import type { TimeRange } from "../dav/filters/ast.ts";
+import type { TimeRange } from "./time-range.ts";
 import type { CalendarObject } from "./parse.ts";
 import { rawInstancesInRange, type ExpandOptions } from "./expand.ts";
 import { contextFor } from "./engine.ts";

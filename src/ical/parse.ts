@@ -5,16 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import ICAL from "ical.js";
-import { Conditions } from "../dav/errors.ts";
-import type { Clark } from "../xml/names.ts";
 import { ianaNameFor, usableVtimezone } from "./timezones.ts";
+import { IcalError, type IcalErrorReason } from "./errors.ts";
 
-export class IcalError extends Error {
-  constructor(message: string, readonly condition: Clark) {
-    super(message);
-    this.name = "IcalError";
-  }
-}
+export { IcalError };
 
 export type MainComponent = "VEVENT" | "VTODO" | "VJOURNAL" | "VFREEBUSY";
 const MAIN = new Set<string>(["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"]);
@@ -115,13 +109,13 @@ function checkTimeValue(name: string, params: Map<string, string>, value: string
   return null;
 }
 
-function fail(message: string, condition: Clark = Conditions.validCalendarData): never {
-  throw new IcalError(message, condition);
+function fail(message: string, reason: IcalErrorReason = "invalid-calendar-data"): never {
+  throw new IcalError(message, reason);
 }
 
 export function parseCalendarObject(input: string, opts: ParseOptions = {}): CalendarObject {
   if (opts.maxBytes !== undefined && Buffer.byteLength(input, "utf8") > opts.maxBytes) {
-    fail(`calendar object is larger than the maximum of ${opts.maxBytes} bytes`, Conditions.maxResourceSize);
+    fail(`calendar object is larger than the maximum of ${opts.maxBytes} bytes`, "too-large");
   }
   const notes: string[] = [];
   let changed = false;
@@ -198,7 +192,7 @@ export function parseCalendarObject(input: string, opts: ParseOptions = {}): Cal
       const name = content.slice(6).trim().toUpperCase();
       if (stack.length === 0) {
         if (name !== "VCALENDAR") fail(`line ${no}: expected BEGIN:VCALENDAR, found '${content.slice(0, 60)}'`);
-        if (++calendars > 1) fail(`line ${no}: a second VCALENDAR begins here; a calendar object resource holds exactly one VCALENDAR (RFC 4791 4.1)`, Conditions.validCalendarObject);
+        if (++calendars > 1) fail(`line ${no}: a second VCALENDAR begins here; a calendar object resource holds exactly one VCALENDAR (RFC 4791 4.1)`, "invalid-object");
       }
       if (stack.length === 1 && MAIN.has(name)) mainBegins.push(no);
       stack.push({ name, no });
@@ -253,7 +247,7 @@ export function parseCalendarObject(input: string, opts: ParseOptions = {}): Cal
     const hit = needle ? (logical.find((l) => l.line.content === quoted) ?? logical.find((l) => needle.length >= 2 && l.line.content.includes(needle))) : undefined;
     fail(`${hit ? `line ${hit.line.no}: ` : ""}cannot parse iCalendar: ${msg}`);
   }
-  if (Array.isArray(jcal) && Array.isArray(jcal[0])) fail("more than one VCALENDAR; a calendar object resource holds exactly one", Conditions.validCalendarObject);
+  if (Array.isArray(jcal) && Array.isArray(jcal[0])) fail("more than one VCALENDAR; a calendar object resource holds exactly one", "invalid-object");
   const root = new ICAL.Component(jcal as unknown[]);
 
   let component: MainComponent | null = null;
@@ -268,7 +262,7 @@ export function parseCalendarObject(input: string, opts: ParseOptions = {}): Cal
     const where = at !== undefined ? ` (BEGIN:${type} at line ${at})` : "";
     if (component === null) component = type as MainComponent;
     else if (component !== type) {
-      fail(`the object mixes ${component} and ${type}${where}; a calendar object resource holds one component type (RFC 4791 4.1)`, Conditions.validCalendarObject);
+      fail(`the object mixes ${component} and ${type}${where}; a calendar object resource holds one component type (RFC 4791 4.1)`, "invalid-object");
     }
     const u = sub.getFirstPropertyValue("uid");
     let thisUid = typeof u === "string" ? u : u == null ? "" : String(u);
@@ -277,23 +271,23 @@ export function parseCalendarObject(input: string, opts: ParseOptions = {}): Cal
       thisUid = `vfreebusy-${createHash("sha256").update(text).digest("base64url").slice(0, 22)}`;
       notes.push(`VFREEBUSY has no UID; indexed under the synthetic UID ${thisUid} (text unchanged)`);
     }
-    if (thisUid === "") fail(`${type}${where} has no UID; every component of a calendar object resource needs the same UID (RFC 4791 4.1)`, Conditions.validCalendarObject);
+    if (thisUid === "") fail(`${type}${where} has no UID; every component of a calendar object resource needs the same UID (RFC 4791 4.1)`, "invalid-object");
     if (uid === null) uid = thisUid;
     else if (uid !== thisUid) {
-      fail(`the object holds two UIDs ('${uid}' and '${thisUid}'${where}); a calendar object resource holds one event, task or journal and its overrides (RFC 4791 4.1)`, Conditions.validCalendarObject);
+      fail(`the object holds two UIDs ('${uid}' and '${thisUid}'${where}); a calendar object resource holds one event, task or journal and its overrides (RFC 4791 4.1)`, "invalid-object");
     }
     const rid = sub.getFirstProperty("recurrence-id");
     if (rid) {
       const key = String(rid.jCal[3]);
-      if (overrides.has(key)) fail(`two ${type} components with RECURRENCE-ID ${key}${where}; each instance may be overridden once`, Conditions.validCalendarObject);
+      if (overrides.has(key)) fail(`two ${type} components with RECURRENCE-ID ${key}${where}; each instance may be overridden once`, "invalid-object");
       overrides.add(key);
     } else {
-      if (masters.size > 0) fail(`two ${type} components with UID '${thisUid}' and no RECURRENCE-ID${where}; only overrides (RECURRENCE-ID) may repeat a UID`, Conditions.validCalendarObject);
+      if (masters.size > 0) fail(`two ${type} components with UID '${thisUid}' and no RECURRENCE-ID${where}; only overrides (RECURRENCE-ID) may repeat a UID`, "invalid-object");
       masters.add(thisUid);
     }
   }
   if (component === null || uid === null) {
-    fail("the VCALENDAR holds no VEVENT, VTODO, VJOURNAL or VFREEBUSY component; expected exactly one of them (plus overrides and VTIMEZONEs)", Conditions.validCalendarObject);
+    fail("the VCALENDAR holds no VEVENT, VTODO, VJOURNAL or VFREEBUSY component; expected exactly one of them (plus overrides and VTIMEZONEs)", "invalid-object");
   }
   tolerances(root, notes);
   if (masters.size === 0 && overrides.size > 0) notes.push("overrides only (RECURRENCE-ID without a master component); served as sent");

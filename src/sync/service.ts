@@ -11,11 +11,10 @@ import {
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
-import type { TimeRange } from "../dav/filters/ast.ts";
+import type { TimeRange } from "../ical/time-range.ts";
 import type { XmlElement } from "../xml/tree.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
-import { IcalError } from "../ical/parse.ts";
-import { Conditions } from "../dav/errors.ts";
+import { IcalError } from "../ical/errors.ts";
 import { objectWrite } from "./object-write.ts";
 import type { FlushOutcome } from "./writer.ts";
 
@@ -178,7 +177,7 @@ export class StoreCalendarService implements CalendarService {
   async put(_user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult> {
     const parsed = parseCalendarObject(ics);
     if (!cal.components.includes(parsed.component)) {
-      throw new IcalError(`this calendar accepts ${cal.components.join(", ")}; the object is a ${parsed.component}`, Conditions.supportedCalendarComponent);
+      throw new IcalError(`this calendar accepts ${cal.components.join(", ")}; the object is a ${parsed.component}`, "unsupported-component");
     }
     const write = objectWrite(name, parsed);
     const { row, queue } = await this.queueFor(cal);

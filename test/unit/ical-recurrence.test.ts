@@ -1,7 +1,8 @@
 /** Recurrence, time zones, bounds, expand and free-busy against hand-computed answers (RFC 5545 3.8.5.3 examples). */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { DavError, Conditions } from "../../src/dav/errors.ts";
+import { Conditions, fromIcalError } from "../../src/dav/errors.ts";
+import { ExpansionLimit } from "../../src/ical/errors.ts";
 import { parseCalendarObject } from "../../src/ical/parse.ts";
 import { occurrenceBounds } from "../../src/ical/bounds.ts";
 import { expandCalendarData, instancesInRange, limitRecurrenceSet } from "../../src/ical/expand.ts";
@@ -182,7 +183,7 @@ describe("recurrence details", () => {
 
   test("FREQ=SECONDLY: capped with a 403 number-of-matches-within-limits, never a hang", () => {
     const ics = cal(ev("DTSTART:20000101T000000Z\nRRULE:FREQ=SECONDLY"));
-    const is403 = (e: unknown) => e instanceof DavError && e.status === 403 && e.condition === Conditions.numberOfMatchesWithinLimits;
+    const is403 = (e: unknown) => e instanceof ExpansionLimit && fromIcalError(e).status === 403 && fromIcalError(e).condition === Conditions.numberOfMatchesWithinLimits;
     assert.throws(() => starts(ics, { start: U("2024-01-01T00:00:00Z"), end: U("2024-01-02T00:00:00Z") }), is403);
     assert.throws(() => starts(cal(ev("DTSTART:20000101T000000Z\nRRULE:FREQ=SECONDLY;BYMONTH=12;BYHOUR=1")), { start: U("2024-01-01T00:00:00Z"), end: U("2024-01-02T00:00:00Z") }), is403);
     assert.throws(() => starts(cal(ev("DTSTART:20000101T000000Z\nRRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"))), is403);

@@ -1,10 +1,7 @@
 /** RFC 4791 section 9.7 calendar-query filters, as data. Times are epoch milliseconds (UTC). */
-export interface TimeRange {
-  /** Inclusive start; null means unbounded (RFC 4791 9.9 allows either end to be absent). */
-  readonly start: number | null;
-  /** Exclusive end; null means unbounded. */
-  readonly end: number | null;
-}
+import type { TimeRange } from "../../ical/time-range.ts";
+
+export type { TimeRange };
 export interface TextMatch {
   readonly value: string;
   /** RFC 4790 collation: "i;ascii-casemap" (default), "i;octet", or "i;unicode-casemap". */

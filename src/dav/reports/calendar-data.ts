@@ -9,6 +9,8 @@ import type { PropertyRegistry } from "../props/registry.ts";
 import type { ResponseEntry } from "../../xml/multistatus.ts";
 import { parseCalendarDataRequest, renderCalendarData, type CalendarDataSpec } from "../filters/calendar-data.ts";
 import { parsedObjects } from "../../ical/cache.ts";
+import { ExpansionLimit } from "../../ical/errors.ts";
+import { fromIcalError } from "../errors.ts";
 import type { CalendarMeta, ObjectHead, StoredObject } from "../service.ts";
 
 export function isTrivialSpec(spec: CalendarDataSpec): boolean {
@@ -28,7 +30,13 @@ export function calendarDataOverride(bodies: ReadonlyMap<string, StoredObject>, 
       specCache.set(request, spec);
     }
     if (isTrivialSpec(spec)) return obj.ics;
-    return renderCalendarData(parsedObjects.get(obj.etag, obj.ics), spec, { floatingZone, maxInstances: ctx.limits.maxInstances });
+    const parsed = parsedObjects.get(obj.etag, obj.ics);
+    try {
+      return renderCalendarData(parsed, spec, { floatingZone, maxInstances: ctx.limits.maxInstances });
+    } catch (e) {
+      // Too many instances to expand: a 403 propstat for this object's calendar-data, not a failed response.
+      throw e instanceof ExpansionLimit ? fromIcalError(e) : e;
+    }
   };
   return new Map([[C("calendar-data"), override]]);
 }

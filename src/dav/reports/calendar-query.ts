@@ -11,7 +11,7 @@ import type { CompFilter } from "../filters/ast.ts";
 import { parseFilter } from "../filters/parse.ts";
 import { prefilter } from "../filters/prefilter.ts";
 import { matchesFilter } from "../filters/evaluate.ts";
-import { IcalError } from "../../ical/parse.ts";
+import { IcalError } from "../../ical/errors.ts";
 import { parsedObjects } from "../../ical/cache.ts";
 import { floatingZoneOf } from "./timezone.ts";
 import type { ReportHandler } from "./registry.ts";

@@ -4,7 +4,7 @@ import { child } from "../../xml/tree.ts";
 import { DavError, Conditions, badRequest } from "../errors.ts";
 import type { TimeRange } from "../filters/ast.ts";
 import { parseTimeRange } from "../filters/parse.ts";
-import { IcalError } from "../../ical/parse.ts";
+import { IcalError } from "../../ical/errors.ts";
 import { parsedObjects } from "../../ical/cache.ts";
 import { busyPeriods, freeBusyCalendar } from "../../ical/freebusy.ts";
 import { floatingZoneOf } from "./timezone.ts";
