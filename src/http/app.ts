@@ -15,6 +15,7 @@ import { readBodyBytes, decodeUtf8, BodyTooLarge, BodyNotUtf8 } from "./middlewa
 import { decodeCalendarBytes } from "../ical/parse.ts";
 import type { Metrics } from "../status/metrics.ts";
 import { overload, type OverloadOptions } from "./middleware/overload.ts";
+import type { ExtraRoute } from "./routes.ts";
 
 export interface AppDeps {
   service: CalendarService;
@@ -25,8 +26,8 @@ export interface AppDeps {
   trustProxy: boolean;
   /** Load shedding (503 + Retry-After past these limits); defaults in middleware/overload.ts. */
   overload?: Partial<OverloadOptions>;
-  /** Extra routes (SSE, POST /sync) mounted by later rooms; return true when handled. */
-  extraRoutes?: ((ctx: Koa.Context, user: string | null, authenticate: () => Promise<string | null>) => Promise<boolean>)[];
+  /** Extra routes (routes.ts: SSE, POST /sync); return true when handled. */
+  extraRoutes?: ExtraRoute[];
 }
 
 export function createApp(deps: AppDeps): Koa {

@@ -5,13 +5,11 @@
  * writes are replayed on a short timer; POST /sync and start-up trigger a sync now. The engine keeps
  * one sync per source at a time.
  */
-import type Koa from "koa";
 import { schedule, type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.ts";
 import type { SyncEngine, SyncResult } from "./engine.ts";
 import type { Writer } from "./writer.ts";
-import type { ExtraRoute } from "../status/sse.ts";
 
 const REPLAY_EVERY_MS = 2_000;
 
@@ -83,32 +81,4 @@ export class Scheduler {
       .catch((e: Error) => this.log.warn({ err: e.message }, "replaying queued writes failed"))
       .finally(() => (this.replaying = null));
   }
-}
-
-/** POST /sync[?source=<id>]: sync the user's sources now; 202, progress on /events. */
-export function syncNowRoute(scheduler: Scheduler, engine: SyncEngine): ExtraRoute {
-  return async (ctx: Koa.Context, _user, authenticate) => {
-    if (ctx.path !== "/sync") return false;
-    if (ctx.method !== "POST") {
-      ctx.status = 405;
-      ctx.set("allow", "POST");
-      ctx.body = "POST only\n";
-      return true;
-    }
-    const user = await authenticate();
-    if (user === null) return true;
-    const source = typeof ctx.query.source === "string" && ctx.query.source !== "" ? ctx.query.source : null;
-    const targets = engine.syncedSources(user, source);
-    if (source !== null && targets.length === 0) {
-      ctx.status = 404;
-      ctx.type = "application/json";
-      ctx.body = JSON.stringify({ error: `you have no synced source "${source}"` });
-      return true;
-    }
-    void scheduler.trigger(user, source, "requested");
-    ctx.status = 202;
-    ctx.type = "application/json";
-    ctx.body = JSON.stringify({ accepted: targets.map((t) => t.source.id) });
-    return true;
-  };
 }

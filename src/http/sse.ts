@@ -3,12 +3,10 @@
  * events. Last-Event-ID resumes from the persisted stream; live events that arrive while the backlog
  * is being sent are held back and sent after it, in id order, each once.
  */
-import type Koa from "koa";
 import { createSession } from "better-sse";
-import type { StatusBus } from "./bus.ts";
-import type { StatusEvent } from "./events.ts";
-
-export type ExtraRoute = (ctx: Koa.Context, user: string | null, authenticate: () => Promise<string | null>) => Promise<boolean>;
+import type { StatusBus } from "../status/bus.ts";
+import type { StatusEvent } from "../status/events.ts";
+import type { ExtraRoute } from "./routes.ts";
 
 export function eventsRoute(bus: StatusBus, opts: { keepAliveMs?: number } = {}): ExtraRoute {
   return async (ctx, _user, authenticate) => {

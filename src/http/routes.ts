@@ -1,0 +1,46 @@
+/**
+ * The non-DAV routes mounted beside CalDAV: GET /events (sse.ts) and POST /sync. Each is HTTP glue
+ * over a narrow interface; the work stays in its room (status/ for the feed, sync/ for syncing).
+ */
+import type Koa from "koa";
+
+/** An extra route: returns true when it handled the request. `authenticate` resolves null after answering 401/429 itself. */
+export type ExtraRoute = (ctx: Koa.Context, user: string | null, authenticate: () => Promise<string | null>) => Promise<boolean>;
+
+/** What POST /sync needs from the scheduler (sync/scheduler's Scheduler). */
+export interface SyncTrigger {
+  trigger(owner: string, sourceId: string | null, reason?: string): Promise<unknown>;
+}
+
+/** What POST /sync needs from the engine (sync/engine's SyncEngine): the user's synced sources. */
+export interface SyncedSources {
+  syncedSources(owner?: string | null, sourceId?: string | null): readonly { readonly source: { readonly id: string } }[];
+}
+
+/** POST /sync[?source=<id>]: sync the user's sources now; 202, progress on /events. */
+export function syncNowRoute(scheduler: SyncTrigger, engine: SyncedSources): ExtraRoute {
+  return async (ctx: Koa.Context, _user, authenticate) => {
+    if (ctx.path !== "/sync") return false;
+    if (ctx.method !== "POST") {
+      ctx.status = 405;
+      ctx.set("allow", "POST");
+      ctx.body = "POST only\n";
+      return true;
+    }
+    const user = await authenticate();
+    if (user === null) return true;
+    const source = typeof ctx.query.source === "string" && ctx.query.source !== "" ? ctx.query.source : null;
+    const targets = engine.syncedSources(user, source);
+    if (source !== null && targets.length === 0) {
+      ctx.status = 404;
+      ctx.type = "application/json";
+      ctx.body = JSON.stringify({ error: `you have no synced source "${source}"` });
+      return true;
+    }
+    void scheduler.trigger(user, source, "requested");
+    ctx.status = 202;
+    ctx.type = "application/json";
+    ctx.body = JSON.stringify({ accepted: targets.map((t) => t.source.id) });
+    return true;
+  };
+}
