@@ -105,7 +105,10 @@ export class Hold {
     this.parkedResolve();
     return new Promise<FaultAction | null>((resolve, reject) => {
       if (this.pendingRelease) return resolve(this.pendingRelease.outcome);
-      const onAbort = (): void => reject(new Transient(`request aborted while held (${this.name}: ${label})`));
+      const onAbort = (): void => {
+        this.isReleased = true;
+        reject(new Transient(`request aborted while held (${this.name}: ${label})`));
+      };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener("abort", onAbort, { once: true });
       this.releaseResolve = (o) => {
@@ -151,6 +154,19 @@ export interface CallRecord {
   outcome: string;
 }
 
+/** One change of the upstream's content, by whom. `sent` is what an adapter write carried (before any rewrite). */
+export interface HistoryEntry {
+  readonly n: number;
+  readonly calendar: string;
+  readonly id: string;
+  readonly by: "adapter" | "other";
+  readonly op: "put" | "delete";
+  readonly sent: string | null;
+  /** What the upstream holds for `id` after this change (null: deleted). */
+  readonly stored: string | null;
+  readonly etag: string | null;
+}
+
 export interface MemoryUpstreamOptions {
   /** Changes per pull page (default 50). */
   readonly pageSize?: number;
@@ -179,6 +195,10 @@ export class MemoryUpstream {
   readonly calls: CallRecord[] = [];
   /** Every hold created through `hold()` (released or not). */
   readonly holds: Hold[] = [];
+  /** Every content change, in order (adapter writes and removes, the other client's edits). */
+  readonly history: HistoryEntry[] = [];
+  /** Adapter calls started and not yet answered, not counting those parked on a hold. */
+  active = 0;
 
   constructor(opts: MemoryUpstreamOptions = {}) {
     this.pageSize = opts.pageSize ?? 50;
@@ -236,32 +256,34 @@ export class MemoryUpstream {
   /** A second client editing the upstream directly (never counted as a request, never faulted). */
   readonly other = {
     /** Create or overwrite (blindly) the item named `name`. */
-    put: (calendar: string, name: string, ics: string): UpstreamItem => this.store(this.cal(calendar), idForName(name), name, ics),
+    put: (calendar: string, name: string, ics: string): UpstreamItem => this.store(this.cal(calendar), idForName(name), name, ics, "other"),
     /** Overwrite an existing item by id. */
     edit: (calendar: string, id: string, ics: string): UpstreamItem => {
       const c = this.cal(calendar);
       const cur = c.items.get(id);
       if (!cur) throw new Error(`no item ${id} in ${calendar}`);
-      return this.store(c, id, cur.name, ics);
+      return this.store(c, id, cur.name, ics, "other");
     },
     /** Create an item under an id not derived from a name (as Google / Graph choose ids). */
-    createWithId: (calendar: string, id: string, name: string, ics: string): UpstreamItem => this.store(this.cal(calendar), id, name, ics),
-    remove: (calendar: string, id: string): boolean => this.erase(this.cal(calendar), id),
-    removeByName: (calendar: string, name: string): boolean => this.erase(this.cal(calendar), idForName(name)),
+    createWithId: (calendar: string, id: string, name: string, ics: string): UpstreamItem => this.store(this.cal(calendar), id, name, ics, "other"),
+    remove: (calendar: string, id: string): boolean => this.erase(this.cal(calendar), id, "other"),
+    removeByName: (calendar: string, name: string): boolean => this.erase(this.cal(calendar), idForName(name), "other"),
   };
 
   private nextEtag(): string {
     return `"e${++this.etagCounter}"`;
   }
-  private store(c: CalState, id: string, name: string, ics: string): UpstreamItem {
+  private store(c: CalState, id: string, name: string, ics: string, by: "adapter" | "other", sent: string | null = null): UpstreamItem {
     const item = { id, name, etag: this.nextEtag(), ics };
     c.items.set(id, item);
     c.changes.set(id, { seq: ++c.seq, deleted: false });
+    this.history.push({ n: this.history.length + 1, calendar: c.meta.id, id, by, op: "put", sent: by === "adapter" ? sent : ics, stored: ics, etag: item.etag });
     return item;
   }
-  private erase(c: CalState, id: string): boolean {
+  private erase(c: CalState, id: string, by: "adapter" | "other"): boolean {
     if (!c.items.delete(id)) return false;
     c.changes.set(id, { seq: ++c.seq, deleted: true });
+    this.history.push({ n: this.history.length + 1, calendar: c.meta.id, id, by, op: "delete", sent: null, stored: null, etag: null });
     return true;
   }
 
@@ -370,7 +392,7 @@ export class MemoryUpstream {
         return { ref: cur ? { id, etag: etagOut(cur.etag) } : null, stored: "dropped", ics: cur?.ics ?? null, why: "the upstream answered with success but kept its previous version" };
       }
       const text = how.transform ? how.transform(item.ics) : item.ics;
-      const stored = this.store(c, id, name, text);
+      const stored = this.store(c, id, name, text, "adapter", item.ics);
       const ref = { id, etag: etagOut(stored.etag) };
       if (text === item.ics || how.lie) return { ref, stored: "as-sent" };
       return { ref, stored: "changed", ics: text };
@@ -382,7 +404,7 @@ export class MemoryUpstream {
       const cur = c.items.get(ref.id);
       if (!cur) return; // already gone
       if (cur.etag !== ref.etag) throw new PreconditionFailedUpstream(`delete of ${ref.id}: If-Match ${ref.etag}, current ${cur.etag}`, 412);
-      this.erase(c, ref.id);
+      this.erase(c, ref.id, "adapter");
     },
   };
 
@@ -480,6 +502,16 @@ export class MemoryAdapter implements SourceAdapter {
   private async call<T>(op: Op, ctx: SourceContext, calendar: string | null, id: string | null, name: string | null, run: (how: { transform?: (ics: string) => string; lie?: boolean; drop?: boolean; omit?: string }) => T): Promise<T> {
     this.count++;
     const rec = this.upstream.record(this.no, op, calendar, id ?? name);
+    const up = this.upstream;
+    up.active++;
+    const park = async (h: Hold, label: string): Promise<FaultAction | null> => {
+      up.active--;
+      try {
+        return await h.park(label, ctx.signal);
+      } finally {
+        up.active++;
+      }
+    };
     // Answer in a later microtask, like any I/O: callers must not rely on synchronous answers.
     await Promise.resolve();
     try {
@@ -490,7 +522,7 @@ export class MemoryAdapter implements SourceAdapter {
       let heldAfter: { hold: Hold } | null = null;
       if (action?.kind === "hold") {
         if ((action.when ?? "before") === "before") {
-          action = await action.hold.park(what, ctx.signal);
+          action = await park(action.hold, what);
           if (action) rec.fault += `→${describeFault(action)}`;
         } else {
           heldAfter = { hold: action.hold };
@@ -507,7 +539,7 @@ export class MemoryAdapter implements SourceAdapter {
       const result = run(how);
       if (action?.kind === "apply-then-fail") throw new Transient(`injected: ${what}: processed upstream, answer lost`);
       if (heldAfter) {
-        const late = await heldAfter.hold.park(what, ctx.signal).catch((e: Error) => {
+        const late = await park(heldAfter.hold, what).catch((e: Error) => {
           throw new Transient(`${e.message}; processed upstream, answer lost`);
         });
         if (late) {
@@ -521,6 +553,8 @@ export class MemoryAdapter implements SourceAdapter {
     } catch (e) {
       rec.outcome = `${(e as Error).name}: ${(e as Error).message}`;
       throw e;
+    } finally {
+      up.active--;
     }
   }
 

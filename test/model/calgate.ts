@@ -1,0 +1,178 @@
+/**
+ * The model test's only coupling to calgate's sources: one "process" (a database connection with the
+ * composition root's sync rooms over a memory upstream) and the raw reads the invariants need.
+ * Everything the model does to calgate goes through here.
+ */
+import pino from "pino";
+import { parseConfigText } from "../../src/config/load.ts";
+import type { Config } from "../../src/config/schema.ts";
+import { buildSync } from "../../src/main.ts";
+import { openDb, type Db } from "../../src/store/db.ts";
+import { StatusEventStore } from "../../src/store/status-events.ts";
+import { ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused, type CalendarMeta, type Preconditions } from "../../src/dav/service.ts";
+import type { MemoryUpstream } from "../helpers/memory-upstream.ts";
+
+export const OWNER = "alice";
+export const SOURCE = "up";
+const USER = { username: OWNER };
+
+export function modelConfig(file: string, writeDeadlineMs: number): Config {
+  return parseConfigText(
+    [
+      "server: { host: 127.0.0.1, port: 0 }",
+      `storage: { client: sqlite, filename: "${file}" }`,
+      `sync: { writeDeadlineMs: ${writeDeadlineMs}, timeoutMs: 1000 }`,
+      "logging: { level: error }",
+      "users:",
+      `  - username: ${OWNER}`,
+      "    password: secret-a",
+      `    sources: [{ id: ${SOURCE}, type: caldav, url: "http://upstream.invalid/", username: u, password: p }]`,
+      "",
+    ].join("\n"),
+    "model.yaml",
+    {},
+  );
+}
+
+/** What a client got for a PUT or DELETE. */
+export type Answer =
+  | { readonly status: 200 | 201 | 204; readonly etag: string | null }
+  | { readonly status: 412 | 404 | 409; readonly message: string }
+  | { readonly status: "refused"; readonly code: number; readonly message: string }
+  | { readonly status: 500; readonly message: string };
+
+function answerOf(e: unknown): Answer {
+  if (e instanceof PreconditionFailed) return { status: 412, message: e.message };
+  if (e instanceof ObjectNotFound) return { status: 404, message: e.message };
+  if (e instanceof UidConflict) return { status: 409, message: e.message };
+  if (e instanceof UpstreamRefused) return { status: "refused", code: e.status, message: e.message };
+  return { status: 500, message: `${(e as Error)?.name}: ${(e as Error)?.message}\n${(e as Error)?.stack?.split("\n").slice(1, 6).join("\n")}` };
+}
+
+export interface CacheObject {
+  readonly name: string;
+  readonly uid: string;
+  readonly etag: string;
+  readonly ics: string;
+}
+export interface OutboxView {
+  readonly id: number;
+  readonly state: string;
+  readonly op: string;
+  readonly name: string;
+  readonly ics: string | null;
+}
+export interface ConflictView {
+  readonly id: number;
+  readonly name: string;
+  readonly ours: string | null;
+  readonly theirs: string | null;
+}
+
+/** One calgate process over the shared database file. */
+export class Instance {
+  private constructor(
+    readonly label: string,
+    readonly db: Db,
+    private readonly sync: ReturnType<typeof buildSync>,
+  ) {}
+
+  static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number): Promise<Instance> {
+    const config = modelConfig(file, writeDeadlineMs);
+    const db = await openDb(file);
+    const sync = buildSync(config, db, pino({ level: "silent" }), { adapters: { caldav: () => upstream.adapter() } });
+    return new Instance(label, db, sync);
+  }
+
+  /** tarn pool of the single connection: idle when nothing uses or waits for it. */
+  idle(): boolean {
+    const pool = (this.db.client as { pool?: { numUsed(): number; numPendingAcquires(): number; numPendingCreates(): number } }).pool;
+    return !pool || (pool.numUsed() === 0 && pool.numPendingAcquires() === 0 && pool.numPendingCreates() === 0);
+  }
+
+  async calendar(): Promise<CalendarMeta | null> {
+    return (await this.sync.service.calendars(USER)).find((c) => c.sourceId === SOURCE) ?? null;
+  }
+
+  async get(name: string): Promise<{ etag: string; ics: string } | null> {
+    const cal = await this.calendar();
+    if (!cal) return null;
+    const o = (await this.sync.service.objects(cal, [name])).get(name) ?? null;
+    return o ? { etag: o.etag, ics: o.ics } : null;
+  }
+
+  async put(name: string, ics: string, cond: Preconditions): Promise<Answer> {
+    const cal = await this.calendar();
+    if (!cal) return { status: 404, message: "no calendar" };
+    try {
+      const r = await this.sync.service.put(USER, cal, name, ics, cond);
+      return { status: r.created ? 201 : 204, etag: r.changed ? null : r.etag };
+    } catch (e) {
+      return answerOf(e);
+    }
+  }
+
+  async remove(name: string, cond: Preconditions): Promise<Answer> {
+    const cal = await this.calendar();
+    if (!cal) return { status: 404, message: "no calendar" };
+    try {
+      await this.sync.service.remove(USER, cal, name, cond);
+      return { status: 204, etag: null };
+    } catch (e) {
+      return answerOf(e);
+    }
+  }
+
+  async syncNow(waitForLease = false): Promise<{ ok: boolean; busy: boolean; error: string | null }> {
+    const r = await this.sync.engine.syncSource(OWNER, SOURCE, { reason: "model", waitForLease });
+    return { ok: r.ok, busy: r.busy ?? false, error: r.error ?? null };
+  }
+
+  async replay(): Promise<void> {
+    await this.sync.writer.replay(OWNER, SOURCE);
+  }
+
+  async statusEvents(n: number): Promise<void> {
+    const store = new StatusEventStore(this.db);
+    for (let i = 0; i < n; i++) await store.insert(OWNER, "model.noise", { i }, Date.now());
+  }
+
+  /** Stops everything (in-flight upstream calls are aborted), waits for background work, closes the connection. */
+  async close(): Promise<void> {
+    this.sync.engine.close();
+    this.sync.writer.close();
+    await this.sync.engine.idle();
+    await this.sync.writer.idle();
+    await this.db.destroy();
+  }
+  /** close() in two halves, so the caller can let the aborted work run in between. */
+  abort(): void {
+    this.sync.engine.close();
+    this.sync.writer.close();
+  }
+  async finish(): Promise<void> {
+    await this.sync.engine.idle();
+    await this.sync.writer.idle();
+    await this.db.destroy();
+  }
+
+  // --- raw reads for the invariants ------------------------------------------------------------
+
+  async calendarIds(): Promise<number[]> {
+    const rows = (await this.db("calendars").where({ owner: OWNER, source_id: SOURCE }).select("id")) as { id: number }[];
+    return rows.map((r) => Number(r.id));
+  }
+  async cache(): Promise<CacheObject[]> {
+    const ids = await this.calendarIds();
+    const rows = (await this.db("objects").whereIn("calendar_id", ids).select("name", "uid", "etag", "ics").orderBy("name")) as CacheObject[];
+    return rows.map((r) => ({ name: String(r.name), uid: String(r.uid), etag: String(r.etag), ics: String(r.ics) }));
+  }
+  async outbox(): Promise<OutboxView[]> {
+    const rows = (await this.db("outbox").select("id", "state", "op", "object_name", "ics").orderBy("id")) as { id: number; state: string; op: string; object_name: string; ics: string | null }[];
+    return rows.map((r) => ({ id: Number(r.id), state: String(r.state), op: String(r.op), name: String(r.object_name), ics: r.ics }));
+  }
+  async conflicts(): Promise<ConflictView[]> {
+    const rows = (await this.db("conflicts").select("id", "object_name", "ours", "theirs").orderBy("id")) as { id: number; object_name: string; ours: string | null; theirs: string | null }[];
+    return rows.map((r) => ({ id: Number(r.id), name: String(r.object_name), ours: r.ours, theirs: r.theirs }));
+  }
+}

@@ -1,0 +1,518 @@
+/**
+ * The world of one model run: a memory upstream, calgate's primary process (and, on demand, a second
+ * process on the same database file), the client's view and a record of everything that happened,
+ * with the invariants checked after every command and after quiescence.
+ *
+ * Time is the test's: Date and setTimeout are mocked (node:test mock.timers) by the test file, so
+ * write deadlines, retry backoffs, claims and leases move only when a command ticks the clock.
+ * Everything that may block (client requests, syncs, replays) runs as an "actor": started, then the
+ * world settles (no query running or waiting on either connection, no upstream call unanswered
+ * except those parked on a hold) before the next command.
+ */
+import { performance } from "node:perf_hooks";
+import { rmSync } from "node:fs";
+import { sameContent } from "../../src/sync/conflict.ts";
+import { MemoryUpstream, idForName, type FaultAction, type Hold, type Op } from "../helpers/memory-upstream.ts";
+import { Instance, type Answer, type CacheObject, type ConflictView, type OutboxView } from "./calgate.ts";
+
+export const CAL = "cal1";
+
+/** Mocked time, driven by the test file. */
+export interface Clock {
+  tick(ms: number): void;
+}
+
+export interface RunParams {
+  /** Objects the client and the other client work on (names s0.ics ...). */
+  readonly slots: number;
+  /** Slots the other client created upstream before the first sync. */
+  readonly initial: readonly boolean[];
+  readonly pageSize: number;
+  readonly nullEtags: false | "pull";
+  readonly cursorExpiry: "full" | "throw";
+  readonly writeDeadlineMs: number;
+}
+
+export const slotName = (slot: number): string => `s${slot}.ics`;
+export const slotUid = (slot: number): string => `model-s${slot}@calgate.test`;
+
+export function slotEvent(slot: number, summary: string): string {
+  return [
+    "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calgate model//EN",
+    "BEGIN:VEVENT", `UID:${slotUid(slot)}`, "DTSTAMP:20240101T000000Z",
+    `DTSTART:20240${1 + slot}01T100000Z`, "DURATION:PT1H", `SUMMARY:${summary}`,
+    "END:VEVENT", "END:VCALENDAR", "",
+  ].join("\r\n");
+}
+
+const summaryOf = (ics: string | null): string => (ics === null ? "∅" : (/^SUMMARY[^:]*:(.*)$/m.exec(ics.replace(/\r?\n[ \t]/g, ""))?.[1]?.trim() ?? "?"));
+
+type OpStatus = "pending" | "ok" | "412" | "404" | "409" | "refused" | "error";
+
+export interface ClientOp {
+  readonly n: number;
+  readonly slot: number;
+  readonly kind: "put" | "delete";
+  readonly text: string | null;
+  readonly cond: string;
+  /** upstream.history.length when the request was made. */
+  readonly issuedHist: number;
+  /** Highest conflict id when the request was made. */
+  readonly issuedConflict: number;
+  status: OpStatus;
+  detail: string;
+}
+
+export class ModelViolation extends Error {
+  override name = "ModelViolation";
+}
+
+interface Actor {
+  readonly id: number;
+  readonly label: string;
+  readonly instance: Instance;
+  readonly promise: Promise<void>;
+  done: boolean;
+}
+
+/** Counters over all runs of a process (MODEL_STATS=1 prints them): is the model reaching the interesting states? */
+export const stats = new Map<string, number>();
+export function count(key: string, n = 1): void {
+  stats.set(key, (stats.get(key) ?? 0) + n);
+}
+
+export class World {
+  readonly upstream: MemoryUpstream;
+  primary!: Instance;
+  conn2: Instance | null = null;
+  readonly ops: ClientOp[] = [];
+  readonly trace: string[] = [];
+  private readonly actors = new Set<Actor>();
+  private actorIds = 0;
+  private version = 0;
+  private restarts = 0;
+  /** ETag the client last saw per slot: a string, "absent" (it saw it deleted / not there), or unknown. */
+  private readonly seen = new Map<number, string | "absent">();
+  private readonly outboxSeen = new Set<number>();
+  private calendarId: number | null = null;
+  /** Holds created by commands, in order. */
+  readonly holds: Hold[] = [];
+
+  private constructor(readonly params: RunParams, readonly file: string, readonly clock: Clock) {
+    this.upstream = new MemoryUpstream({ pageSize: params.pageSize, cursorExpiry: params.cursorExpiry, calendars: [CAL] });
+  }
+
+  static async create(params: RunParams, file: string, clock: Clock): Promise<World> {
+    const w = new World(params, file, clock);
+    params.initial.forEach((on, slot) => {
+      if (on) w.upstream.other.put(CAL, slotName(slot), slotEvent(slot, `init${slot}`));
+    });
+    w.primary = await Instance.open("primary", file, w.upstream, params.writeDeadlineMs);
+    // The first sync, without faults: the calendar exists before the first command.
+    const r = await w.drive(w.primary.syncNow(), "initial sync");
+    if (!r.ok) throw new Error(`initial sync failed: ${r.error}`);
+    w.upstream.nullEtags = params.nullEtags;
+    await w.checkStep("setup");
+    return w;
+  }
+
+  log(line: string): void {
+    this.trace.push(line);
+  }
+
+  // --- running things -----------------------------------------------------------------------------
+
+  private quiet(): boolean {
+    return this.upstream.active === 0 && this.primary.idle() && (this.conn2?.idle() ?? true);
+  }
+
+  /** Waits until nothing runs (queries, unanswered upstream calls) for three turns of the event loop. */
+  async settle(what = "settle"): Promise<void> {
+    const t0 = performance.now();
+    let quiet = 0;
+    while (quiet < 3) {
+      await new Promise<void>((r) => setImmediate(r));
+      this.clock.tick(0);
+      quiet = this.quiet() ? quiet + 1 : 0;
+      if (performance.now() - t0 > 10_000) {
+        throw new ModelViolation(`${what}: calgate did not settle within 10 s (a connection held or an upstream call running: upstream.active=${this.upstream.active}, primary idle=${this.primary.idle()}, conn2 idle=${this.conn2?.idle() ?? "-"}); parked holds: ${this.upstream.parked().map((h) => h.label).join(", ") || "none"}`);
+      }
+    }
+  }
+
+  /** Starts a piece of work and lets the world settle; it may stay blocked on a hold. */
+  async launch(label: string, instance: Instance, work: () => Promise<void>): Promise<void> {
+    const actor: Actor = {
+      id: ++this.actorIds,
+      label,
+      instance,
+      done: false,
+      promise: work().then(
+        () => {
+          actor.done = true;
+        },
+        (e: unknown) => {
+          actor.done = true;
+          this.violation(`${label} threw instead of answering: ${(e as Error)?.stack ?? String(e)}`);
+        },
+      ),
+    };
+    this.actors.add(actor);
+    void actor.promise.finally(() => this.actors.delete(actor));
+    await this.settle(label);
+  }
+
+  /** Runs work to completion, ticking the clock (500 ms at a time, up to 2 minutes) when it waits on a timer. */
+  async drive<T>(p: Promise<T>, what: string): Promise<T> {
+    let done = false;
+    let out: { v: T } | { e: unknown } | null = null;
+    void p.then((v) => ((done = true), (out = { v })), (e: unknown) => ((done = true), (out = { e })));
+    for (let i = 0; ; i++) {
+      await this.settle(what);
+      if (done) break;
+      if (i >= 240) throw new ModelViolation(`${what} did not finish (2 minutes of mocked time); parked holds: ${this.upstream.parked().map((h) => h.label).join(", ") || "none"}`);
+      this.clock.tick(500);
+    }
+    const o = out as unknown as { v: T } | { e: unknown };
+    if ("e" in o) throw o.e;
+    return o.v;
+  }
+
+  pending(): string[] {
+    return [...this.actors].filter((a) => !a.done).map((a) => a.label);
+  }
+
+  private violations: string[] = [];
+  violation(msg: string): void {
+    this.violations.push(msg);
+  }
+
+  // --- the client ---------------------------------------------------------------------------------
+
+  private async lookup(slot: number): Promise<string | "absent"> {
+    const cur = await this.primary.get(slotName(slot));
+    const v = cur ? cur.etag : "absent";
+    this.seen.set(slot, v);
+    return v;
+  }
+
+  private async maxConflict(): Promise<number> {
+    const c = await this.primary.conflicts();
+    return c.length ? c[c.length - 1]!.id : 0;
+  }
+
+  /** A client PUT: "fresh" reads the ETag first, "stale" uses the one it last saw, "blind" sends no precondition. */
+  async clientPut(slot: number, mode: "fresh" | "stale" | "blind", comma: boolean): Promise<void> {
+    const n = ++this.version;
+    const text = slotEvent(slot, comma ? `c${n}, with Bob` : `c${n}`);
+    let cond: { ifMatch: string[] | null; ifNoneMatch: "*" | null } = { ifMatch: null, ifNoneMatch: null };
+    if (mode !== "blind") {
+      const known = mode === "stale" ? this.seen.get(slot) : undefined;
+      const etag = known ?? (await this.lookup(slot));
+      cond = etag === "absent" ? { ifMatch: null, ifNoneMatch: "*" } : { ifMatch: [etag], ifNoneMatch: null };
+    }
+    const condText = cond.ifMatch ? `If-Match ${cond.ifMatch[0]}` : cond.ifNoneMatch ? "If-None-Match *" : "no precondition";
+    await this.request({ n, slot, kind: "put", text, cond: condText }, (inst) => inst.put(slotName(slot), text, cond));
+  }
+
+  async clientDelete(slot: number, mode: "fresh" | "stale"): Promise<void> {
+    const n = ++this.version;
+    const known = mode === "stale" ? this.seen.get(slot) : undefined;
+    const etag = known ?? (await this.lookup(slot));
+    const cond = etag === "absent" ? { ifMatch: null, ifNoneMatch: null } : { ifMatch: [etag], ifNoneMatch: null };
+    await this.request({ n, slot, kind: "delete", text: null, cond: cond.ifMatch ? `If-Match ${cond.ifMatch[0]}` : "no precondition" }, (inst) => inst.remove(slotName(slot), cond));
+  }
+
+  private async request(o: Omit<ClientOp, "issuedHist" | "issuedConflict" | "status" | "detail">, send: (inst: Instance) => Promise<Answer>): Promise<void> {
+    const op: ClientOp = { ...o, issuedHist: this.upstream.history.length, issuedConflict: await this.maxConflict(), status: "pending", detail: "" };
+    this.ops.push(op);
+    const label = `#${op.n} ${op.kind.toUpperCase()} ${slotName(op.slot)} "${summaryOf(op.text)}" (${op.cond})`;
+    this.log(`${label}: sent`);
+    const inst = this.primary;
+    await this.launch(label, inst, async () => {
+      const a = await send(inst);
+      this.answered(op, a, label);
+    });
+  }
+
+  private answered(op: ClientOp, a: Answer, label: string): void {
+    if ("etag" in a) {
+      op.status = "ok";
+      if (op.kind === "delete") this.seen.set(op.slot, "absent");
+      else if (a.etag) this.seen.set(op.slot, a.etag);
+      else this.seen.delete(op.slot); // no ETag: the client must refetch
+      op.detail = `${a.status}${a.etag ? ` ${a.etag}` : ""}`;
+    } else if (a.status === 500) {
+      op.status = "error";
+      op.detail = a.message;
+      this.violation(`${label}: answered 500: ${a.message}`);
+    } else if (a.status === "refused") {
+      op.status = "refused";
+      op.detail = `${a.code} ${a.message}`;
+    } else {
+      op.status = String(a.status) as OpStatus;
+      op.detail = (a as { message: string }).message;
+    }
+    this.log(`${label}: answered ${op.status} ${op.detail.split("\n")[0]!.slice(0, 160)}`);
+    count(`answer ${op.kind} ${op.status}${op.status === "412" && /upstream/.test(op.detail) ? " (upstream)" : ""}`);
+  }
+
+  // --- the other client, faults, time ------------------------------------------------------------------
+
+  otherPut(slot: number): void {
+    const n = ++this.version;
+    const it = this.upstream.other.put(CAL, slotName(slot), slotEvent(slot, `o${n}`));
+    this.log(`other client: PUT ${slotName(slot)} "o${n}" → ${it.etag}`);
+  }
+  otherDelete(slot: number): void {
+    const gone = this.upstream.other.removeByName(CAL, slotName(slot));
+    this.log(`other client: DELETE ${slotName(slot)}${gone ? "" : " (was not there)"}`);
+  }
+  fault(op: Op | "any", action: FaultAction): void {
+    this.upstream.next(op, action);
+  }
+  hold(op: Op, when: "before" | "after"): void {
+    const h = this.upstream.hold(op, { when }, `hold${this.holds.length + 1}(${op},${when})`);
+    this.holds.push(h);
+  }
+  async release(k: number, outcome: FaultAction | null): Promise<void> {
+    // Parked holds first (releasing one nobody waits on yet is rarely what makes a difference).
+    const parked = this.holds.filter((h) => !h.isReleased && h.isReached);
+    const open = parked.length ? parked : this.holds.filter((h) => !h.isReleased);
+    if (open.length === 0) return;
+    const h = open[k % open.length]!;
+    this.log(`release ${h.name}${h.isReached ? ` (parked: ${h.label})` : " (not reached yet)"}${outcome ? ` with ${outcome.kind}` : ""}`);
+    count(h.isReached ? "release of a parked hold" : "release of an unreached hold");
+    if (h.isReached) count(`parked ${h.name.replace(/^hold\d+/, "")}`);
+    h.release(outcome);
+    await this.settle(`release ${h.name}`);
+  }
+  async tick(ms: number): Promise<void> {
+    this.clock.tick(ms);
+    await this.settle(`tick ${ms}`);
+  }
+
+  async sync(which: "primary" | "conn2"): Promise<void> {
+    const inst = which === "primary" ? this.primary : await this.second();
+    const label = `sync (${which})`;
+    await this.launch(label, inst, async () => {
+      const r = await inst.syncNow();
+      this.log(`${label}: ${r.ok ? (r.busy ? "busy" : "ok") : `failed: ${r.error}`}`);
+    });
+  }
+  async replay(): Promise<void> {
+    const inst = this.primary;
+    await this.launch("replay (primary)", inst, () => inst.replay());
+  }
+  /** A second process on the same database file (its own connection, sync rooms and adapter). */
+  async second(): Promise<Instance> {
+    if (!this.conn2) this.conn2 = await Instance.open("conn2", this.file, this.upstream, this.params.writeDeadlineMs);
+    return this.conn2;
+  }
+  /** The second process writes status events, concurrently with whatever runs next. */
+  async noise(n: number, during: () => Promise<void>): Promise<void> {
+    const inst = await this.second();
+    const noise = this.launch(`conn2: ${n} status events`, inst, () => inst.statusEvents(n));
+    await during();
+    await noise;
+  }
+
+  /** Closes the primary (in-flight upstream calls are aborted) and opens it again on the same file. */
+  async restart(): Promise<void> {
+    this.restarts++;
+    const old = this.primary;
+    this.log(`restart ${this.restarts}`);
+    old.abort();
+    await this.settle("restart: abort");
+    // Client requests still waiting for their write deadline get their answers.
+    for (let i = 0; i < 20 && [...this.actors].some((a) => a.instance === old && !a.done); i++) {
+      this.clock.tick(this.params.writeDeadlineMs + 1);
+      await this.settle("restart: deadlines");
+    }
+    const stuck = [...this.actors].filter((a) => a.instance === old && !a.done);
+    if (stuck.length) throw new ModelViolation(`restart: work of the closed process never ended: ${stuck.map((a) => a.label).join("; ")}`);
+    await this.drive(old.finish(), "restart: close");
+    // Not driven: opening waits on no timer, and settle() would watch the closed connection meanwhile.
+    this.primary = await Instance.open("primary", this.file, this.upstream, this.params.writeDeadlineMs);
+  }
+
+  // --- invariants -----------------------------------------------------------------------------------------
+
+  private delivered(text: string): boolean {
+    return this.upstream.history.some((h) => h.by === "adapter" && h.op === "put" && h.sent !== null && h.stored !== null && sameContent(h.sent, text));
+  }
+  private removedByUs(slot: number, after: number): boolean {
+    const id = idForName(slotName(slot));
+    return this.upstream.history.some((h) => h.n > after && h.by === "adapter" && h.op === "delete" && h.id === id);
+  }
+  /** The upstream lacked the slot's item at some point since history position `after` (a delete's intent held then). */
+  private absentSince(slot: number, after: number): boolean {
+    const id = idForName(slotName(slot));
+    const before = this.upstream.history.filter((h) => h.n <= after && h.id === id).pop();
+    if (!before || before.op === "delete") return true;
+    return this.upstream.history.some((h) => h.n > after && h.op === "delete" && h.id === id);
+  }
+
+  /** Is the latest acknowledged client write of each slot (with nothing in flight on it) still somewhere? */
+  private coverage(cache: readonly CacheObject[], conflicts: readonly ConflictView[]): string[] {
+    const out: string[] = [];
+    for (let slot = 0; slot < this.params.slots; slot++) {
+      const mine = this.ops.filter((o) => o.slot === slot);
+      if (mine.some((o) => o.status === "pending")) continue;
+      const acked = mine.filter((o) => o.status === "ok");
+      const last = acked[acked.length - 1];
+      if (!last) continue;
+      const cached = cache.find((c) => c.uid === slotUid(slot)) ?? null;
+      const inConflicts = conflicts.filter((c) => c.name === slotName(slot));
+      if (last.kind === "put") {
+        const text = last.text!;
+        if (cached && sameContent(cached.ics, text)) continue;
+        if (this.delivered(text)) continue;
+        // Kept in the conflict log: this version, or a later one of the client built on it.
+        const later = mine.filter((o) => o.n >= last.n && o.kind === "put").map((o) => o.text!);
+        if (inConflicts.some((c) => c.ours !== null && later.some((t) => sameContent(c.ours!, t)))) continue;
+        out.push(`acknowledged #${last.n} PUT ${slotName(slot)} "${summaryOf(text)}" is lost: the cache has ${cached ? `"${summaryOf(cached.ics)}"` : "nothing"}, the upstream never stored it, and no conflict record keeps it (conflicts on it: ${inConflicts.map((c) => `#${c.id} ours="${summaryOf(c.ours)}" theirs="${summaryOf(c.theirs)}"`).join(", ") || "none"})`);
+      } else {
+        if (!cached) continue;
+        if (this.absentSince(slot, last.issuedHist)) continue;
+        if (inConflicts.some((c) => c.id > last.issuedConflict)) continue;
+        out.push(`acknowledged #${last.n} DELETE ${slotName(slot)} is undone: the cache serves "${summaryOf(cached.ics)}", the upstream has held the object ever since the DELETE, and no conflict was recorded since`);
+      }
+    }
+    return out;
+  }
+
+  /** After every command: no outbox row vanished, the calendar kept its id, acknowledged writes are visible or kept. */
+  async checkStep(after: string): Promise<void> {
+    const [ids, outbox, cache, conflicts] = [await this.primary.calendarIds(), await this.primary.outbox(), await this.primary.cache(), await this.primary.conflicts()];
+    const problems: string[] = [];
+    if (ids.length > 1) problems.push(`${ids.length} calendar rows for one upstream calendar: ${ids.join(", ")}`);
+    if (ids.length === 1) {
+      if (this.calendarId === null) this.calendarId = ids[0]!;
+      else if (ids[0] !== this.calendarId) problems.push(`the calendar changed its id from ${this.calendarId} to ${ids[0]} (every client's sync token is invalidated)`);
+    } else if (ids.length === 0 && this.calendarId !== null) problems.push(`the calendar (id ${this.calendarId}) is gone from the cache`);
+    const present = new Set(outbox.map((r) => r.id));
+    for (const id of this.outboxSeen) if (!present.has(id)) problems.push(`outbox row ${id} vanished`);
+    for (const r of outbox) this.outboxSeen.add(r.id);
+    problems.push(...this.coverage(cache, conflicts));
+    problems.push(...this.violations.splice(0));
+    if (problems.length) throw new ModelViolation(`after ${after}:\n  - ${problems.join("\n  - ")}\n${await this.report()}`);
+  }
+
+  /** Releases every hold, clears the faults, lets time pass and replays + syncs until nothing changes. */
+  async quiesce(): Promise<void> {
+    this.log("— quiescence —");
+    this.upstream.clearFaults();
+    this.upstream.releaseAll();
+    await this.settle("quiescence: release");
+    for (let i = 0; i < 20 && this.pending().length; i++) {
+      this.clock.tick(this.params.writeDeadlineMs + 1);
+      await this.settle("quiescence: deadlines");
+    }
+    if (this.pending().length) throw new ModelViolation(`quiescence: work never finished after every hold was released: ${this.pending().join("; ")}\n${await this.report()}`);
+    let last = "";
+    for (let round = 1; round <= 8; round++) {
+      this.clock.tick(2 * 3600_000);
+      await this.settle("quiescence: time passes");
+      await this.drive(this.primary.replay(), "quiescence: replay");
+      const before = await this.fingerprint();
+      const r = await this.drive(this.primary.syncNow(true), "quiescence: sync");
+      const after = await this.fingerprint();
+      const pending = (await this.primary.outbox()).filter((o) => o.state === "pending");
+      last = `round ${round}: sync ${r.ok ? "ok" : `failed: ${r.error}`}, ${pending.length} pending outbox rows, ${before === after ? "nothing changed" : "changed"}`;
+      this.log(`quiescence ${last}`);
+      if (r.ok && !r.busy && pending.length === 0 && before === after) {
+        count("runs");
+        count(`quiescence rounds ${round}`);
+        const [cache, conflicts, outbox] = [await this.primary.cache(), await this.primary.conflicts(), await this.primary.outbox()];
+        count("conflict rows", conflicts.length);
+        count("outbox rows", outbox.length);
+        for (const o of outbox) count(`outbox ${o.state}`);
+        count("cache objects at the end", cache.length);
+        count("upstream calls", this.upstream.calls.length);
+        count("upstream calls with a fault", this.upstream.calls.filter((c) => c.fault).length);
+        count("restarts", this.restarts);
+        return;
+      }
+    }
+    throw new ModelViolation(`no quiescence after 8 rounds of replay + sync (${last})\n${await this.report()}`);
+  }
+
+  private async fingerprint(): Promise<string> {
+    const cache = await this.primary.cache();
+    return `${this.upstream.history.length}|${cache.map((c) => `${c.name}=${c.etag}`).join(",")}`;
+  }
+
+  /** After quiescence: the cache and the upstream agree; every acknowledged write is kept; refusals changed nothing; the outbox is drained. */
+  async checkFinal(): Promise<void> {
+    await this.checkStep("quiescence");
+    const [cache, outbox] = [await this.primary.cache(), await this.primary.outbox()];
+    const problems: string[] = [];
+    const up = [...this.upstream.items(CAL).values()];
+    const uidOf = (ics: string): string => /^UID:(.*)$/m.exec(ics)?.[1]?.trim() ?? "?";
+    const upByUid = new Map(up.map((i) => [uidOf(i.ics), i]));
+    const cacheByUid = new Map(cache.map((c) => [c.uid, c]));
+    if (upByUid.size !== up.length) problems.push("the upstream holds two items with one UID");
+    for (const [uid, it] of upByUid) {
+      const c = cacheByUid.get(uid);
+      if (!c) problems.push(`upstream ${it.id} "${summaryOf(it.ics)}" is not in the cache`);
+      else if (!sameContent(c.ics, it.ics)) problems.push(`${c.name}: the cache serves "${summaryOf(c.ics)}", the upstream holds "${summaryOf(it.ics)}"`);
+    }
+    for (const [uid, c] of cacheByUid) if (!upByUid.has(uid)) problems.push(`${c.name} "${summaryOf(c.ics)}" is in the cache but not upstream`);
+    const pending = outbox.filter((o) => o.state === "pending");
+    if (pending.length) problems.push(`outbox rows still pending: ${pending.map((o) => `${o.id} ${o.op} ${o.name}`).join(", ")}`);
+    for (const op of this.ops) {
+      if (op.status !== "412" && op.status !== "refused") continue;
+      if (op.kind === "put") {
+        if (this.delivered(op.text!)) problems.push(`#${op.n} PUT ${slotName(op.slot)} "${summaryOf(op.text)}" was answered ${op.status} but the upstream stored it`);
+        const c = cacheByUid.get(slotUid(op.slot));
+        if (c && sameContent(c.ics, op.text!)) problems.push(`#${op.n} PUT ${slotName(op.slot)} "${summaryOf(op.text)}" was answered ${op.status} but the cache serves it`);
+      } else {
+        const others = this.ops.some((o) => o !== op && o.slot === op.slot && o.kind === "delete" && o.status !== "412" && o.status !== "refused" && o.status !== "404");
+        if (!others && this.removedByUs(op.slot, op.issuedHist)) problems.push(`#${op.n} DELETE ${slotName(op.slot)} was answered ${op.status} but calgate deleted it upstream`);
+      }
+    }
+    if (problems.length) throw new ModelViolation(`after quiescence:\n  - ${problems.join("\n  - ")}\n${await this.report()}`);
+  }
+
+  /** Everything a person needs to see what happened. */
+  async report(): Promise<string> {
+    let cache: CacheObject[] = [];
+    let outbox: OutboxView[] = [];
+    let conflicts: ConflictView[] = [];
+    try {
+      [cache, outbox, conflicts] = [await this.primary.cache(), await this.primary.outbox(), await this.primary.conflicts()];
+    } catch (e) {
+      /* the database may be closed */
+      void e;
+    }
+    const up = [...this.upstream.items(CAL).values()];
+    return [
+      "trace:",
+      ...this.trace.map((l) => `    ${l}`),
+      "upstream calls:",
+      ...this.upstream.calls.map((c) => `    ${c.n}. [a${c.adapter}] ${c.op} ${c.target ?? ""}${c.fault ? ` <${c.fault}>` : ""} → ${c.outcome.split("\n")[0]!.slice(0, 200)}`),
+      "upstream history:",
+      ...this.upstream.history.map((h) => `    ${h.n}. ${h.by} ${h.op} ${h.id}${h.op === "put" ? ` sent "${summaryOf(h.sent)}" stored "${summaryOf(h.stored)}" ${h.etag}` : ""}`),
+      `upstream now: ${up.map((i) => `${i.id}="${summaryOf(i.ics)}" ${i.etag}`).join(", ") || "empty"}`,
+      `cache now: ${cache.map((c) => `${c.name}="${summaryOf(c.ics)}"`).join(", ") || "empty"}`,
+      `outbox: ${outbox.map((o) => `${o.id}:${o.op} ${o.name} "${summaryOf(o.ics)}" ${o.state}`).join(", ") || "empty"}`,
+      `conflicts: ${conflicts.map((c) => `${c.id}:${c.name} ours="${summaryOf(c.ours)}" theirs="${summaryOf(c.theirs)}"`).join(", ") || "none"}`,
+      `client answers: ${this.ops.map((o) => `#${o.n} ${o.kind} ${slotName(o.slot)} "${summaryOf(o.text)}" → ${o.status}`).join("; ") || "none"}`,
+    ].join("\n");
+  }
+
+  async dispose(): Promise<void> {
+    try {
+      this.upstream.clearFaults();
+      this.upstream.releaseAll();
+      for (const inst of [this.primary, this.conn2]) inst?.abort();
+      await this.settle("dispose").catch(() => undefined);
+      this.clock.tick(24 * 3600_000);
+      await this.settle("dispose").catch(() => undefined);
+      for (const inst of [this.primary, this.conn2]) await inst?.finish().catch(() => undefined);
+    } finally {
+      for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(this.file + suffix, { force: true });
+    }
+  }
+}
