@@ -1,8 +1,14 @@
 /**
  * The HTTP layer of the CalDAV source: plain fetch with Basic auth, a per-request timeout, manual
- * redirects (any method, any host: iCloud moves accounts to partition hosts), bounded retries with
- * exponential backoff and jitter for network errors, 5xx and 503/429 with Retry-After, and a request
- * counter (every attempt counts). Failures are mapped to the typed UpstreamErrors here, once.
+ * redirects (any method), bounded retries with exponential backoff and jitter for network errors,
+ * 5xx and 503/429 with Retry-After, and a request counter (every attempt counts). Failures are mapped
+ * to the typed UpstreamErrors here, once.
+ *
+ * Redirects are followed by hand, by both `request` and the `fetch` given to tsdav, under one policy
+ * (redirectDecision): the credentials go along only to the origin (scheme, host, port) that asked
+ * for them, as the Fetch standard does; a redirect to another origin is followed without the
+ * Authorization header; a redirect from https to http is refused (Permanent), since it would send
+ * the request, and with a same-host redirect the credentials, in clear text.
  */
 import { readFileSync } from "node:fs";
 import { Agent } from "undici";
@@ -55,6 +61,47 @@ export function parseRetryAfter(v: string | null, now = Date.now()): number | nu
   return Number.isNaN(t) ? null : Math.max(0, t - now);
 }
 
+/** What to do with a redirect (redirectDecision). */
+export type RedirectDecision =
+  | { follow: true; /** Whether the Authorization header may go along (when it still is). */ credentials: boolean }
+  | { follow: false; why: string };
+
+/**
+ * Hosts whose redirects within the same registrable domain, https to https, keep the credentials.
+ * iCloud is the one case calgate handles explicitly: caldav.icloud.com sends an account to its
+ * partition host (p01-caldav.icloud.com, p52-caldav.icloud.com ...), which needs the same Apple ID
+ * app password; stripping it there would turn every such redirect into a 401. All of icloud.com is
+ * Apple's, so the password goes to no one it was not already meant for. Any other cross-origin
+ * redirect loses the credentials (the well-known or calendar-home-set hrefs a server names are
+ * requests calgate makes itself, not redirects, and are not affected).
+ */
+const CREDENTIAL_SITES: readonly string[] = ["icloud.com"];
+
+const isRedirect = (status: number): boolean => status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+
+const onSite = (host: string, site: string): boolean => host === site || host.endsWith("." + site);
+
+/**
+ * The redirect policy, as a pure function of the URL redirected from and the URL redirected to:
+ *  - to anything but http(s): refused;
+ *  - from https to http: refused (a downgrade would send the request unencrypted);
+ *  - same origin (scheme + host + port, default ports normalised): followed with credentials;
+ *  - https to https within one of CREDENTIAL_SITES (iCloud partitions): followed with credentials;
+ *  - any other origin (another host, another port, http to https): followed without credentials.
+ */
+export function redirectDecision(from: string | URL, to: string | URL): RedirectDecision {
+  const a = new URL(from);
+  const b = new URL(to);
+  if (b.protocol !== "http:" && b.protocol !== "https:") return { follow: false, why: `${b.protocol} is not http(s)` };
+  if (a.protocol === "https:" && b.protocol === "http:") return { follow: false, why: "a redirect from https to http would send the request unencrypted" };
+  if (a.origin === b.origin) return { follow: true, credentials: true };
+  if (a.protocol === "https:" && b.protocol === "https:" && CREDENTIAL_SITES.some((s) => onSite(a.hostname, s) && onSite(b.hostname, s))) return { follow: true, credentials: true };
+  return { follow: true, credentials: false };
+}
+
+const refused = (method: string, from: string, to: string, why: string): Permanent =>
+  new Permanent(`${method} ${from} redirected to ${to}: not followed (${why})`);
+
 export class CaldavHttp {
   requests = 0;
   private readonly auth: string;
@@ -64,12 +111,46 @@ export class CaldavHttp {
     this.dispatcher = o.caCert ? new Agent({ connect: { ca: readFileSync(o.caCert, "utf8") } }) : undefined;
   }
 
-  /** A fetch for libraries (tsdav) that counts, authenticates and times out like ours. */
+  /**
+   * A fetch for libraries (tsdav) that counts, authenticates and times out like ours, and follows
+   * redirects under the same policy as `request` (unless the caller asks for redirect: "manual").
+   */
   readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    this.requests++;
-    const headers = new Headers(init?.headers);
-    headers.set("authorization", this.auth);
-    return fetch(input, { ...init, headers, signal: AbortSignal.timeout(this.o.timeoutMs), ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) } as RequestInit);
+    const first = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    let target = first;
+    let method = init?.method ?? (input instanceof Request ? input.method : "GET");
+    let body = init?.body;
+    let credentials = true;
+    for (let hop = 0; hop < 6; hop++) {
+      this.requests++;
+      const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+      if (credentials) headers.set("authorization", this.auth);
+      else headers.delete("authorization");
+      const timeout = AbortSignal.timeout(this.o.timeoutMs);
+      const res = await fetch(target, {
+        ...init,
+        method,
+        headers,
+        body,
+        redirect: "manual",
+        signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout,
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      } as RequestInit);
+      const location = res.headers.get("location");
+      if (init?.redirect === "manual" || !isRedirect(res.status) || !location) return res;
+      await res.body?.cancel();
+      const next = new URL(location, target).href;
+      const d = redirectDecision(target, next);
+      if (!d.follow) throw refused(method, target, next, d.why);
+      credentials &&= d.credentials;
+      // As fetch does: 303 (and 301/302 after a POST) continue as a GET without a body.
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method.toUpperCase() === "POST")) {
+        method = "GET";
+        body = undefined;
+      }
+      target = next;
+    }
+    throw new Permanent(`${method} ${first}: too many redirects`);
   };
 
   async request(method: string, url: string, init: RequestInit2, signal: AbortSignal): Promise<HttpReply> {
@@ -93,6 +174,9 @@ export class CaldavHttp {
 
   private async once(method: string, url: string, init: RequestInit2, signal: AbortSignal): Promise<HttpReply> {
     let target = url;
+    /** Cleared for good by the first redirect to an origin that may not have the credentials. */
+    let credentials = true;
+    const extra = Object.fromEntries(Object.entries(init.headers ?? {}).filter(([k]) => k.toLowerCase() !== "authorization"));
     for (let hop = 0; hop < 6; hop++) {
       this.requests++;
       const timeout = AbortSignal.timeout(this.o.timeoutMs);
@@ -102,7 +186,11 @@ export class CaldavHttp {
       try {
         res = await fetch(target, {
           method,
-          headers: { authorization: this.auth, ...(init.body !== undefined && !init.headers?.["content-type"] ? { "content-type": "application/xml; charset=utf-8" } : {}), ...(init.headers ?? {}) },
+          headers: {
+            ...(credentials ? { authorization: this.auth } : {}),
+            ...(init.body !== undefined && !init.headers?.["content-type"] ? { "content-type": "application/xml; charset=utf-8" } : {}),
+            ...extra,
+          },
           body: init.body,
           redirect: "manual",
           signal: both,
@@ -116,14 +204,25 @@ export class CaldavHttp {
         throw new Transient(`${method} ${target}: ${why}`);
       }
       if (res.status >= 300 && res.status < 400 && res.status !== 304 && res.headers.get("location")) {
-        target = new URL(res.headers.get("location")!, target).href;
+        const next = new URL(res.headers.get("location")!, target).href;
+        const d = redirectDecision(target, next);
+        if (!d.follow) throw refused(method, target, next, d.why);
+        credentials &&= d.credentials;
+        target = next;
         continue;
       }
       const reply: HttpReply = { status: res.status, url: target, headers: res.headers, body };
       if (res.ok || init.accept?.includes(res.status)) return reply;
       const what = `${method} ${target} → ${res.status}${body ? `: ${summarise(body)}` : ""}`;
       const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
-      if (res.status === 401) throw new AuthRequired(`the CalDAV server refused the credentials (${what})`, 401);
+      if (res.status === 401) {
+        throw new AuthRequired(
+          credentials
+            ? `the CalDAV server refused the credentials (${what})`
+            : `the CalDAV server asked for credentials after ${url} redirected to another origin, where calgate does not send them (${what})`,
+          401,
+        );
+      }
       if (res.status === 412) throw new PreconditionFailedUpstream(what, 412);
       if (res.status === 404 || res.status === 410) throw new NotFoundUpstream(what, res.status);
       if (res.status === 429) throw new RateLimited(what, retryAfter ?? 30_000, 429);
