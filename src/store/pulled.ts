@@ -84,7 +84,8 @@ async function applyOne(trx: Tx, calendarId: number, a: PulledAction, out: Pulle
   const current = ((await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name }).first()) ?? null) as ObjectRow | null;
   if (a.type === "create") {
     const linked = upstreamId === null ? null : await trx<ObjectRow>("objects").where({ calendar_id: calendarId, upstream_href: upstreamId }).first("name");
-    if (current !== null || linked) {
+    const sameUid = await trx<ObjectRow>("objects").where({ calendar_id: calendarId, uid: a.write.uid }).first("name");
+    if (current !== null || linked || sameUid) {
       out.stale.push(name);
       return;
     }

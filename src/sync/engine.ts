@@ -266,9 +266,11 @@ export class SyncEngine {
     if (cursor !== null && cal.version !== null && row.upstream_ctag === cal.version) return undefined; // nothing changed upstream
     let note: string | undefined;
     for (let pages = 0; pages < 10_000; pages++) {
+      // The snapshot the plan compares against is taken BEFORE the page is fetched: a write confirmed while
+      // the page was in flight then fails the compare-and-set, and the page (older than it) is not applied.
+      const links = await this.d.objects.links(row.id);
       const page = await adapter.pull(cal, cursor, ctx);
       if (page.note) note = page.note;
-      const links = await this.d.objects.links(row.id);
       const incoming = page.changes.map((c): Incoming => {
         if (c.kind === "delete") return { kind: "delete", id: c.id };
         try {

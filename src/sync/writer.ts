@@ -112,7 +112,9 @@ export class Writer {
     const due = await this.d.outbox.due(Date.now(), 1000, owner ?? undefined, sourceId ?? undefined);
     const objects = new Map<string, OutboxRow>();
     for (const r of due) if (!objects.has(`${r.calendar_id}/${r.object_name}`)) objects.set(`${r.calendar_id}/${r.object_name}`, r);
-    for (const r of objects.values()) await this.drain(r.calendar_id, r.object_name);
+    // Objects whose queue is already being sent by this process are left to that drain (a held upstream
+    // call must not stall the sync that replays before pulling).
+    for (const r of objects.values()) if (!this.drains.has(`${r.calendar_id}/${r.object_name}`)) await this.drain(r.calendar_id, r.object_name);
   }
 
   /** Resolves when no write-back runs in this process. */

@@ -581,6 +581,29 @@ describe("sync with Radicale and Xandikos behind one gateway user", () => {
     assert.doesNotMatch(m, /alice/, "no usernames on the unauthenticated /metrics");
   });
 
+  test("defect 6: DELETE and PROPPATCH of upstream-owned properties on a mirrored calendar are refused with 403, not faked", async () => {
+    const del = await req(`${base}${R_CAL}`, "DELETE", { auth: AUTH });
+    assert.equal(del.status, 403, del.body);
+    assert.match(del.body, /<[^>]*error[\s\S]*source "r"/, "a DAV:error saying why");
+    const pp = await req(`${base}${R_CAL}`, "PROPPATCH", {
+      auth: AUTH,
+      body: `<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:a="http://apple.com/ns/ical/"><d:set><d:prop><d:displayname>Renamed here</d:displayname></d:prop></d:set></d:propertyupdate>`,
+    });
+    assert.equal(pp.status, 207, pp.body);
+    assert.match(pp.body, /403/);
+    assert.match(pp.body, /cannot-modify-protected-property/);
+    // A presentation property the upstream does not own stays settable.
+    const order = await req(`${base}${R_CAL}`, "PROPPATCH", {
+      auth: AUTH,
+      body: `<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:a="http://apple.com/ns/ical/"><d:set><d:prop><a:calendar-order>3</a:calendar-order></d:prop></d:set></d:propertyupdate>`,
+    });
+    assert.equal(order.status, 207, order.body);
+    assert.match(order.body, /200 OK/);
+    assert.equal((await req(`${base}${R_CAL}`, "PROPFIND", { auth: AUTH, headers: { depth: "0" } })).status, 207, "the calendar is still there");
+    await syncNow("r");
+    assert.equal((await req(`${base}${R_CAL}`, "PROPFIND", { auth: AUTH, headers: { depth: "0" } })).status, 207);
+  });
+
   test("SSE: authenticated, scoped to the user, resumable with Last-Event-ID", async () => {
     const anon = await openSse(base, null);
     assert.equal(anon.status, 401);
