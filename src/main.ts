@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config/schema.ts";
 import type { StartServer, ServerHandle } from "./cli/contract.ts";
-import { openDb } from "./store/db.ts";
+import { changeFeed, openDb, type ChangeFeed } from "./store/db.ts";
 import { CalendarStore } from "./store/calendars.ts";
 import { ObjectStore } from "./store/objects.ts";
 import { StoreCalendarService, type SourceDirectory } from "./sync/service.ts";
@@ -72,7 +72,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
   const directory = sourceDirectory(config, registry);
   const service = new StoreCalendarService(calendars, objects, directory, writer);
-  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service };
+  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, changes: changeFeed(db) as ChangeFeed };
 }
 
 export const startServer: StartServer = async (config, opts) => {

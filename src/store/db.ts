@@ -1,4 +1,6 @@
 /** Opens the SQLite cache with knex, sets WAL mode and runs the migrations. */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { EventEmitter } from "node:events";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
@@ -31,6 +33,40 @@ class ImmediateSqliteClient extends (SqliteClient as new (...args: unknown[]) =>
   }
 }
 
+/** One committed change of a calendar's contents (what sync tokens count). */
+export interface Change {
+  readonly calendarId: number;
+  readonly seq: number;
+  readonly name: string;
+  readonly deleted: boolean;
+}
+
+/**
+ * The in-process change feed: every committed object change, after its commit, in commit order, for
+ * whatever follows the cache (merged calendars, mirrors, WebDAV-Push, the status page). Changes of
+ * other processes on the same database are not seen here; they show in the change log (sync tokens).
+ */
+export interface ChangeFeed {
+  subscribe(f: (c: Change) => void): () => void;
+}
+class Feed extends EventEmitter implements ChangeFeed {
+  subscribe(f: (c: Change) => void): () => void {
+    this.on("change", f);
+    return () => this.off("change", f);
+  }
+}
+const feeds = new WeakMap<object, Feed>();
+export function changeFeed(db: Db): Feed {
+  let f = feeds.get(db);
+  if (!f) feeds.set(db, (f = new Feed().setMaxListeners(0) as Feed));
+  return f;
+}
+/** Changes recorded inside the running unit of work; published when it commits. */
+const recording = new AsyncLocalStorage<Change[]>();
+export function recordForFeed(c: Change): void {
+  recording.getStore()?.push(c);
+}
+
 /** SQLITE_BUSY / SQLITE_LOCKED: another connection held the database longer than busy_timeout. */
 export function isBusy(e: unknown): boolean {
   const code = (e as { code?: string } | null)?.code ?? "";
@@ -43,8 +79,11 @@ export function isBusy(e: unknown): boolean {
  */
 export async function tx<T>(db: Db, fn: (trx: Tx) => Promise<T>, attempts = 5): Promise<T> {
   for (let i = 1; ; i++) {
+    const changes: Change[] = [];
     try {
-      return await db.transaction(fn);
+      const out = await recording.run(changes, () => db.transaction(fn));
+      for (const c of changes) changeFeed(db).emit("change", c);
+      return out;
     } catch (e) {
       if (!isBusy(e) || i >= attempts) throw e;
       await new Promise((r) => setTimeout(r, 50 * i + Math.floor(Math.random() * 50)));

@@ -3,7 +3,7 @@
  * row and the calendar's sequence bump in one transaction, with the preconditions checked inside it.
  */
 import type { Knex } from "knex";
-import { tx, type Db, type Tx } from "./db.ts";
+import { recordForFeed, tx, type Db, type Tx } from "./db.ts";
 import { enqueue, type QueueFor } from "./outbox.ts";
 
 export interface ObjectRow {
@@ -180,6 +180,7 @@ export class ObjectStore {
     const cal = await trx("calendars").where({ id: calendarId }).first("sync_seq");
     const seq = Number(cal.sync_seq);
     await trx("changes").insert({ calendar_id: calendarId, name, seq, deleted }).onConflict(["calendar_id", "name"]).merge(["seq", "deleted"]);
+    recordForFeed({ calendarId, seq, name, deleted });
     return seq;
   }
 

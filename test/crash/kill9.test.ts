@@ -10,10 +10,9 @@
  *     the upstream's objects, with the same content;
  *   - the outbox is empty (nothing pending, nothing failed) and SQLite's integrity_check is "ok".
  * Iterations: CRASH_ITERATIONS (npm run crash: 50), else 10 in CI. CRASH_SEED reproduces the timing.
- * Two known write-back issues found by this test are counted rather than failed (CRASH_STRICT=1
- * fails on them): a spurious 412 "kept both versions" on a later write after some crashes, and an
- * acknowledged DELETE on the upstream-backed calendar undone by the crash (the object comes back as
- * an earlier acknowledged version). Local calendars are held to the strict rule.
+ * Strict on both calendars: an acknowledged write undone (e.g. a DELETE coming back), or a 412 on a
+ * client's unconditional write after a crash (the gateway's record of the upstream fell behind),
+ * fails the test.
  *
  * Why synchronous=FULL (src/store/db.ts): in WAL mode NORMAL is already safe against a process
  * crash (this test), but it may lose the last transactions on power loss or an OS crash; a client's
@@ -73,8 +72,7 @@ let port: number;
 let base: string;
 const expectations = new Map<string, Expect>(); // uid → expectation
 const upstreamDirect = new Map<string, string | null>(); // uid → summary written straight to Radicale (null = deleted)
-const figures = { iterations: 0, acked: 0, inflightAtKill: 0, syncsTriggered: 0, upstreamEdits: 0, killedSoonAfterSync: 0, spurious412: 0, resurrectedAfterDelete: 0 };
-const STRICT = process.env.CRASH_STRICT === "1";
+const figures = { iterations: 0, acked: 0, inflightAtKill: 0, syncsTriggered: 0, upstreamEdits: 0, killedSoonAfterSync: 0 };
 let lastSyncAt = 0;
 
 async function req(url: string, method: string, opts: { auth?: string; body?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<{ status: number; body: string; headers: Headers }> {
@@ -135,14 +133,6 @@ async function verify(iteration: number): Promise<void> {
   for (const e of expectations.values()) {
     const allowed = e.inflight === undefined ? [e.acked] : [e.acked, e.inflight];
     const got = gw[e.cal].get(e.uid) ?? null;
-    if (!STRICT && e.cal === "r" && e.acked === null && got !== null && e.history.includes(got) && !allowed.includes(got)) {
-      // Known issue (see the report): an acknowledged DELETE on an upstream-backed calendar can be undone
-      // by a crash: the object comes back as an earlier acknowledged version, because the delete never
-      // reached the upstream (its outbox row had no upstream href while the create's write-back was
-      // still unconfirmed). Counted; CRASH_STRICT=1 fails here.
-      figures.resurrectedAfterDelete++;
-      console.log(`# known issue: ${where}: ${e.name} came back as ${JSON.stringify(got)} after an acknowledged DELETE`);
-    } else
     assert.ok(allowed.includes(got), `${where}: ${e.cal}/${e.name} (${e.uid}) is ${JSON.stringify(got)} in the gateway; acknowledged ${JSON.stringify(e.acked)}${e.inflight !== undefined ? `, in flight ${JSON.stringify(e.inflight)}` : ""}`);
     if (e.cal === "r") assert.equal(up.get(e.uid) ?? null, got, `${where}: upstream has ${JSON.stringify(up.get(e.uid) ?? null)} for ${e.name}, the gateway ${JSON.stringify(got)}`);
     // Settle: whatever survived is now the acknowledged state.
@@ -183,12 +173,6 @@ async function client(id: string, cal: CalKey, iteration: number, stop: AbortSig
       } else if (r.status === 404 && del) {
         e.acked = null;
         delete e.inflight;
-      } else if (r.status === 412 && cal === "r" && !STRICT) {
-        // Known issue (see the report): after some crashes the gateway's record of the upstream ETag is
-        // stale, and the next unconditional write is answered 412 "kept both versions". Nothing was
-        // acknowledged, so nothing is lost; the object may hold either version. CRASH_STRICT=1 fails here.
-        figures.spurious412++;
-        return;
       } else {
         throw new Error(`${del ? "DELETE" : "PUT"} ${e.name} → ${r.status} ${r.body.slice(0, 200)}`);
       }

@@ -208,6 +208,29 @@ describe("engine regressions (issue 8)", () => {
     assert.ok((await db("conflicts").select("ours")).some((c: { ours: string | null }) => c.ours === null));
   });
 
+  test("the store's change feed announces each committed change (client writes and pulls), after commit", async () => {
+    const seen: { name: string; seq: number; deleted: boolean; committed: boolean }[] = [];
+    const stop = sync.changes.subscribe((c) => {
+      // Published after the commit: the change is already readable from another connection's view.
+      void db("changes").where({ calendar_id: c.calendarId, name: c.name }).first("seq").then((r: { seq: number } | undefined) => {
+        seen.push({ name: c.name, seq: c.seq, deleted: c.deleted, committed: Number(r?.seq) >= c.seq });
+      });
+    });
+    try {
+      await seed();
+      const cal = await calendar();
+      await sync.service.put(USER, cal, "b.ics", ev("b", "local"), { ifMatch: null, ifNoneMatch: "*" });
+      await sync.service.remove(USER, cal, "a.ics", { ifMatch: null, ifNoneMatch: null });
+      await sync.writer.idle();
+      await db("changes").first(); // let the checks above run
+      assert.deepEqual(seen.map((c) => [c.name, c.deleted]), [["a.ics", false], ["b.ics", false], ["a.ics", true]]);
+      assert.ok(seen.every((c) => c.committed));
+      assert.ok(seen[0]!.seq < seen[1]!.seq && seen[1]!.seq < seen[2]!.seq);
+    } finally {
+      stop();
+    }
+  });
+
   test("a write answered 2xx that the upstream rewrote is served as the upstream keeps it, and nothing is skipped later (defect 3)", async () => {
     await seed();
     upstream.next("write", { kind: "rewrite" });
