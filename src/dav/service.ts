@@ -23,10 +23,13 @@ export interface CalendarMeta {
   readonly order: number | null;
   readonly timezone: string | null;
   readonly components: readonly string[];
-  /** Change-log sequence: the sync token and getctag derive from it. */
-  readonly syncSeq: number;
-  /** Tokens older than this sequence were pruned (answered with valid-sync-token). */
-  readonly minSeq: number;
+  /**
+   * DAV:sync-token of the collection as of this read: made by the service, opaque to dav/ (which
+   * never builds or parses tokens; it hands them to changesSince as they came).
+   */
+  readonly syncToken: string;
+  /** CS:getctag as of this read: opaque, changes whenever a member does. */
+  readonly ctag: string;
   readonly deadProps: Readonly<Record<string, XmlElement>>;
   readonly writable: boolean;
   /** The collection mirrors an upstream calendar that owns its name, colour, description and existence. */
@@ -62,15 +65,8 @@ export interface Preconditions {
 }
 
 export interface ChangeSet {
-  /** Every change up to this sequence has been reported (the position the next token names). */
-  readonly seq: number;
-  /**
-   * Removals up to this sequence need not be reported; absent means `seq`. Above `seq` only while a
-   * truncated initial listing is continued: the listing gave live members as of `removedThrough`, in
-   * change order up to `seq`, so the members after `seq` are still to come, but tombstones up to
-   * `removedThrough` are of objects the client never saw.
-   */
-  readonly removedThrough?: number;
+  /** The sync token to hand to the client: the next changesSince continues from it (opaque to dav/). */
+  readonly token: string;
   readonly changed: readonly ObjectHead[];
   readonly removed: readonly string[];
   /** True when a limit cut the set short (the client must ask again with the returned token). */
@@ -87,7 +83,16 @@ export interface CalendarProps {
   deadProps?: Record<string, XmlElement | null>;
 }
 
-export class InvalidSyncToken extends Error {}
+/**
+ * changesSince cannot continue from a token: "foreign" when it is not one of this calendar's
+ * (malformed, or another calendar's), "stale" when it no longer names a usable position (ahead of
+ * the calendar, or older than the retained change history).
+ */
+export class InvalidSyncToken extends Error {
+  constructor(message: string, readonly reason: "foreign" | "stale" = "stale") {
+    super(message);
+  }
+}
 
 export interface PutResult {
   readonly etag: string;
@@ -108,11 +113,12 @@ export interface CalendarService {
   /** With exactBodies false, rows whose `exact` instance is known come without their text (ics ""). */
   query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts?: { exactBodies?: boolean }): AsyncIterable<StoredObject>;
   /**
-   * Members changed after `seq` (null: an initial listing of every member), at most `limit` of them (then
-   * `truncated`, and the returned position continues where this stopped). Tombstones are reported only
-   * above `removedThrough` (default `seq`).
+   * Members changed since the position `token` names (null: an initial listing of every member), at
+   * most `limit` of them (then `truncated`, and the returned token continues where this stopped).
+   * Throws InvalidSyncToken for a token it cannot continue from (another calendar's, malformed,
+   * ahead of the calendar, or pruned).
    */
-  changesSince(cal: CalendarMeta, seq: number | null, limit?: number, removedThrough?: number): Promise<ChangeSet>;
+  changesSince(cal: CalendarMeta, token: string | null, limit?: number): Promise<ChangeSet>;
   put(user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult>;
   remove(user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void>;
 }

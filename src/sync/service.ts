@@ -16,6 +16,7 @@ import type { XmlElement } from "../xml/tree.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { IcalError } from "../ical/errors.ts";
 import { objectWrite } from "./object-write.ts";
+import { formatSyncToken, parseSyncToken } from "./tokens.ts";
 import type { FlushOutcome } from "./writer.ts";
 
 export { objectWrite };
@@ -51,9 +52,25 @@ export class StoreCalendarService implements CalendarService {
     private readonly writeBack: WriteBack | null = null,
   ) {}
 
+  /**
+   * Where in its change log each CalendarMeta this service made was read: the consistent snapshot a
+   * request answers from (dav/ sees only the tokens made from it).
+   */
+  private readonly positions = new WeakMap<CalendarMeta, LogPosition>();
+  private async position(cal: CalendarMeta): Promise<LogPosition> {
+    const known = this.positions.get(cal);
+    if (known) return known;
+    // Not one of ours (a copy): read the calendar now.
+    const row = await this.calendarsStore.byId(cal.id);
+    if (!row) throw new ObjectNotFound(`calendar ${cal.name} no longer exists`);
+    return logPosition(row);
+  }
+
   private meta(row: CalendarRow): CalendarMeta {
     const src = this.sources.info(row.owner, row.source_id);
-    return {
+    const at = logPosition(row);
+    const token = formatSyncToken(row.id, at.seq);
+    const meta: CalendarMeta = {
       id: row.id,
       owner: row.owner,
       name: row.name,
@@ -65,12 +82,14 @@ export class StoreCalendarService implements CalendarService {
       order: row.sort_order,
       timezone: row.timezone,
       components: row.components.split(",").filter(Boolean),
-      syncSeq: Number(row.sync_seq),
-      minSeq: Number(row.min_seq),
+      syncToken: token,
+      ctag: token,
       deadProps: JSON.parse(row.dead_props ?? "{}") as Record<string, XmlElement>,
       writable: src.configured,
       mirrorsUpstream: src.synced,
     };
+    this.positions.set(meta, at);
+    return meta;
   }
 
   async calendars(user: User): Promise<CalendarMeta[]> {
@@ -120,12 +139,13 @@ export class StoreCalendarService implements CalendarService {
    */
   private readonly headsCache = new Map<number, { seq: number; heads: ObjectHead[] }>();
   async heads(cal: CalendarMeta): Promise<ObjectHead[]> {
+    const { seq } = await this.position(cal);
     const hit = this.headsCache.get(cal.id);
-    if (hit && hit.seq === cal.syncSeq) return hit.heads;
+    if (hit && hit.seq === seq) return hit.heads;
     const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
     this.headsCache.delete(cal.id);
     if (this.headsCache.size >= 16) this.headsCache.delete(this.headsCache.keys().next().value!);
-    this.headsCache.set(cal.id, { seq: cal.syncSeq, heads });
+    this.headsCache.set(cal.id, { seq, heads });
     return heads;
   }
   async objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>> {
@@ -137,37 +157,39 @@ export class StoreCalendarService implements CalendarService {
     for await (const r of this.objectsStore.query(cal.id, component, range, 500, opts.exactBodies ?? true)) yield toStored(r);
   }
   /**
-   * Changes after `seq` in change-log order. `changes` has one row per name ever written (tombstones
-   * have deleted = 1), so an initial listing is the log from 0 with tombstones up to now left out,
-   * and a limit cuts it at a sequence the next token can continue from without skipping anyone.
+   * Changes after the token's sequence in change-log order. `changes` has one row per name ever written
+   * (tombstones have deleted = 1), so an initial listing is the log from 0 with tombstones up to now
+   * left out, and a limit cuts it at a sequence the next token can continue from without skipping
+   * anyone (see SyncPosition.removedThrough in tokens.ts).
    */
-  async changesSince(cal: CalendarMeta, seq: number | null, limit = Number.MAX_SAFE_INTEGER, removedThrough?: number): Promise<ChangeSet> {
-    // cal was read at the start of this request: its sequence is this response's consistent snapshot.
-    const current = cal.syncSeq;
+  async changesSince(cal: CalendarMeta, token: string | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
+    // cal was read at the start of this request: its position is this response's consistent snapshot.
+    const { seq: current, minSeq } = await this.position(cal);
     let from: number;
     let tombstonesAfter: number;
-    if (seq === null) {
+    if (token === null) {
       // Initial sync: every member, no tombstones, token = now. When it all fits, from the cached
       // listing; otherwise page through the log, whose token carries "nothing removed up to now".
       const heads = await this.heads(cal);
-      if (heads.length <= limit) return { seq: current, changed: heads, removed: [], truncated: false };
+      if (heads.length <= limit) return { token: formatSyncToken(cal.id, current), changed: heads, removed: [], truncated: false };
       from = 0;
       tombstonesAfter = current;
     } else {
-      from = seq;
-      tombstonesAfter = Math.max(seq, removedThrough ?? seq);
+      const pos = parseSyncToken(cal.id, token);
+      if (pos === undefined) throw new InvalidSyncToken("token was not issued for this calendar", "foreign");
+      from = pos.seq;
+      tombstonesAfter = pos.removedThrough;
       if (tombstonesAfter > current) throw new InvalidSyncToken(`token is ahead of this calendar (at ${current})`);
       // Live members are never pruned from the log, only tombstones: what must still be there are
       // the removals the client has not been told of.
-      if (tombstonesAfter < cal.minSeq) throw new InvalidSyncToken("token is older than the retained change history");
+      if (tombstonesAfter < minSeq) throw new InvalidSyncToken("token is older than the retained change history");
     }
     const rows = await this.objectsStore.changesSince(cal.id, from, limit === Number.MAX_SAFE_INTEGER ? 1_000_000 : limit + 1, tombstonesAfter);
     const truncated = rows.length > limit;
     const page = truncated ? rows.slice(0, limit) : rows;
     const last = truncated ? page[page.length - 1]!.seq : current;
     return {
-      seq: last,
-      ...(tombstonesAfter > last ? { removedThrough: tombstonesAfter } : {}),
+      token: formatSyncToken(cal.id, last, tombstonesAfter),
       changed: page.filter((r) => r.head !== null).map((r) => toHead(r.head!)),
       removed: page.filter((r) => r.head === null).map((r) => r.name),
       truncated,
@@ -217,6 +239,16 @@ function outcomeError(o: { ok: false; reason: string; existingName?: string }): 
   if (o.reason === "precondition") return new PreconditionFailed("the object's current ETag does not satisfy If-Match / If-None-Match");
   if (o.reason === "uid-conflict") return new UidConflict(o.existingName ?? "");
   return new ObjectNotFound("no such calendar object");
+}
+
+/** A calendar's change-log position as read: its sequence, and how far tombstones were pruned. */
+interface LogPosition {
+  readonly seq: number;
+  /** Tokens older than this sequence were pruned (answered with valid-sync-token). */
+  readonly minSeq: number;
+}
+function logPosition(row: CalendarRow): LogPosition {
+  return { seq: Number(row.sync_seq), minSeq: Number(row.min_seq) };
 }
 
 function toHead(r: { name: string; etag: string; size: number; modified_at: number; component: string }): ObjectHead {

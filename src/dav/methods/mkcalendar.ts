@@ -34,7 +34,7 @@ async function create(ctx: DavContext, target: Resolved, deps: DavDeps, extended
     kind: "calendar",
     href: m.href,
     user: m.user,
-    cal: { id: 0, owner: m.user.username, name: m.name, sourceId: "local", sourceType: "local", displayname: null, description: null, color: null, order: null, timezone: null, components: ["VEVENT", "VTODO"], syncSeq: 0, minSeq: 0, deadProps: {}, writable: true, mirrorsUpstream: false },
+    cal: { id: 0, owner: m.user.username, name: m.name, sourceId: "local", sourceType: "local", displayname: null, description: null, color: null, order: null, timezone: null, components: ["VEVENT", "VTODO"], syncToken: "", ctag: "", deadProps: {}, writable: true, mirrorsUpstream: false },
   };
   const { patch, results, ok } = planUpdates(placeholder, updates, ctx, deps, { creating: true });
   if (!ok) {

@@ -3,7 +3,6 @@ import { apple, cs } from "../../xml/names.ts";
 import { text } from "../../xml/tree.ts";
 import { DavError } from "../errors.ts";
 import type { PropertyProvider } from "./registry.ts";
-import { syncToken } from "./tokens.ts";
 
 export const appleProps: PropertyProvider[] = [
   {
@@ -34,6 +33,6 @@ export const appleProps: PropertyProvider[] = [
     name: cs("getctag"),
     on: ["calendar"],
     allprop: false,
-    get: (res) => (res.kind === "calendar" ? syncToken(res.cal) : undefined),
+    get: (res) => (res.kind === "calendar" ? res.cal.ctag : undefined),
   },
 ];

@@ -4,7 +4,6 @@ import { el, text, type XmlElement } from "../../xml/tree.ts";
 import { DAV_ROOT, homeHref, principalHref, type DavResource } from "../resources.ts";
 import { DavError } from "../errors.ts";
 import type { PropertyProvider } from "./registry.ts";
-import { syncToken } from "./tokens.ts";
 
 const href = (h: string): XmlElement => el(dav("href"), h);
 const ownerOf = (res: DavResource): string | null => ("user" in res ? res.user.username : null);
@@ -128,7 +127,7 @@ export const webdavProps: PropertyProvider[] = [
     name: dav("sync-token"),
     on: ["calendar"],
     allprop: false,
-    get: (res) => (res.kind === "calendar" ? syncToken(res.cal) : undefined),
+    get: (res) => (res.kind === "calendar" ? res.cal.syncToken : undefined),
   },
   {
     name: dav("supported-privilege-set"),

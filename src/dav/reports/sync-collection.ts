@@ -13,7 +13,6 @@ import { objectHref } from "../resources.ts";
 import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
 import { multistatusStream, type ResponseEntry } from "../../xml/multistatus.ts";
 import { InvalidSyncToken, type ChangeSet } from "../service.ts";
-import { parseSyncToken, syncToken, type SyncPosition } from "../props/tokens.ts";
 import type { ReportHandler } from "./registry.ts";
 import { objectResponses } from "./calendar-data.ts";
 
@@ -44,18 +43,15 @@ export const syncCollection: ReportHandler<SyncRequest> = {
       throw new DavError(403, "sync-collection is offered on calendar collections, not on the calendar home; list the home with PROPFIND Depth 1", Conditions.supportedReport);
     }
     const cal = target.cal;
-    let from: SyncPosition | null = null;
-    if (q.token !== "") {
-      const parsed = parseSyncToken(cal, q.token);
-      if (parsed === undefined) throw new DavError(403, `sync token "${q.token}" was not issued for this calendar`, Conditions.validSyncToken);
-      from = parsed;
-    }
     const pageSize = Math.min(q.limit ?? Number.MAX_SAFE_INTEGER, ctx.limits.syncPageSize);
     let changes: ChangeSet;
     try {
-      changes = from === null ? await ctx.service.changesSince(cal, null, pageSize) : await ctx.service.changesSince(cal, from.seq, pageSize, from.removedThrough);
+      // The token is the service's: passed on as it came (an empty one asks for the initial listing).
+      changes = await ctx.service.changesSince(cal, q.token === "" ? null : q.token, pageSize);
     } catch (e) {
-      if (e instanceof InvalidSyncToken) throw new DavError(403, `sync token "${q.token}" is no longer valid: ${e.message}; start again with an empty token`, Conditions.validSyncToken);
+      if (e instanceof InvalidSyncToken) {
+        throw new DavError(403, e.reason === "foreign" ? `sync token "${q.token}" was not issued for this calendar` : `sync token "${q.token}" is no longer valid: ${e.message}; start again with an empty token`, Conditions.validSyncToken);
+      }
       throw e;
     }
     const user = ctx.user;
@@ -67,7 +63,7 @@ export const syncCollection: ReportHandler<SyncRequest> = {
     return {
       status: 207,
       headers: { "content-type": "application/xml; charset=utf-8" },
-      body: multistatusStream(entries(), ctx.minimal, () => [el(dav("sync-token"), syncToken(cal, changes.seq, changes.removedThrough))]),
+      body: multistatusStream(entries(), ctx.minimal, () => [el(dav("sync-token"), changes.token)]),
     };
   },
 };
