@@ -105,14 +105,18 @@ export class OutboxStore {
   }
 
   /**
-   * Takes a row for sending: only while it is pending and nobody else's claim is valid. Marks it sent
+   * Takes a row for sending: only while it is pending and nobody else's claim is valid (or its holder is
+   * known dead: `deadHolder`). Marks it sent
    * (committed before the request leaves).
    */
-  async claim(id: number, holder: string, ttlMs: number): Promise<OutboxRow | null> {
+  async claim(id: number, holder: string, ttlMs: number, deadHolder: string | null = null): Promise<OutboxRow | null> {
     const now = Date.now();
     const n = await this.db("outbox")
       .where({ id, state: "pending" })
-      .andWhere((w) => w.whereNull("claim_holder").orWhere("claim_until", "<", now).orWhere("claim_holder", holder))
+      .andWhere((w) => {
+        w.whereNull("claim_holder").orWhere("claim_until", "<", now).orWhere("claim_holder", holder);
+        if (deadHolder !== null) w.orWhere("claim_holder", deadHolder);
+      })
       .update({ claim_holder: holder, claim_until: now + ttlMs, sent_at: this.db.raw("COALESCE(sent_at, ?)", [now]) });
     return Number(n) > 0 ? this.get(id) : null;
   }

@@ -5,8 +5,6 @@
  * `sources`), so `calgate sync --once` and `calgate serve` can share a database. Every step is
  * published once on the status bus; upstream requests are counted per sync.
  */
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { SourceConfig } from "../config/schema.ts";
 import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
@@ -24,6 +22,7 @@ import { plan, SuspiciousEmptyUpstream, type Action, type Incoming, type Link } 
 import { objectWrite } from "./object-write.ts";
 import { backoffMs, SYNC_BACKOFF } from "./retry.ts";
 import type { Catalog } from "./catalog.ts";
+import { holderIsDeadHere, newHolder } from "./holders.ts";
 
 export interface EngineDeps {
   catalog: Catalog;
@@ -81,7 +80,7 @@ export function slugOf(hint: string): string {
 
 export class SyncEngine {
   /** host:pid:nonce, so that a lease left by a process that died (kill -9) can be recognised and taken over. */
-  readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly holder = newHolder();
   private readonly running = new Map<string, Promise<SyncResult>>();
   private readonly queued = new Map<string, Promise<SyncResult>>();
   private readonly abort = new AbortController();
@@ -202,17 +201,7 @@ export class SyncEngine {
   /** Releases a lease whose holder was a process on this machine that no longer exists; true when it did. */
   private async releaseIfHolderDead(owner: string, sourceId: string): Promise<boolean> {
     const held = (await this.d.sources.get(owner, sourceId))?.lease_holder ?? null;
-    const m = held === null ? null : /^(.*):(\d+):[0-9a-f]+$/.exec(held);
-    if (!m || m[1] !== hostname() || held === this.holder) return false;
-    const pid = Number(m[2]);
-    if (pid !== process.pid) {
-      try {
-        process.kill(pid, 0);
-        return false; // alive (or a reused pid: then we wait for the lease to expire, the safe side)
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ESRCH") return false;
-      }
-    }
+    if (!holderIsDeadHere(held, this.holder)) return false;
     await this.d.sources.release(owner, sourceId, held!);
     this.d.log.warn({ owner, source: sourceId, holder: held }, "took over the sync lease of a process that no longer exists");
     return true;

@@ -12,8 +12,6 @@
  *    replayed with backoff; the client got its 2xx.
  * Writes of one object reach the upstream in order, one at a time, across processes (claims).
  */
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
 import type { ObjectRow, ObjectWrite } from "../store/objects.ts";
@@ -28,6 +26,7 @@ import { objectWrite } from "./object-write.ts";
 import { describeResolution } from "./conflict.ts";
 import { retryDelayMs } from "./retry.ts";
 import type { Catalog } from "./catalog.ts";
+import { holderIsDeadHere, newHolder } from "./holders.ts";
 
 export interface WriterDeps {
   calendars: CalendarStore;
@@ -66,7 +65,7 @@ function theirsOf(name: string, t: { ref: RemoteRef; ics: string }): Theirs {
 }
 
 export class Writer {
-  readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly holder = newHolder();
   /** The drain running per object ("calendarId/name"). */
   private readonly drains = new Map<string, Promise<void>>();
   private readonly background = new Set<Promise<unknown>>();
@@ -156,7 +155,10 @@ export class Writer {
   }
 
   private async run(pending: OutboxRow): Promise<Step> {
-    const row = await this.d.outbox.claim(pending.id, this.holder, CLAIM_MS);
+    // A claim left by a process that died (kill -9) is taken over at once: its write may or may not have
+    // reached the upstream, which the replay settles (If-Match, then a look at what the upstream holds).
+    const takeOver = pending.claim_holder !== null && holderIsDeadHere(pending.claim_holder, this.holder);
+    const row = await this.d.outbox.claim(pending.id, this.holder, CLAIM_MS, takeOver ? pending.claim_holder : null);
     if (!row) return "stop"; // another process is sending it
     const cal = await this.d.calendars.byId(row.calendar_id);
     const adapter = cal ? this.d.catalog.adapter(cal.owner, cal.source_id) : null;
