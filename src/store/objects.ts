@@ -5,25 +5,9 @@
 import type { Knex } from "knex";
 import { recordForFeed, tx, type Db, type Tx } from "./db.ts";
 import { enqueue, type QueueFor } from "./outbox.ts";
+import type { ObjectRow } from "./rows.ts";
 
-export interface ObjectRow {
-  id: number;
-  calendar_id: number;
-  name: string;
-  uid: string;
-  component: string;
-  etag: string;
-  ics: string;
-  size: number;
-  first_start: number | null;
-  last_end: number | null;
-  modified_at: number;
-  upstream_href: string | null;
-  upstream_etag: string | null;
-  base_ics: string | null;
-  exact_start: number | null;
-  exact_end: number | null;
-}
+export type { ObjectRow };
 export type HeadRow = Pick<ObjectRow, "name" | "etag" | "size" | "modified_at" | "component">;
 
 export interface ObjectWrite {

@@ -8,7 +8,7 @@
  * newer write of the object queues behind it instead of replacing it.
  */
 import type { Db, Tx } from "./db.ts";
-import type { ObjectRow } from "./objects.ts";
+import type { ObjectRow } from "./rows.ts";
 
 export type OutboxState = "pending" | "done" | "failed" | "conflict" | "superseded";
 

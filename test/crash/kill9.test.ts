@@ -125,6 +125,20 @@ async function dbCheck(): Promise<{ pending: number; states: Record<string, numb
   }
 }
 
+/** The object's outbox rows and conflicts, to explain an unexpected answer. */
+async function writeHistory(name: string): Promise<string> {
+  const db = knexFactory({ client: "sqlite3", connection: { filename: join(dir, "calgate.sqlite") }, useNullAsDefault: true, pool: { min: 0, max: 1 } });
+  try {
+    const rows = await db("outbox").where({ object_name: name }).orderBy("id").select("id", "op", "state", "if_match", "upstream_href", "sent_at", "attempts", "last_error", "confirmed_etag", db.raw("substr(ics, instr(ics, 'SUMMARY'), 40) as summary"));
+    const conflicts = await db("conflicts").where({ object_name: name }).select("id", db.raw("substr(ours, instr(ours, 'SUMMARY'), 40) as ours"), db.raw("substr(theirs, instr(theirs, 'SUMMARY'), 40) as theirs"), db.raw("substr(base, instr(base, 'SUMMARY'), 40) as base"));
+    return `outbox: ${JSON.stringify(rows)}\nconflicts: ${JSON.stringify(conflicts)}`;
+  } catch (e) {
+    return `(history unavailable: ${(e as Error).message})`;
+  } finally {
+    await db.destroy();
+  }
+}
+
 /** The state the gateway and the upstream must be in after the crash and the replay. */
 async function verify(iteration: number): Promise<void> {
   const gw = { local: await summariesByUid(`${base}${CALS.local}`, AUTH), r: await summariesByUid(`${base}${CALS.r}`, AUTH) };
@@ -174,7 +188,7 @@ async function client(id: string, cal: CalKey, iteration: number, stop: AbortSig
         e.acked = null;
         delete e.inflight;
       } else {
-        throw new Error(`${del ? "DELETE" : "PUT"} ${e.name} → ${r.status} ${r.body.slice(0, 200)}`);
+        throw new Error(`${del ? "DELETE" : "PUT"} ${e.name} → ${r.status} ${r.body.slice(0, 400)}\n${await writeHistory(e.name)}`);
       }
     } catch (err) {
       if (!stop.aborted) throw err;
