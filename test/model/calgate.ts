@@ -69,6 +69,8 @@ export interface ConflictView {
   readonly theirs: string | null;
 }
 
+const configs = new Map<number, Config>();
+
 /** One calgate process over the shared database file. */
 export class Instance {
   private constructor(
@@ -78,7 +80,9 @@ export class Instance {
   ) {}
 
   static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number): Promise<Instance> {
-    const config = modelConfig(file, writeDeadlineMs);
+    // The config names no file that buildSync reads (openDb gets it): parse it once per deadline.
+    let config = configs.get(writeDeadlineMs);
+    if (!config) configs.set(writeDeadlineMs, (config = modelConfig(file, writeDeadlineMs)));
     const db = await openDb(file);
     const sync = buildSync(config, db, pino({ level: "silent" }), { adapters: { caldav: () => upstream.adapter() } });
     return new Instance(label, db, sync);
@@ -162,8 +166,8 @@ export class Instance {
     const rows = (await this.db("calendars").where({ owner: OWNER, source_id: SOURCE }).select("id")) as { id: number }[];
     return rows.map((r) => Number(r.id));
   }
-  async cache(): Promise<CacheObject[]> {
-    const ids = await this.calendarIds();
+  async cache(calendarIds?: readonly number[]): Promise<CacheObject[]> {
+    const ids = calendarIds ?? (await this.calendarIds());
     const rows = (await this.db("objects").whereIn("calendar_id", ids).select("name", "uid", "etag", "ics").orderBy("name")) as CacheObject[];
     return rows.map((r) => ({ name: String(r.name), uid: String(r.uid), etag: String(r.etag), ics: String(r.ics) }));
   }

@@ -16,26 +16,30 @@
  * never stored upstream nor served.
  *
  * MODEL_RUNS (default 1000), MODEL_SEED and MODEL_PATH (to replay a counterexample: both are printed
- * on failure), MODEL_MAX_COMMANDS (default 25), MODEL_EXCLUDE (features to leave out, to look past a
+ * on failure), MODEL_MAX_COMMANDS (default 25), MODEL_SIZE (small | medium | large; default small),
+ * MODEL_STATS=1 (print what the runs reached and where the time went), MODEL_EXCLUDE (features to leave out, to look past a
  * known failure: see commandArb; also cursor-throw, null-etags), MODEL_SHRINK=0 (report the first
  * failure unshrunk). `npm run model` runs 100,000.
  */
 import { test, mock } from "node:test";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { performance } from "node:perf_hooks";
+import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { openDb } from "../../src/store/db.ts";
-import { commandArb, type Model } from "./commands.ts";
-import { World, stats, type RunParams } from "./world.ts";
+import assert from "node:assert/strict";
+import { ClientPut, Fault, OtherPut, Sync, commandArb, type Model } from "./commands.ts";
+import { ModelViolation, World, count, stats, slotName, type RunParams } from "./world.ts";
+import { T0, runScenario, scratchDir } from "./scenario.ts";
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 1000);
 const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS ?? 25);
+/** fast-check size of the command sequences: "small" (default; most runs are short, some reach MAX_COMMANDS) or "medium" / "large". */
+const SIZE = (process.env.MODEL_SIZE ?? "small") as "small" | "medium" | "large";
 const SEED = process.env.MODEL_SEED !== undefined ? Number(process.env.MODEL_SEED) : undefined;
 const PATH = process.env.MODEL_PATH;
 /** Features left out (see commandArb), plus "cursor-throw" and "null-etags" for the run parameters. */
 const EXCLUDE = new Set((process.env.MODEL_EXCLUDE ?? "").split(",").map((s) => s.trim()).filter(Boolean));
-const T0 = Date.UTC(2024, 0, 1);
 
 const paramsArb: fc.Arbitrary<RunParams> = fc.record({
   slots: fc.integer({ min: 1, max: 3 }),
@@ -47,9 +51,7 @@ const paramsArb: fc.Arbitrary<RunParams> = fc.record({
 });
 
 test(`sync engine model: ${RUNS} runs of up to ${MAX_COMMANDS} commands`, { timeout: 24 * 3600_000 }, async () => {
-  // tmpfs when there is one: synchronous=FULL costs an fsync per commit.
-  const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-  const dir = mkdtempSync(join(base, "calgate-model-"));
+  const dir = scratchDir("calgate-model-");
   // One migrated database, copied for every run.
   const template = join(dir, "template.sqlite");
   await (await openDb(template)).destroy();
@@ -58,17 +60,28 @@ test(`sync engine model: ${RUNS} runs of up to ${MAX_COMMANDS} commands`, { time
   let run = 0;
   try {
     await fc.assert(
-      fc.asyncProperty(paramsArb, fc.commands([commandArb(EXCLUDE)], { maxCommands: MAX_COMMANDS, size: "medium" }), async (params, cmds) => {
+      fc.asyncProperty(paramsArb, fc.commands([commandArb(EXCLUDE)], { maxCommands: MAX_COMMANDS, size: SIZE }), async (params, cmds) => {
         mock.timers.setTime(T0);
         const file = join(dir, `run-${++run}.sqlite`);
         copyFileSync(template, file);
+        let t = performance.now();
+        const lap = (what: string): void => {
+          const now = performance.now();
+          count(`ms ${what}`, Math.round(now - t));
+          t = now;
+        };
         const world = await World.create(params, file, clock);
+        lap("1 setup");
         try {
           await fc.asyncModelRun(() => ({ model: {} as Model, real: world }), cmds);
+          lap("2 commands");
           await world.quiesce();
+          lap("3 quiescence");
           await world.checkFinal();
+          lap("4 final check");
         } finally {
           await world.dispose();
+          lap("5 dispose");
         }
       }),
       { numRuns: RUNS, ...(SEED !== undefined ? { seed: SEED } : {}), ...(PATH ? { path: PATH } : {}), ...(process.env.MODEL_SHRINK === "0" ? { endOnFailure: true } : {}) },
@@ -78,4 +91,45 @@ test(`sync engine model: ${RUNS} runs of up to ${MAX_COMMANDS} commands`, { time
     rmSync(dir, { recursive: true, force: true });
     if (process.env.MODEL_STATS) console.log([...stats].sort().map(([k, v]) => `${k}: ${v}`).join("\n"));
   }
+});
+
+/** The invariant checks have teeth: calgate's state tampered with behind its back is caught. */
+test("sync engine model: the checks catch a lost write, a vanished outbox row and a diverged cache", async () => {
+  const caught = (expected: RegExp) => (e: unknown) => e instanceof ModelViolation && expected.test(e.message);
+  const params = { slots: 2, initial: [true, false, false], pageSize: 2 };
+  // An acknowledged write (queued after a 503) whose outbox row is closed and whose object is removed.
+  await assert.rejects(
+    runScenario([new Fault("write", { kind: "transient", status: 503 }), new ClientPut(1, "fresh", false)], params, {
+      final: false,
+      between: async (w) => {
+        const [row] = await w.primary.outbox();
+        assert.ok(row && row.state === "pending", "the write is queued");
+        await w.primary.db("outbox").update({ state: "failed" });
+        await w.primary.db("objects").where({ name: slotName(1) }).delete();
+        await w.checkStep("tampering");
+      },
+    }),
+    caught(/acknowledged #\d+ PUT s1\.ics "c\d+" is lost/),
+  );
+  // An outbox row deleted.
+  await assert.rejects(
+    runScenario([new ClientPut(0, "fresh", false)], params, {
+      final: false,
+      between: async (w) => {
+        await w.primary.db("outbox").delete();
+        await w.checkStep("tampering");
+      },
+    }),
+    caught(/outbox row \d+ vanished/),
+  );
+  // The cache changed behind calgate's back: it no longer agrees with the upstream.
+  await assert.rejects(
+    runScenario([new OtherPut(0), new Sync("primary")], params, {
+      between: async (w) => {
+        const ics = (await w.primary.cache()).find((c) => c.name === slotName(0))!.ics;
+        await w.primary.db("objects").where({ name: slotName(0) }).update({ ics: ics.replace(/SUMMARY:[^\r\n]*/, "SUMMARY:tampered") });
+      },
+    }),
+    caught(/the cache serves "tampered", the upstream holds "o\d+"/),
+  );
 });

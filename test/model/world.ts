@@ -54,6 +54,8 @@ export interface ClientOp {
   readonly slot: number;
   readonly kind: "put" | "delete";
   readonly text: string | null;
+  /** DELETE: the version the cache served when it was sent (null: none), i.e. what the client meant to delete. */
+  readonly target?: string | null;
   readonly cond: string;
   /** upstream.history.length when the request was made. */
   readonly issuedHist: number;
@@ -126,11 +128,11 @@ export class World {
     return this.upstream.active === 0 && this.primary.idle() && (this.conn2?.idle() ?? true);
   }
 
-  /** Waits until nothing runs (queries, unanswered upstream calls) for three turns of the event loop. */
+  /** Waits until nothing runs (queries, unanswered upstream calls) for two turns of the event loop. */
   async settle(what = "settle"): Promise<void> {
     const t0 = performance.now();
     let quiet = 0;
-    while (quiet < 3) {
+    while (quiet < 2) {
       await new Promise<void>((r) => setImmediate(r));
       this.clock.tick(0);
       quiet = this.quiet() ? quiet + 1 : 0;
@@ -141,7 +143,7 @@ export class World {
   }
 
   /** Starts a piece of work and lets the world settle; it may stay blocked on a hold. */
-  async launch(label: string, instance: Instance, work: () => Promise<void>): Promise<void> {
+  async launch(label: string, instance: Instance, work: () => Promise<void>, settle = true): Promise<void> {
     const actor: Actor = {
       id: ++this.actorIds,
       label,
@@ -159,7 +161,7 @@ export class World {
     };
     this.actors.add(actor);
     void actor.promise.finally(() => this.actors.delete(actor));
-    await this.settle(label);
+    if (settle) await this.settle(label);
   }
 
   /** Runs work to completion, ticking the clock (500 ms at a time, up to 2 minutes) when it waits on a timer. */
@@ -196,10 +198,8 @@ export class World {
     return v;
   }
 
-  private async maxConflict(): Promise<number> {
-    const c = await this.primary.conflicts();
-    return c.length ? c[c.length - 1]!.id : 0;
-  }
+  /** Highest conflict id as of the last step check (nothing ran since: the world was settled). */
+  private conflictMax = 0;
 
   /** A client PUT: "fresh" reads the ETag first, "stale" uses the one it last saw, "blind" sends no precondition. */
   async clientPut(slot: number, mode: "fresh" | "stale" | "blind", comma: boolean): Promise<void> {
@@ -220,11 +220,12 @@ export class World {
     const known = mode === "stale" ? this.seen.get(slot) : undefined;
     const etag = known ?? (await this.lookup(slot));
     const cond = etag === "absent" ? { ifMatch: null, ifNoneMatch: null } : { ifMatch: [etag], ifNoneMatch: null };
-    await this.request({ n, slot, kind: "delete", text: null, cond: cond.ifMatch ? `If-Match ${cond.ifMatch[0]}` : "no precondition" }, (inst) => inst.remove(slotName(slot), cond));
+    const target = (await this.primary.get(slotName(slot)))?.ics ?? null;
+    await this.request({ n, slot, kind: "delete", text: null, target, cond: cond.ifMatch ? `If-Match ${cond.ifMatch[0]}` : "no precondition" }, (inst) => inst.remove(slotName(slot), cond));
   }
 
   private async request(o: Omit<ClientOp, "issuedHist" | "issuedConflict" | "status" | "detail">, send: (inst: Instance) => Promise<Answer>): Promise<void> {
-    const op: ClientOp = { ...o, issuedHist: this.upstream.history.length, issuedConflict: await this.maxConflict(), status: "pending", detail: "" };
+    const op: ClientOp = { ...o, issuedHist: this.upstream.history.length, issuedConflict: this.conflictMax, status: "pending", detail: "" };
     this.ops.push(op);
     const label = `#${op.n} ${op.kind.toUpperCase()} ${slotName(op.slot)} "${summaryOf(op.text)}" (${op.cond})`;
     this.log(`${label}: sent`);
@@ -309,12 +310,12 @@ export class World {
     if (!this.conn2) this.conn2 = await Instance.open("conn2", this.file, this.upstream, this.params.writeDeadlineMs);
     return this.conn2;
   }
-  /** The second process writes status events, concurrently with whatever runs next. */
+  /** The second process writes status events (one transaction each) while `during` runs. */
   async noise(n: number, during: () => Promise<void>): Promise<void> {
     const inst = await this.second();
-    const noise = this.launch(`conn2: ${n} status events`, inst, () => inst.statusEvents(n));
+    await this.launch(`conn2: ${n} status events`, inst, () => inst.statusEvents(n), false);
     await during();
-    await noise;
+    await this.settle("noise");
   }
 
   /** Closes the primary (in-flight upstream calls are aborted) and opens it again on the same file. */
@@ -376,6 +377,10 @@ export class World {
         if (!cached) continue;
         if (this.absentSince(slot, last.issuedHist)) continue;
         if (inConflicts.some((c) => c.id > last.issuedConflict)) continue;
+        // It deleted a version of ours that never reached the upstream: nothing to delete there; what the
+        // upstream holds under that name is someone else's object, which the client never saw.
+        const mineNeverSent = last.target != null && mine.some((o) => o.kind === "put" && o.text !== null && sameContent(o.text, last.target!)) && !this.delivered(last.target);
+        if (mineNeverSent) continue;
         out.push(`acknowledged #${last.n} DELETE ${slotName(slot)} is undone: the cache serves "${summaryOf(cached.ics)}", the upstream has held the object ever since the DELETE, and no conflict was recorded since`);
       }
     }
@@ -384,7 +389,9 @@ export class World {
 
   /** After every command: no outbox row vanished, the calendar kept its id, acknowledged writes are visible or kept. */
   async checkStep(after: string): Promise<void> {
-    const [ids, outbox, cache, conflicts] = [await this.primary.calendarIds(), await this.primary.outbox(), await this.primary.cache(), await this.primary.conflicts()];
+    const ids = await this.primary.calendarIds();
+    const [outbox, cache, conflicts] = [await this.primary.outbox(), await this.primary.cache(ids), await this.primary.conflicts()];
+    this.conflictMax = conflicts.length ? conflicts[conflicts.length - 1]!.id : 0;
     const problems: string[] = [];
     if (ids.length > 1) problems.push(`${ids.length} calendar rows for one upstream calendar: ${ids.join(", ")}`);
     if (ids.length === 1) {
