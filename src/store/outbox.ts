@@ -85,11 +85,6 @@ export class OutboxStore {
     if (sourceId !== undefined) q.andWhere({ source_id: sourceId });
     return q.orderBy("id").limit(limit);
   }
-  /** Names and upstream ids with a pending write in one calendar. */
-  async pendingKeys(calendarId: number): Promise<{ names: Set<string>; ids: Set<string> }> {
-    const rows = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, state: "pending" }).select("object_name", "upstream_href");
-    return { names: new Set(rows.map((r) => r.object_name)), ids: new Set(rows.flatMap((r) => (r.upstream_href ? [r.upstream_href] : []))) };
-  }
   async pendingCount(owner: string, sourceId: string): Promise<number> {
     const r = await this.db("outbox").where({ owner, source_id: sourceId, state: "pending" }).count({ n: "*" }).first();
     return Number((r as { n: number } | undefined)?.n ?? 0);
@@ -120,13 +115,16 @@ export class OutboxStore {
       .update({ claim_holder: holder, claim_until: now + ttlMs, sent_at: this.db.raw("COALESCE(sent_at, ?)", [now]) });
     return Number(n) > 0 ? this.get(id) : null;
   }
-  /** A failed attempt: try again later (the claim is released). */
-  async reschedule(id: number, attempts: number, nextAt: number, error: string): Promise<void> {
-    await this.db("outbox").where({ id, state: "pending" }).update({ attempts, next_attempt_at: nextAt, last_error: error, claim_holder: null, claim_until: null });
+  /** A failed attempt: try again later (the claim is released). Only by the claim's holder (null: anyone). */
+  async reschedule(id: number, attempts: number, nextAt: number, error: string, holder: string | null = null): Promise<void> {
+    const q = this.db("outbox").where({ id, state: "pending" });
+    if (holder !== null) q.andWhere({ claim_holder: holder });
+    await q.update({ attempts, next_attempt_at: nextAt, last_error: error, claim_holder: null, claim_until: null });
   }
-  /** Point one pending row at another upstream version (resolved before sending, or ours confirmed). */
-  async retarget(id: number, ifMatch: string | null, href: string | null, trx?: Tx): Promise<void> {
-    await (trx ?? this.db)("outbox").where({ id, state: "pending" }).update({ if_match: ifMatch, upstream_href: href });
+  /** Point one pending row at another upstream version, by the holder of its claim; false when the claim was lost. */
+  async retarget(id: number, ifMatch: string | null, href: string | null, holder: string): Promise<boolean> {
+    const n = await this.db("outbox").where({ id, state: "pending", claim_holder: holder }).update({ if_match: ifMatch, upstream_href: href });
+    return Number(n) > 0;
   }
   async settle(id: number, state: Exclude<OutboxState, "pending">, error: string | null, trx?: Tx, confirmed?: { href: string | null; etag: string | null }): Promise<void> {
     await (trx ?? this.db)("outbox").where({ id }).update({
@@ -134,9 +132,12 @@ export class OutboxStore {
       ...(confirmed ? { confirmed_href: confirmed.href, confirmed_etag: confirmed.etag } : {}),
     });
   }
-  /** Did a write of ours, confirmed by the upstream, produce exactly this upstream version of the object? */
+  /**
+   * Is this exactly the upstream version our latest confirmed write of the object produced? Only the
+   * latest counts: an older version of ours may have come back through someone else's revert.
+   */
   async isOwnConfirmed(calendarId: number, name: string, href: string, etag: string): Promise<boolean> {
-    const r = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, state: "done", confirmed_href: href, confirmed_etag: etag }).first("id");
-    return r !== undefined;
+    const r = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, state: "done" }).orderBy("id", "desc").first("confirmed_href", "confirmed_etag");
+    return r !== undefined && r.confirmed_href === href && r.confirmed_etag === etag;
   }
 }

@@ -24,6 +24,34 @@ export type PulledAction =
   | { readonly type: "link"; readonly name: string; readonly upstreamId: string; readonly upstreamEtag: string | null; readonly baseIcs: string; readonly expect: Expect }
   | { readonly type: "delete"; readonly name: string; readonly expect: Expect };
 
+/** What the cache was when a page was requested; the page is applied only where nothing moved since. */
+export interface PullSnapshot {
+  readonly links: { name: string; uid: string; etag: string; upstream_href: string | null; upstream_etag: string | null }[];
+  /** Names and upstream ids with a queued write. */
+  readonly pendingNames: Set<string>;
+  readonly pendingIds: Set<string>;
+  /** The calendar's change sequence and the newest outbox row at the snapshot. */
+  readonly seq: number;
+  readonly outboxId: number;
+}
+
+/** Read in one transaction, before the page is fetched. */
+export function pullSnapshot(db: Db, calendarId: number): Promise<PullSnapshot> {
+  return tx(db, async (trx) => {
+    const cal = await trx("calendars").where({ id: calendarId }).first("sync_seq");
+    const top = (await trx("outbox").max({ m: "id" }).first()) as { m: number | null } | undefined;
+    const links = await trx<ObjectRow>("objects").where({ calendar_id: calendarId }).select("name", "uid", "etag", "upstream_href", "upstream_etag");
+    const pending = await trx("outbox").where({ calendar_id: calendarId, state: "pending" }).select("object_name", "upstream_href");
+    return {
+      links,
+      pendingNames: new Set(pending.map((r: { object_name: string }) => r.object_name)),
+      pendingIds: new Set(pending.flatMap((r: { upstream_href: string | null }) => (r.upstream_href ? [r.upstream_href] : []))),
+      seq: Number(cal?.sync_seq ?? 0),
+      outboxId: Number(top?.m ?? 0),
+    };
+  });
+}
+
 export interface PulledResult {
   created: number;
   updated: number;
@@ -46,15 +74,17 @@ function upstreamIdOf(a: PulledAction): string | null {
   return a.type === "create" || a.type === "update" ? (a.write.upstreamHref ?? null) : a.type === "link" ? a.upstreamId : a.expect.upstreamId;
 }
 
-export async function applyPulled(db: Db, calendarId: number, actions: readonly PulledAction[], batch = 200): Promise<PulledResult> {
+export async function applyPulled(db: Db, calendarId: number, actions: readonly PulledAction[], snapshot: Pick<PullSnapshot, "seq" | "outboxId">, batch = 200): Promise<PulledResult> {
   const out: PulledResult = { created: 0, updated: 0, deleted: 0, linked: 0, pending: [], stale: [], errors: [] };
+  /** Names this apply changed itself (their change-log entries are newer than the snapshot, and that is fine). */
+  const mine = new Set<string>();
   for (let i = 0; i < actions.length; i += batch) {
     const chunk = actions.slice(i, i + batch);
     // One transaction per chunk keeps commits (fsyncs) few; each action is a savepoint inside it.
     const part: PulledResult = { created: 0, updated: 0, deleted: 0, linked: 0, pending: [], stale: [], errors: [] };
     await tx(db, async (trx) => {
       Object.assign(part, { created: 0, updated: 0, deleted: 0, linked: 0, pending: [], stale: [], errors: [] });
-      for (const a of chunk) await applyOne(trx, calendarId, a, part);
+      for (const a of chunk) await applyOne(trx, calendarId, a, part, snapshot, mine);
     });
     out.created += part.created;
     out.updated += part.updated;
@@ -67,9 +97,19 @@ export async function applyPulled(db: Db, calendarId: number, actions: readonly 
   return out;
 }
 
-async function applyOne(trx: Tx, calendarId: number, a: PulledAction, out: PulledResult): Promise<void> {
+async function applyOne(trx: Tx, calendarId: number, a: PulledAction, out: PulledResult, snapshot: Pick<PullSnapshot, "seq" | "outboxId">, mine: Set<string>): Promise<void> {
   const name = nameOf(a);
   const upstreamId = upstreamIdOf(a);
+  // Anything that happened to this name, or to a write of this upstream item, since the snapshot (e.g. a
+  // DELETE sent and confirmed while the page was in flight) makes the page's version of it stale.
+  if (!mine.has(name)) {
+    const changed = await trx("changes").where({ calendar_id: calendarId, name }).andWhere("seq", ">", snapshot.seq).first("seq");
+    const written = upstreamId === null ? null : await trx("outbox").where({ calendar_id: calendarId }).andWhere("id", ">", snapshot.outboxId).andWhere((w) => w.where({ upstream_href: upstreamId }).orWhere({ confirmed_href: upstreamId })).first("id");
+    if (changed || written) {
+      out.stale.push(name);
+      return;
+    }
+  }
   const queued = await trx("outbox")
     .where({ calendar_id: calendarId, state: "pending" })
     .andWhere((w) => {
@@ -107,11 +147,13 @@ async function applyOne(trx: Tx, calendarId: number, a: PulledAction, out: Pulle
           if (!r.ok) throw new Error(r.reason === "uid-conflict" ? `UID already used by ${r.existingName}` : r.reason);
           if (r.created) out.created++;
           else out.updated++;
+          mine.add(a.write.name);
           return;
         }
         case "delete": {
           const r = await objects.remove(calendarId, a.name, NO_CONDITIONS);
           if (r.ok) out.deleted++;
+          mine.add(a.name);
           return;
         }
       }

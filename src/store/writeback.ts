@@ -19,8 +19,28 @@ export interface Theirs {
   readonly write: ObjectWrite;
 }
 
+/** The writer's attempt no longer holds the row (its claim was taken over, or the row was settled): it must stop. */
+export class ClaimLost extends Error {
+  override name = "ClaimLost";
+}
+
+/** First step of every outcome: the row is still pending and claimed by this attempt's holder. */
+async function mustHold(trx: Tx, row: OutboxRow, holder: string): Promise<void> {
+  const r = await trx("outbox").where({ id: row.id, state: "pending", claim_holder: holder }).first("id");
+  if (!r) throw new ClaimLost(`outbox row ${row.id} is no longer claimed by ${holder}`);
+}
+
 async function newerPending(trx: Tx, row: OutboxRow): Promise<OutboxRow[]> {
   return trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).andWhere("id", ">", row.id).orderBy("id");
+}
+
+/** An object row as the upstream holds `w` (the rollback point of the writes queued after it). */
+function rowOf(row: OutboxRow, w: ObjectWrite, ref: { id: string; etag: string | null }): Partial<ObjectRow> {
+  return {
+    calendar_id: row.calendar_id, name: w.name, uid: w.uid, component: w.component, etag: w.etag, ics: w.ics, size: Buffer.byteLength(w.ics),
+    first_start: w.firstStart, last_end: w.lastEnd, exact_start: w.exactStart ?? null, exact_end: w.exactEnd ?? null,
+    upstream_href: ref.id, upstream_etag: ref.etag, base_ics: w.ics,
+  };
 }
 
 export class WriteBackStore {
@@ -30,8 +50,9 @@ export class WriteBackStore {
    * The upstream holds this write. `stored` is what it holds when that differs from what was sent
    * (its own rendering): the cache takes it only when no newer local write is queued.
    */
-  async confirmed(row: OutboxRow, ref: { id: string; etag: string | null } | null, stored: ObjectWrite | null): Promise<void> {
+  async confirmed(row: OutboxRow, holder: string, ref: { id: string; etag: string | null } | null, stored: ObjectWrite | null, version: ObjectWrite | null): Promise<void> {
     await tx(this.db, async (trx) => {
+      await mustHold(trx, row, holder);
       const newer = await newerPending(trx, row);
       const objects = new ObjectStore(trx);
       if (row.op === "put" && ref) {
@@ -44,10 +65,13 @@ export class WriteBackStore {
             await objects.setUpstream(row.calendar_id, row.object_name, { upstreamHref: ref.id, upstreamEtag: ref.etag, baseIcs: stored?.ics ?? row.ics }, trx);
           }
         }
-        for (const n of newer) await trx("outbox").where({ id: n.id }).update({ if_match: ref.etag, upstream_href: ref.id });
+        // Newer writes now start from the version this one produced: target it, and roll back to it if refused.
+        const base = stored ?? version;
+        const previous = base ? JSON.stringify(rowOf(row, base, ref)) : null;
+        for (const n of newer) await trx("outbox").where({ id: n.id }).update({ if_match: ref.etag, upstream_href: ref.id, ...(previous ? { previous_json: previous } : {}) });
       } else {
-        // Deleted upstream: a newer queued put is now a create.
-        for (const n of newer) await trx("outbox").where({ id: n.id }).update({ if_match: null, upstream_href: null });
+        // Deleted upstream: a newer queued put is now a create (nothing to roll back to).
+        for (const n of newer) await trx("outbox").where({ id: n.id }).update({ if_match: null, upstream_href: null, previous_json: null });
       }
       await trx("outbox").where({ id: row.id }).update({ state: "done", last_error: null, claim_holder: null, claim_until: null, confirmed_href: ref?.id ?? null, confirmed_etag: ref?.etag ?? null });
     });
@@ -58,8 +82,9 @@ export class WriteBackStore {
    * newest one's text is kept in `conflicts` with the upstream's and the base; the cache takes theirs
    * (null: deleted upstream). Returns the conflict id.
    */
-  async conflict(row: OutboxRow, theirs: Theirs | null, resolution: string | null): Promise<number> {
+  async conflict(row: OutboxRow, holder: string, theirs: Theirs | null, resolution: string | null): Promise<number> {
     return tx(this.db, async (trx) => {
+      await mustHold(trx, row, holder);
       const pending = await trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).orderBy("id");
       const newest = pending.length > 0 ? pending[pending.length - 1]! : row;
       const current = (await trx<ObjectRow>("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first()) ?? null;
@@ -87,8 +112,9 @@ export class WriteBackStore {
    * upstream; undefined: unknown, then the version the chain replaced). Returns the conflict id, or
    * null when a newer write took over.
    */
-  async refused(row: OutboxRow, message: string, theirs: Theirs | null | undefined): Promise<number | null> {
+  async refused(row: OutboxRow, holder: string, message: string, theirs: Theirs | null | undefined): Promise<number | null> {
     return tx(this.db, async (trx) => {
+      await mustHold(trx, row, holder);
       const newer = await newerPending(trx, row);
       if (newer.length > 0) {
         await trx("outbox").where({ id: row.id }).update({ state: "failed", last_error: `${message} (a newer write of the object is queued)`, claim_holder: null, claim_until: null });

@@ -12,7 +12,7 @@ import type { ObjectStore } from "../store/objects.ts";
 import type { SourceStatus, SourceStore } from "../store/sources.ts";
 import type { OutboxStore } from "../store/outbox.ts";
 import type { ConflictStore } from "../store/conflicts.ts";
-import { applyPulled, type PulledAction } from "../store/pulled.ts";
+import { applyPulled, pullSnapshot, type PulledAction } from "../store/pulled.ts";
 import type { StatusBus } from "../status/bus.ts";
 import { AuthRequired, RateLimited, Transient, retryHintMs, type RemoteCalendar, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
@@ -22,7 +22,7 @@ import { plan, SuspiciousEmptyUpstream, type Action, type Incoming, type Link } 
 import { objectWrite } from "./object-write.ts";
 import { backoffMs, SYNC_BACKOFF } from "./retry.ts";
 import type { Catalog } from "./catalog.ts";
-import { holderIsDeadHere, newHolder } from "./holders.ts";
+import { holderIsDeadHere, newHolder, retireHolder } from "./holders.ts";
 
 export interface EngineDeps {
   catalog: Catalog;
@@ -108,6 +108,7 @@ export class SyncEngine {
   }
   close(): void {
     this.abort.abort(new Error("calgate is shutting down"));
+    retireHolder(this.holder);
   }
   /** Resolves once no sync runs in this process (after close(), running syncs end quickly); the db may then be closed. */
   async idle(): Promise<void> {
@@ -255,9 +256,11 @@ export class SyncEngine {
     if (cursor !== null && cal.version !== null && row.upstream_ctag === cal.version) return undefined; // nothing changed upstream
     let note: string | undefined;
     for (let pages = 0; pages < 10_000; pages++) {
-      // The snapshot the plan compares against is taken BEFORE the page is fetched: a write confirmed while
-      // the page was in flight then fails the compare-and-set, and the page (older than it) is not applied.
-      const links = await this.d.objects.links(row.id);
+      // The snapshot the plan compares against is taken BEFORE the page is fetched: a write made or
+      // confirmed while the page was in flight then fails the compare-and-set, and the page (older than
+      // it) is not applied there.
+      const snapshot = await pullSnapshot(this.d.db, row.id);
+      const links = snapshot.links;
       const page = await adapter.pull(cal, cursor, ctx);
       if (page.note) note = page.note;
       const incoming = page.changes.map((c): Incoming => {
@@ -270,12 +273,11 @@ export class SyncEngine {
         }
       });
       const normalised = await this.sameContentAsCache(row.id, links, incoming);
-      const pending = await this.d.outbox.pendingKeys(row.id);
-      const actions = plan({ links, incoming: normalised, pending: pending.names, pendingIds: pending.ids, listed: page.done && page.full ? (page.listed ?? null) : null });
+      const actions = plan({ links, incoming: normalised, pending: snapshot.pendingNames, pendingIds: snapshot.pendingIds, listed: page.done && page.full ? (page.listed ?? null) : null });
       const skipped = actions.filter((a) => a.type === "skip");
       for (const a of skipped) log.warn({ id: a.id, name: a.name, reason: a.reason }, "upstream item not applied");
       stats.skipped += skipped.length;
-      const result = await applyPulled(this.d.db, row.id, actions.flatMap((a) => toPulled(a)));
+      const result = await applyPulled(this.d.db, row.id, actions.flatMap((a) => toPulled(a)), snapshot);
       stats.created += result.created;
       stats.updated += result.updated;
       stats.deleted += result.deleted;

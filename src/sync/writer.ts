@@ -16,7 +16,7 @@ import type { Logger } from "pino";
 import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
 import type { ObjectRow, ObjectWrite } from "../store/objects.ts";
 import type { OutboxRow, OutboxStore } from "../store/outbox.ts";
-import type { Theirs, WriteBackStore } from "../store/writeback.ts";
+import { ClaimLost, type Theirs, type WriteBackStore } from "../store/writeback.ts";
 import type { StatusBus } from "../status/bus.ts";
 import type { ConflictPolicyName } from "../config/schema.ts";
 import { AuthRequired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, retryHintMs, type RemoteCalendar, type RemoteRef, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
@@ -26,7 +26,7 @@ import { objectWrite } from "./object-write.ts";
 import { describeResolution } from "./conflict.ts";
 import { retryDelayMs } from "./retry.ts";
 import type { Catalog } from "./catalog.ts";
-import { holderIsDeadHere, newHolder } from "./holders.ts";
+import { holderIsDeadHere, newHolder, retireHolder } from "./holders.ts";
 
 export interface WriterDeps {
   calendars: CalendarStore;
@@ -48,8 +48,12 @@ export type FlushOutcome =
 
 type Step = "next" | "stop";
 
-/** How long a claim on an outbox row lasts before another process may take the row over. */
-const CLAIM_MS = 5 * 60_000;
+/**
+ * How long a claim on an outbox row lasts before another process may take the row over: longer than
+ * any upstream request may take (sync.timeoutMs is at most 10 minutes). Every outcome is recorded only
+ * by the claim's holder, so an attempt that outlived its claim stops instead of overwriting.
+ */
+const CLAIM_MS = 15 * 60_000;
 
 /** HTTP status for the client when the upstream refused a change for good. */
 function clientStatus(upstream: number | null): number {
@@ -77,6 +81,7 @@ export class Writer {
 
   close(): void {
     this.abort.abort(new Error("calgate is shutting down"));
+    retireHolder(this.holder);
   }
 
   /** After the client's write committed: drain the object's queue now, and wait for this row until the deadline. */
@@ -126,9 +131,12 @@ export class Writer {
     const k = `${calendarId}/${name}`;
     const running = this.drains.get(k);
     // A drain already running picks up rows queued after it started (it loops until none is due).
-    const p = (running ?? Promise.resolve()).then(() => this.drainNow(calendarId, name)).finally(() => {
-      if (this.drains.get(k) === p) this.drains.delete(k);
-    });
+    const p = (running ?? Promise.resolve())
+      .then(() => this.drainNow(calendarId, name))
+      .catch((e: unknown) => this.d.log.error({ err: (e as Error).message, calendarId, object: name }, "write-back drain failed; queued writes wait for the next replay"))
+      .finally(() => {
+        if (this.drains.get(k) === p) this.drains.delete(k);
+      });
     this.drains.set(k, p);
     this.track(p);
     return p;
@@ -147,7 +155,7 @@ export class Writer {
       const step = await this.run(next).catch(async (e: unknown) => {
         // A bug or a database error: keep the row queued, never lose it.
         this.d.log.error({ err: (e as Error).message, outboxId: next.id }, "write-back failed unexpectedly; kept queued");
-        await this.d.outbox.reschedule(next.id, next.attempts + 1, Date.now() + retryDelayMs(next.attempts + 1, null), (e as Error).message).catch(() => undefined);
+        await this.d.outbox.reschedule(next.id, next.attempts + 1, Date.now() + retryDelayMs(next.attempts + 1, null), (e as Error).message, this.holder).catch(() => undefined);
         return "stop" as Step;
       });
       if (step === "stop") return;
@@ -167,7 +175,7 @@ export class Writer {
       await this.d.outbox.reschedule(row.id, row.attempts, Date.now() + 60 * 60_000, "the source of this calendar is not configured; kept queued until it is");
       return "stop";
     }
-    const w = new Attempt(this.d, this.refusals, cal, adapter, this.d.catalog.remote(cal), this.d.catalog.context(cal.owner, cal.source_id, this.abort.signal), row);
+    const w = new Attempt(this.d, this.holder, this.refusals, cal, adapter, this.d.catalog.remote(cal), this.d.catalog.context(cal.owner, cal.source_id, this.abort.signal), row);
     return w.run();
   }
 }
@@ -179,6 +187,7 @@ class Attempt {
 
   constructor(
     private readonly d: WriterDeps,
+    private readonly holder: string,
     private readonly refusals: Map<number, { status: number; message: string }>,
     private readonly cal: CalendarRow,
     private readonly adapter: SourceAdapter,
@@ -198,8 +207,21 @@ class Attempt {
 
   async run(): Promise<Step> {
     try {
+      return await this.attempt();
+    } catch (e) {
+      if (e instanceof ClaimLost) {
+        this.log.warn({ err: e.message }, "another process took this write over; this attempt stops");
+        return "stop";
+      }
+      throw e;
+    }
+  }
+
+  private async attempt(): Promise<Step> {
+    try {
       return this.row.op === "put" ? await this.put() : await this.remove();
     } catch (e) {
+      if (e instanceof ClaimLost) throw e;
       if (e instanceof PreconditionFailedUpstream || (e instanceof NotFoundUpstream && this.row.op === "put" && this.row.upstream_href)) return this.clash(0);
       if (e instanceof Permanent) return this.refuse(`the upstream refused this change: ${e.message}`, e.status, undefined);
       return this.retry(e as Error);
@@ -214,7 +236,7 @@ class Attempt {
     if (theirs === null) return { ref: null };
     const agreed = this.agreed;
     if (theirs.ref.etag !== null && agreed !== null && sameContent(theirs.ics, agreed)) {
-      await this.d.outbox.retarget(this.row.id, theirs.ref.etag, theirs.ref.id);
+      if (!(await this.d.outbox.retarget(this.row.id, theirs.ref.etag, theirs.ref.id, this.holder))) throw new ClaimLost(`outbox row ${this.row.id} was taken over`);
       this.row = { ...this.row, if_match: theirs.ref.etag, upstream_href: theirs.ref.id };
       return { ref: theirs.ref };
     }
@@ -247,7 +269,8 @@ class Attempt {
   }
 
   private async confirmed(ref: RemoteRef | null, stored: ObjectWrite | null): Promise<Step> {
-    await this.d.writeback.confirmed(this.row, ref, stored);
+    const version = this.row.op === "put" && this.row.ics ? storedWrite(this.row.object_name, this.row.ics) : null;
+    await this.d.writeback.confirmed(this.row, this.holder, ref, stored, version);
     await this.d.bus.publish({ type: "write.replayed", ...this.base, outcome: "ok", attempts: this.row.attempts + 1 });
     return "next";
   }
@@ -271,7 +294,7 @@ class Attempt {
     // Exactly a version one of our confirmed writes produced: the cache's record fell behind; go again on it.
     if (depth === 0 && theirs?.ref.etag && (await this.d.outbox.isOwnConfirmed(this.row.calendar_id, this.row.object_name, theirs.ref.id, theirs.ref.etag))) {
       this.log.info({ id: theirs.ref.id }, "the upstream holds a version we wrote and confirmed; retrying on its ETag");
-      await this.d.outbox.retarget(this.row.id, theirs.ref.etag, theirs.ref.id);
+      if (!(await this.d.outbox.retarget(this.row.id, theirs.ref.etag, theirs.ref.id, this.holder))) throw new ClaimLost(`outbox row ${this.row.id} was taken over`);
       this.row = { ...this.row, if_match: theirs.ref.etag, upstream_href: theirs.ref.id };
       try {
         return this.row.op === "put" ? await this.put() : await this.remove();
@@ -281,7 +304,7 @@ class Attempt {
       }
     }
     const resolution = describeResolution(this.d.policy);
-    const conflictId = await this.d.writeback.conflict(this.row, theirs ? theirsOf(this.row.object_name, theirs) : null, resolution);
+    const conflictId = await this.d.writeback.conflict(this.row, this.holder, theirs ? theirsOf(this.row.object_name, theirs) : null, resolution);
     this.log.warn({ conflictId, upstreamDeleted: theirs === null }, "conflict: the object changed upstream and here");
     await this.d.bus.publish({ type: "conflict.detected", owner: this.cal.owner, source: this.cal.source_id, calendar: this.cal.name, object: this.row.object_name, conflictId, resolution });
     return "next";
@@ -291,10 +314,16 @@ class Attempt {
   private async refuse(message: string, status: number | null, known: { ref: RemoteRef; ics: string } | null | undefined, reason?: "not-stored"): Promise<Step> {
     let theirs = known;
     if (theirs === undefined && this.row.upstream_href) {
-      theirs = await this.adapter.get(this.remote, this.row.upstream_href, this.ctx).catch(() => undefined);
+      // What the cache goes back to must be what the upstream holds: when that cannot be read now, the
+      // write stays queued and is tried again (the refusal will come again), rather than guessing.
+      try {
+        theirs = await this.adapter.get(this.remote, this.row.upstream_href, this.ctx);
+      } catch (e) {
+        return this.retry(new Error(`the upstream refused this change (${message}) and its current version could not be read: ${(e as Error).message}`));
+      }
     } else if (theirs === undefined && this.row.upstream_href === null) theirs = null; // a refused create: nothing upstream
     const full = `source "${this.cal.source_id}": ${message}`;
-    const conflictId = await this.d.writeback.refused(this.row, full, theirs === undefined ? undefined : theirs === null ? null : theirsOf(this.row.object_name, theirs));
+    const conflictId = await this.d.writeback.refused(this.row, this.holder, full, theirs === undefined ? undefined : theirs === null ? null : theirsOf(this.row.object_name, theirs));
     this.refusals.set(this.row.id, { status: clientStatus(status), message: conflictId === null ? full : `${full}; calgate kept your version (conflict ${conflictId}) and serves the upstream's` });
     if (this.refusals.size > 1000) this.refusals.delete(this.refusals.keys().next().value!);
     this.log.warn({ err: message, conflictId }, "the upstream refused a change");
@@ -306,7 +335,7 @@ class Attempt {
   private async retry(e: Error): Promise<Step> {
     const attempts = this.row.attempts + 1;
     const delay = Math.max(retryDelayMs(attempts, retryHintMs(e)), e instanceof AuthRequired ? 5 * 60_000 : 0);
-    await this.d.outbox.reschedule(this.row.id, attempts, Date.now() + delay, e.message);
+    await this.d.outbox.reschedule(this.row.id, attempts, Date.now() + delay, e.message, this.holder);
     this.log.warn({ err: e.message, attempts, retryInMs: delay }, "upstream write failed; queued for retry");
     await this.d.bus.publish({ type: "write.replayed", ...this.base, outcome: "retry", error: e.message, attempts });
     return "stop";

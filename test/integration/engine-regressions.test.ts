@@ -208,6 +208,86 @@ describe("engine regressions (issue 8)", () => {
     assert.ok((await db("conflicts").select("ours")).some((c: { ours: string | null }) => c.ours === null));
   });
 
+  test("a page fetched before a DELETE was confirmed does not re-create the object (the cause of a spurious 412 in the crash test)", async () => {
+    upstream.other.put(CAL, "seed.ics", ev("seed", "seed"));
+    await syncNow();
+    const cal = await calendar();
+    await sync.service.put(USER, cal, "c.ics", ev("c", "v1"), { ifMatch: null, ifNoneMatch: null });
+    await sync.writer.idle();
+    upstream.other.put(CAL, "u.ics", ev("u", "upstream edit")); // the calendar's version moves
+    const rm = upstream.hold("remove");
+    await sync.service.remove(USER, cal, "c.ics", { ifMatch: null, ifNoneMatch: null });
+    await rm.reached;
+    const pull = upstream.hold("pull", { when: "after" }); // the page still holds c.ics
+    const syncing = sync.engine.syncSource(OWNER, SOURCE, { reason: "test" });
+    await pull.reached;
+    rm.release();
+    while ((await pendingRows()) > 0) await sync.writer.idle();
+    pull.release();
+    assert.ok((await syncing).ok);
+    assert.equal(await cached("c.ics"), null, "the acknowledged DELETE stands");
+    // The client that deleted it writes it again, unconditionally: a create, never a 412.
+    const again = await sync.service.put(USER, cal, "c.ics", ev("c", "v2"), { ifMatch: null, ifNoneMatch: null });
+    assert.equal(again.created, true);
+    assert.equal(summary(upstream.itemByName(CAL, "c.ics")?.ics), "v2");
+    assert.equal((await db("conflicts").count({ n: "*" }).first() as { n: number }).n, 0);
+  });
+
+  test("an attempt that lost its claim to another process stops instead of overwriting a newer confirmed write", async () => {
+    await seed();
+    const other = await openDb(join(dir, "calgate.sqlite"));
+    const second = buildSync(modelConfig(join(dir, "calgate.sqlite"), 30), other, pino({ level: "silent" }), { adapters: { caldav: () => upstream.adapter() } });
+    try {
+      const held = upstream.hold("write");
+      const cal = await calendar();
+      await sync.service.put(USER, cal, "a.ics", ev("a", "v1"), { ifMatch: null, ifNoneMatch: null });
+      await held.reached;
+      await sync.service.put(USER, cal, "a.ics", ev("a", "v2"), { ifMatch: null, ifNoneMatch: null });
+      // The first process stalls (its claim is live: the second must not take it), then its claim is given up.
+      await second.writer.replay(null, null);
+      await second.writer.idle();
+      assert.equal(summary(upstream.itemByName(CAL, "a.ics")?.ics), "v0", "a live claim is respected");
+      await db("outbox").where({ state: "pending" }).update({ claim_until: 0 }); // the claim expired
+      await second.writer.replay(null, null);
+      await second.writer.idle();
+      assert.equal(summary(upstream.itemByName(CAL, "a.ics")?.ics), "v2");
+      held.release(); // the stale attempt of v1 goes on: its 412 must not lead to an overwrite
+      await sync.writer.idle();
+      assert.equal(summary(upstream.itemByName(CAL, "a.ics")?.ics), "v2", "v2 stays upstream");
+      assert.equal(summary((await cached("a.ics"))?.ics), "v2");
+    } finally {
+      second.engine.close();
+      second.writer.close();
+      await second.writer.idle();
+      await other.destroy();
+    }
+  });
+
+  test("a refusal whose upstream version cannot be read stays queued instead of restoring a version from before a confirmed write", async () => {
+    await seed();
+    const cal = await calendar();
+    const h1 = upstream.hold("write");
+    await sync.service.put(USER, cal, "a.ics", ev("a", "v1"), { ifMatch: null, ifNoneMatch: null });
+    await h1.reached;
+    const h2 = upstream.hold("write");
+    await sync.service.put(USER, cal, "a.ics", ev("a", "v2"), { ifMatch: null, ifNoneMatch: null });
+    h1.release();
+    await h2.reached;
+    await syncNow(); // passes v1's change upstream while v2 is queued
+    upstream.next("get", { kind: "transient" });
+    h2.release({ kind: "permanent", status: 403 });
+    await sync.writer.idle();
+    assert.equal(await pendingRows(), 1, "kept queued: what to roll back to is unknown");
+    await db("outbox").where({ state: "pending" }).update({ next_attempt_at: 0 });
+    upstream.next("write", { kind: "permanent", status: 403 });
+    await sync.writer.replay(null, null);
+    await sync.writer.idle();
+    assert.equal(await pendingRows(), 0);
+    assert.equal(summary((await cached("a.ics"))?.ics), "v1", "the cache serves what the upstream holds (v1), not v0");
+    assert.equal(summary(upstream.itemByName(CAL, "a.ics")?.ics), "v1");
+    assert.ok((await db("conflicts").select("ours")).some((c: { ours: string | null }) => summary(c.ours) === "v2"), "the refused v2 is kept");
+  });
+
   test("the store's change feed announces each committed change (client writes and pulls), after commit", async () => {
     const seen: { name: string; seq: number; deleted: boolean; committed: boolean }[] = [];
     const stop = sync.changes.subscribe((c) => {
