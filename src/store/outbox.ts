@@ -7,7 +7,7 @@
  * before its request leaves; from then on its fate upstream is unknown until it is replayed, so a
  * newer write of the object queues behind it instead of replacing it.
  */
-import type { Db, Tx } from "./db.ts";
+import { tx, type Db, type Tx } from "./db.ts";
 import type { ObjectRow } from "./rows.ts";
 
 export type OutboxState = "pending" | "done" | "failed" | "conflict" | "superseded";
@@ -36,6 +36,7 @@ export interface OutboxRow {
   claim_until: number | null;
   confirmed_href: string | null;
   confirmed_etag: string | null;
+  acked_at: number | null;
 }
 
 export interface QueueFor {
@@ -132,6 +133,25 @@ export class OutboxStore {
       ...(confirmed ? { confirmed_href: confirmed.href, confirmed_etag: confirmed.etag } : {}),
     });
   }
+  /**
+   * The client of this write is about to be answered: in one transaction, read its fate and, unless it
+   * failed or ended in a conflict (then the client gets that error), record that a 2xx was promised.
+   */
+  async answer(id: number): Promise<OutboxRow | null> {
+    return tx(this.db, async (trx) => {
+      const row = (await trx<OutboxRow>("outbox").where({ id }).first()) ?? null;
+      if (!row) return null;
+      if (row.state === "superseded") {
+        // Merged into a newer write: its fate is that write's. If that one already failed or clashed (and the
+        // version kept was chosen without this one), this client gets the error, not a 2xx.
+        const next = await trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name }).andWhere("id", ">", id).whereNot({ state: "superseded" }).orderBy("id").first();
+        if (next && (next.state === "conflict" || next.state === "failed")) return { ...row, state: next.state, last_error: next.last_error };
+      }
+      if (row.state === "pending" || row.state === "done" || row.state === "superseded") await trx("outbox").where({ id }).update({ acked_at: Date.now() });
+      return row;
+    });
+  }
+
   /**
    * Is this exactly the upstream version our latest confirmed write of the object produced? Only the
    * latest counts: an older version of ours may have come back through someone else's revert.

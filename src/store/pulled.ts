@@ -30,6 +30,8 @@ export interface PullSnapshot {
   /** Names and upstream ids with a queued write. */
   readonly pendingNames: Set<string>;
   readonly pendingIds: Set<string>;
+  /** A queued create whose upstream id is not known yet. */
+  readonly pendingCreates: boolean;
   /** The calendar's change sequence and the newest outbox row at the snapshot. */
   readonly seq: number;
   readonly outboxId: number;
@@ -41,11 +43,12 @@ export function pullSnapshot(db: Db, calendarId: number): Promise<PullSnapshot> 
     const cal = await trx("calendars").where({ id: calendarId }).first("sync_seq");
     const top = (await trx("outbox").max({ m: "id" }).first()) as { m: number | null } | undefined;
     const links = await trx<ObjectRow>("objects").where({ calendar_id: calendarId }).select("name", "uid", "etag", "upstream_href", "upstream_etag");
-    const pending = await trx("outbox").where({ calendar_id: calendarId, state: "pending" }).select("object_name", "upstream_href");
+    const pending = await trx("outbox").where({ calendar_id: calendarId, state: "pending" }).select("object_name", "upstream_href", "op");
     return {
       links,
       pendingNames: new Set(pending.map((r: { object_name: string }) => r.object_name)),
       pendingIds: new Set(pending.flatMap((r: { upstream_href: string | null }) => (r.upstream_href ? [r.upstream_href] : []))),
+      pendingCreates: pending.some((r: { upstream_href: string | null; op: string }) => r.upstream_href === null && r.op === "put"),
       seq: Number(cal?.sync_seq ?? 0),
       outboxId: Number(top?.m ?? 0),
     };

@@ -30,6 +30,16 @@ async function mustHold(trx: Tx, row: OutboxRow, holder: string): Promise<void> 
   if (!r) throw new ClaimLost(`outbox row ${row.id} is no longer claimed by ${holder}`);
 }
 
+/**
+ * The version of the object's current chain of writes (since the last one that settled) to keep when
+ * the chain fails: the newest one a client was answered 2xx for; if none was, the newest queued one.
+ */
+async function versionToKeep(trx: Tx, row: OutboxRow): Promise<OutboxRow> {
+  const last = (await trx("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name }).whereIn("state", ["done", "conflict", "failed"]).max({ m: "id" }).first()) as { m: number | null } | undefined;
+  const chain = await trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name }).andWhere("id", ">", Number(last?.m ?? 0)).orderBy("id", "desc");
+  return chain.find((r) => r.acked_at !== null) ?? chain.find((r) => r.state === "pending") ?? row;
+}
+
 async function newerPending(trx: Tx, row: OutboxRow): Promise<OutboxRow[]> {
   return trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).andWhere("id", ">", row.id).orderBy("id");
 }
@@ -85,8 +95,7 @@ export class WriteBackStore {
   async conflict(row: OutboxRow, holder: string, theirs: Theirs | null, resolution: string | null): Promise<number> {
     return tx(this.db, async (trx) => {
       await mustHold(trx, row, holder);
-      const pending = await trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).orderBy("id");
-      const newest = pending.length > 0 ? pending[pending.length - 1]! : row;
+      const newest = await versionToKeep(trx, row);
       const current = (await trx<ObjectRow>("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first()) ?? null;
       const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
       const base = current?.base_ics ?? previous?.base_ics ?? null;
@@ -106,9 +115,9 @@ export class WriteBackStore {
   }
 
   /**
-   * The upstream refused this write for good. When a newer write of the object is queued, only this
-   * row fails (the newer one goes next, from the same upstream version). Otherwise the refused version
-   * is kept in `conflicts` and the cache goes back to the upstream's version (`theirs`; null: none
+   * The upstream refused this write for good. When a newer write of the object is queued, this row is
+   * superseded by it (the newer one goes next, from the same upstream version). Otherwise the newest
+   * version a client was promised is kept in `conflicts` and the cache goes back to the upstream's version (`theirs`; null: none
    * upstream; undefined: unknown, then the version the chain replaced). Returns the conflict id, or
    * null when a newer write took over.
    */
@@ -117,13 +126,15 @@ export class WriteBackStore {
       await mustHold(trx, row, holder);
       const newer = await newerPending(trx, row);
       if (newer.length > 0) {
-        await trx("outbox").where({ id: row.id }).update({ state: "failed", last_error: `${message} (a newer write of the object is queued)`, claim_holder: null, claim_until: null });
+        // Replaced by the newer write, which goes next from the same upstream version.
+        await trx("outbox").where({ id: row.id }).update({ state: "superseded", last_error: `${message} (refused; a newer write of the object is queued)`, claim_holder: null, claim_until: null });
         return null;
       }
+      const keep = await versionToKeep(trx, row);
       const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
       const now = Date.now();
       const [c] = await trx("conflicts")
-        .insert({ calendar_id: row.calendar_id, object_name: row.object_name, ours: row.op === "put" ? row.ics : null, theirs: theirs?.write.ics ?? null, base: previous?.base_ics ?? null, resolution: `refused by the upstream: ${message}`.slice(0, 250), detected_at: now, resolved_at: now })
+        .insert({ calendar_id: row.calendar_id, object_name: row.object_name, ours: keep.op === "put" ? keep.ics : null, theirs: theirs?.write.ics ?? null, base: previous?.base_ics ?? null, resolution: `refused by the upstream: ${message}`.slice(0, 250), detected_at: now, resolved_at: now })
         .returning("id");
       const id = Number(typeof c === "object" ? (c as { id: number }).id : c);
       const objects = new ObjectStore(trx);

@@ -14,7 +14,7 @@ import type { OutboxStore } from "../store/outbox.ts";
 import type { ConflictStore } from "../store/conflicts.ts";
 import { applyPulled, pullSnapshot, type PulledAction } from "../store/pulled.ts";
 import type { StatusBus } from "../status/bus.ts";
-import { AuthRequired, RateLimited, Transient, retryHintMs, type RemoteCalendar, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
+import { AuthRequired, CursorExpired, RateLimited, Transient, retryHintMs, type RemoteCalendar, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { etagOf } from "../ical/hash.ts";
 import { sameContent } from "../ical/content.ts";
@@ -69,6 +69,8 @@ export class IncompleteApply extends Error {
 }
 
 const LEASE_MS = 10 * 60_000;
+/** An empty full listing is checked item by item up to this many cached items; beyond, it is refused. */
+const CONFIRM_EMPTY_MAX = 25;
 /** Consecutive listings a calendar must be missing from before calgate drops it. */
 const MISSING_LISTINGS_TO_DROP = 3;
 
@@ -261,7 +263,17 @@ export class SyncEngine {
       // it) is not applied there.
       const snapshot = await pullSnapshot(this.d.db, row.id);
       const links = snapshot.links;
-      const page = await adapter.pull(cal, cursor, ctx);
+      let page;
+      try {
+        page = await adapter.pull(cal, cursor, ctx);
+      } catch (e) {
+        // Google 410 fullSyncRequired, Graph syncStateNotFound: start over with a full listing.
+        if (!(e instanceof CursorExpired) || cursor === null) throw e;
+        log.info({ calendar: row.name, err: e.message }, "the upstream expired the sync cursor; full resync");
+        note = `the upstream expired the sync cursor (${e.message}); full resync`;
+        cursor = null;
+        continue;
+      }
       if (page.note) note = page.note;
       const incoming = page.changes.map((c): Incoming => {
         if (c.kind === "delete") return { kind: "delete", id: c.id };
@@ -273,7 +285,16 @@ export class SyncEngine {
         }
       });
       const normalised = await this.sameContentAsCache(row.id, links, incoming);
-      const actions = plan({ links, incoming: normalised, pending: snapshot.pendingNames, pendingIds: snapshot.pendingIds, listed: page.done && page.full ? (page.listed ?? null) : null });
+      const input = { links, incoming: normalised, pending: snapshot.pendingNames, pendingIds: snapshot.pendingIds, pendingCreates: snapshot.pendingCreates, listed: page.done && page.full ? (page.listed ?? null) : null };
+      let actions: Action[];
+      try {
+        actions = plan(input);
+      } catch (e) {
+        // A full listing that is suddenly empty: believed only when the upstream confirms, item by item.
+        if (!(e instanceof SuspiciousEmptyUpstream) || !(await this.confirmedEmpty(cal, links, adapter, ctx))) throw e;
+        log.warn({ calendar: row.name, items: links.length }, "the upstream calendar is empty (every item confirmed gone); deleting them from the cache");
+        actions = plan({ ...input, confirmedEmpty: true });
+      }
       const skipped = actions.filter((a) => a.type === "skip");
       for (const a of skipped) log.warn({ id: a.id, name: a.name, reason: a.reason }, "upstream item not applied");
       stats.skipped += skipped.length;
@@ -287,9 +308,13 @@ export class SyncEngine {
         stats.errors.push(...result.errors);
         throw new IncompleteApply(`${result.errors.length} upstream change(s) of ${row.name} could not be applied (${result.errors.slice(0, 3).join("; ")}); the sync position is kept and the sync will be retried`);
       }
-      if (result.stale.length > 0) {
-        // The cache moved under this page (a client write, a confirmed write-back, another process): look again next time.
-        log.info({ calendar: row.name, stale: result.stale.length }, "objects changed while a page was applied; its sync position is kept");
+      const queued = skipped.filter((a) => a.type === "skip" && a.queued).length + result.pending.length;
+      if (result.stale.length > 0 || queued > 0) {
+        // The cache moved under this page (a client write, a confirmed write-back, another process), or an
+        // object of it has a write still queued: its upstream change was not applied, and the write may yet
+        // confirm a version the upstream has already replaced or deleted. The position stays, so the next
+        // pull (after the write settled) sees the change again; nothing upstream is passed over.
+        log.info({ calendar: row.name, stale: result.stale.length, queued }, "page not fully applied; its sync position is kept");
         return note;
       }
       cursor = page.next;
@@ -297,6 +322,14 @@ export class SyncEngine {
       if (page.done) break;
     }
     return note;
+  }
+
+  /** Asks the upstream for each cached item (a few at most); true when none of them exists any more. */
+  private async confirmedEmpty(cal: RemoteCalendar, links: readonly Link[], adapter: SourceAdapter, ctx: SourceContext): Promise<boolean> {
+    const ids = links.flatMap((l) => (l.upstream_href ? [l.upstream_href] : []));
+    if (ids.length === 0 || ids.length > CONFIRM_EMPTY_MAX) return false;
+    for (const id of ids) if ((await adapter.get(cal, id, ctx)) !== null) return false;
+    return true;
   }
 
   /** An upstream version whose normalised content equals the cached one keeps the cached ETag (no change for clients). */

@@ -46,6 +46,10 @@ export interface PlanInput {
   readonly pending: ReadonlySet<string>;
   /** Upstream ids with a pending outbox row (a queued delete has no cached object left to match). */
   readonly pendingIds?: ReadonlySet<string>;
+  /** The engine asked the upstream for each known item and none exists: the empty listing is true. */
+  readonly confirmedEmpty?: boolean;
+  /** True when a create is queued whose upstream id is not known yet. */
+  readonly pendingCreates?: boolean;
   /** Set when the page(s) listed every upstream item: ids (with etags) the upstream has. */
   readonly listed: ReadonlyMap<string, string | null> | null;
 }
@@ -72,7 +76,7 @@ export function plan(input: PlanInput): Action[] {
     byUid.set(l.uid, l);
     taken.add(l.name);
   }
-  if (input.listed && input.listed.size === 0 && input.links.some((l) => l.upstream_href !== null)) {
+  if (input.listed && input.listed.size === 0 && !input.confirmedEmpty && input.links.some((l) => l.upstream_href !== null)) {
     throw new SuspiciousEmptyUpstream(`the upstream calendar listed no items while calgate holds ${input.links.filter((l) => l.upstream_href).length}; not deleting anything`);
   }
   const queued = (id: string, name: string | null): Action => ({ type: "skip", id, name, reason: "a local change is queued for it", queued: true });
@@ -88,6 +92,8 @@ export function plan(input: PlanInput): Action[] {
     }
     if (inc.kind === "delete") {
       const l = byId.get(inc.id);
+      // An unknown id may be where a create still in flight landed (its id is known only once confirmed).
+      if (!l && input.pendingCreates) actions.push(queued(inc.id, null));
       if (!l || touched.has(l.name)) continue;
       if (input.pending.has(l.name) || pendingIds.has(inc.id)) actions.push(queued(inc.id, l.name));
       else actions.push({ type: "delete", name: l.name, id: inc.id, expect: l });

@@ -94,7 +94,7 @@ export class Writer {
     const deadline = new Promise<"deadline">((r) => (timer = setTimeout(() => r("deadline"), this.d.deadlineMs)));
     await Promise.race([drained, deadline]);
     clearTimeout(timer);
-    const now = await this.d.outbox.get(outboxId);
+    const now = await this.d.outbox.answer(outboxId);
     switch (now?.state) {
       case "done":
       case "superseded":
