@@ -83,8 +83,11 @@ export interface SecretAccess {
 export interface SourceContext {
   readonly state: KeyValue;
   readonly secrets: SecretAccess;
-  /** Called by adapters when a token was refreshed or revoked, so status can follow. */
-  tokenRefreshed?(ok: boolean, message?: string): void;
+  /**
+   * Adapters report what became of a token refresh: ok, or refused for good (e.g. OAuth invalid_grant),
+   * which marks the source auth_required with `message` (naming the command that fixes it) at once.
+   */
+  tokenRefreshed(ok: boolean, message?: string): Promise<void>;
   /** Upstream ids with the version tag the cache holds for them (to fetch only what changed). */
   known(cal: RemoteCalendar): Promise<ReadonlyMap<string, string | null>>;
   cached(cal: RemoteCalendar, id: string): Promise<CachedObject | null>;

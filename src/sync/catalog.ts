@@ -17,6 +17,8 @@ export interface CatalogDeps {
   calendars: CalendarStore;
   objects: ObjectStore;
   sources: SourceStore;
+  /** Told when an adapter reports a token refresh (status follows it). */
+  onTokenRefresh?: (owner: string, sourceId: string, ok: boolean, message: string | null) => Promise<void>;
   /** Present when secretKey is configured (made on first use). */
   secrets: (() => SecretStore) | null;
 }
@@ -86,6 +88,9 @@ export class Catalog {
     return {
       signal,
       secrets,
+      tokenRefreshed: async (ok, message) => {
+        await d.onTokenRefresh?.(owner, sourceId, ok, message ?? null);
+      },
       state: { load: <T>() => d.sources.loadState<T>(owner, sourceId), save: (v: unknown) => d.sources.saveState(owner, sourceId, v) },
       async known(cal) {
         const row = await rowOf(cal);

@@ -586,6 +586,7 @@ export function memoryContext(opts: { signal?: AbortSignal } = {}): SourceContex
   cache: Map<string, Map<string, { ref: RemoteRef; ics: string; name: string }>>;
   stateValue: unknown;
   secretValues: Map<string, string>;
+  tokenRefreshes: { ok: boolean; message: string | null }[];
 } {
   const cache = new Map<string, Map<string, { ref: RemoteRef; ics: string; name: string }>>();
   const of = (cal: RemoteCalendar): Map<string, { ref: RemoteRef; ics: string; name: string }> => {
@@ -616,6 +617,10 @@ export function memoryContext(opts: { signal?: AbortSignal } = {}): SourceContex
     cachedByUid: async (cal: RemoteCalendar, uid: string) => {
       for (const v of of(cal).values()) if (uidOf(v.ics) === uid) return { name: v.name, uid, ics: v.ics, ref: v.ref };
       return null;
+    },
+    tokenRefreshes: [] as { ok: boolean; message: string | null }[],
+    tokenRefreshed: async (ok: boolean, message?: string): Promise<void> => {
+      ctx.tokenRefreshes.push({ ok, message: message ?? null });
     },
     signal: opts.signal ?? new AbortController().signal,
   };

@@ -33,6 +33,17 @@ async function open(deadlineMs = 30): Promise<void> {
   db = await openDb(file);
   sync = buildSync(modelConfig(file, deadlineMs), db, pino({ level: "silent" }), { adapters: { caldav: () => upstream.adapter() } });
 }
+/** Writes whose outcome the test awaits need a deadline no loaded machine misses (holds need a short one). */
+async function reopen(deadlineMs: number): Promise<void> {
+  sync.engine.close();
+  sync.writer.close();
+  await sync.engine.idle();
+  await sync.writer.idle();
+  await db.destroy();
+  await open(deadlineMs);
+}
+const PATIENT = 60_000;
+
 async function calendar() {
   const c = (await sync.service.calendars(USER)).find((x) => x.sourceId === SOURCE);
   assert.ok(c, "the upstream calendar is in the cache");
@@ -141,6 +152,7 @@ describe("engine regressions (issue 8)", () => {
   });
 
   test("defect 4: a page fetched before a write was confirmed is not applied over it (compare-and-set)", async () => {
+    await reopen(PATIENT);
     await seed();
     upstream.other.edit(CAL, idForName("a.ics"), ev("a", "edited upstream"));
     const pull = upstream.hold("pull", { when: "after" });
@@ -162,6 +174,7 @@ describe("engine regressions (issue 8)", () => {
   });
 
   test("defect 7: with no known upstream ETag, the writer looks before it writes (never a blind overwrite)", async () => {
+    await reopen(PATIENT);
     await seed();
     await db("objects").update({ upstream_etag: null }); // e.g. after a failed read-back
     upstream.other.edit(CAL, idForName("a.ics"), ev("a", "edited upstream"));
@@ -229,6 +242,7 @@ describe("engine regressions (issue 8)", () => {
     // The client that deleted it writes it again, unconditionally: a create, never a 412.
     const again = await sync.service.put(USER, cal, "c.ics", ev("c", "v2"), { ifMatch: null, ifNoneMatch: null });
     assert.equal(again.created, true);
+    await sync.writer.idle();
     assert.equal(summary(upstream.itemByName(CAL, "c.ics")?.ics), "v2");
     assert.equal((await db("conflicts").count({ n: "*" }).first() as { n: number }).n, 0);
   });
@@ -288,6 +302,34 @@ describe("engine regressions (issue 8)", () => {
     assert.ok((await db("conflicts").select("ours")).some((c: { ours: string | null }) => summary(c.ours) === "v2"), "the refused v2 is kept");
   });
 
+  test("an adapter's refused token refresh marks the source auth_required at once, with its message, announced once", async () => {
+    sync.engine.close();
+    sync.writer.close();
+    await sync.engine.idle();
+    await db.destroy();
+    const file = join(dir, "calgate.sqlite");
+    db = await openDb(file);
+    // An adapter whose token refresh is refused for good (as google-auth-library's invalid_grant).
+    const revoking = () => {
+      const a = upstream.adapter();
+      return Object.assign(Object.create(a) as typeof a, {
+        listCalendars: async (ctx: Parameters<typeof a.listCalendars>[0]) => {
+          await ctx.tokenRefreshed(false, "the refresh token was revoked; run: calgate auth google up");
+          throw new (await import("../../src/sources/adapter.ts")).AuthRequired("invalid_grant", 400);
+        },
+      });
+    };
+    sync = buildSync(modelConfig(file, 30), db, pino({ level: "silent" }), { adapters: { caldav: revoking } });
+    const r = await sync.engine.syncSource(OWNER, SOURCE, { reason: "test" });
+    assert.equal(r.ok, false);
+    assert.equal(r.retryInMs, null, "never retried in a loop");
+    const row = await db("sources").where({ owner: OWNER, id: SOURCE }).first("status", "status_message");
+    assert.equal(row.status, "auth_required");
+    const statuses = (await db("status_events").where({ type: "source.status" }).select("payload")).map((e: { payload: string }) => JSON.parse(e.payload) as { status: string; message: string | null });
+    assert.deepEqual(statuses.map((e) => e.status), ["auth_required"], "announced once");
+    assert.match(String(statuses[0]!.message), /calgate auth google up/, "with the adapter's message naming the fix");
+  });
+
   test("the store's change feed announces each committed change (client writes and pulls), after commit", async () => {
     const seen: { name: string; seq: number; deleted: boolean; committed: boolean }[] = [];
     const stop = sync.changes.subscribe((c) => {
@@ -312,6 +354,7 @@ describe("engine regressions (issue 8)", () => {
   });
 
   test("a write answered 2xx that the upstream rewrote is served as the upstream keeps it, and nothing is skipped later (defect 3)", async () => {
+    await reopen(PATIENT);
     await seed();
     upstream.next("write", { kind: "rewrite" });
     const cal = await calendar();
