@@ -26,7 +26,6 @@ import { performance } from "node:perf_hooks";
 import { copyFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { openDb } from "../../src/store/db.ts";
 import assert from "node:assert/strict";
 import { ClientPut, Fault, OtherPut, Sync, commandArb, type Model } from "./commands.ts";
 import { ModelViolation, World, count, stats, slotName, type RunParams } from "./world.ts";
@@ -52,25 +51,35 @@ const paramsArb: fc.Arbitrary<RunParams> = fc.record({
 
 test(`sync engine model: ${RUNS} runs of up to ${MAX_COMMANDS} commands`, { timeout: 24 * 3600_000 }, async () => {
   const dir = scratchDir("calgate-model-");
-  // One migrated database, copied for every run.
-  const template = join(dir, "template.sqlite");
-  await (await openDb(template)).destroy();
+  // A database after the first sync, per set of initial upstream objects, copied for every run.
+  const templates = new Map<string, string>();
+  const template = async (params: RunParams): Promise<string> => {
+    const key = params.initial.map((b) => (b ? 1 : 0)).join("");
+    let path = templates.get(key);
+    if (!path) {
+      path = join(dir, `template-${key}.sqlite`);
+      mock.timers.setTime(T0);
+      await (await World.create({ ...params, nullEtags: false }, path, clock)).close();
+      templates.set(key, path);
+    }
+    return path;
+  };
   mock.timers.enable({ apis: ["Date", "setTimeout"], now: T0 });
   const clock = { tick: (ms: number) => mock.timers.tick(ms) };
   let run = 0;
   try {
     await fc.assert(
       fc.asyncProperty(paramsArb, fc.commands([commandArb(EXCLUDE)], { maxCommands: MAX_COMMANDS, size: SIZE }), async (params, cmds) => {
-        mock.timers.setTime(T0);
         const file = join(dir, `run-${++run}.sqlite`);
-        copyFileSync(template, file);
+        copyFileSync(await template(params), file);
+        mock.timers.setTime(T0);
         let t = performance.now();
         const lap = (what: string): void => {
           const now = performance.now();
           count(`ms ${what}`, Math.round(now - t));
           t = now;
         };
-        const world = await World.create(params, file, clock);
+        const world = await World.create(params, file, clock, true);
         lap("1 setup");
         try {
           await fc.asyncModelRun(() => ({ model: {} as Model, real: world }), cmds);

@@ -104,15 +104,21 @@ export class World {
     this.upstream = new MemoryUpstream({ pageSize: params.pageSize, cursorExpiry: params.cursorExpiry, calendars: [CAL] });
   }
 
-  static async create(params: RunParams, file: string, clock: Clock): Promise<World> {
+  /**
+   * The upstream with the initial objects, calgate's primary process, and a first sync without faults
+   * (the calendar exists before the first command). With `synced`, `file` already holds the database
+   * of exactly that first sync (a copy of a template: the upstream is deterministic), and it is skipped.
+   */
+  static async create(params: RunParams, file: string, clock: Clock, synced = false): Promise<World> {
     const w = new World(params, file, clock);
     params.initial.forEach((on, slot) => {
       if (on) w.upstream.other.put(CAL, slotName(slot), slotEvent(slot, `init${slot}`));
     });
     w.primary = await Instance.open("primary", file, w.upstream, params.writeDeadlineMs);
-    // The first sync, without faults: the calendar exists before the first command.
-    const r = await w.drive(w.primary.syncNow(), "initial sync");
-    if (!r.ok) throw new Error(`initial sync failed: ${r.error}`);
+    if (!synced) {
+      const r = await w.drive(w.primary.syncNow(), "initial sync");
+      if (!r.ok) throw new Error(`initial sync failed: ${r.error}`);
+    }
     w.upstream.nullEtags = params.nullEtags;
     await w.checkStep("setup");
     return w;
@@ -431,6 +437,7 @@ export class World {
       if (r.ok && !r.busy && pending.length === 0 && before === after) {
         count("runs");
         count(`quiescence rounds ${round}`);
+        if (!process.env.MODEL_STATS) return;
         const [cache, conflicts, outbox] = [await this.primary.cache(), await this.primary.conflicts(), await this.primary.outbox()];
         count("conflict rows", conflicts.length);
         count("outbox rows", outbox.length);
@@ -509,15 +516,20 @@ export class World {
     ].join("\n");
   }
 
+  /** Stops both processes and closes their connections (the database file stays). */
+  async close(): Promise<void> {
+    this.upstream.clearFaults();
+    this.upstream.releaseAll();
+    for (const inst of [this.primary, this.conn2]) inst?.abort();
+    await this.settle("dispose").catch(() => undefined);
+    this.clock.tick(24 * 3600_000);
+    await this.settle("dispose").catch(() => undefined);
+    for (const inst of [this.primary, this.conn2]) await inst?.finish().catch(() => undefined);
+  }
+
   async dispose(): Promise<void> {
     try {
-      this.upstream.clearFaults();
-      this.upstream.releaseAll();
-      for (const inst of [this.primary, this.conn2]) inst?.abort();
-      await this.settle("dispose").catch(() => undefined);
-      this.clock.tick(24 * 3600_000);
-      await this.settle("dispose").catch(() => undefined);
-      for (const inst of [this.primary, this.conn2]) await inst?.finish().catch(() => undefined);
+      await this.close();
     } finally {
       for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(this.file + suffix, { force: true });
     }
