@@ -3,6 +3,7 @@
  * composition root's sync rooms over a memory upstream) and the raw reads the invariants need.
  * Everything the model does to calgate goes through here.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import pino from "pino";
 import { parseConfigText } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -71,21 +72,45 @@ export interface ConflictView {
 
 const configs = new Map<number, Config>();
 
+/**
+ * A second calgate process inside this one. Leases and claims name their holder "host:pid:nonce", and
+ * a holder with this process's pid but another nonce counts as an earlier, dead incarnation (taken
+ * over at once). So that the second "process" is not mistaken for a dead one (and does not take the
+ * first one's claims over), everything it does runs in an async context where process.pid reads as
+ * the parent's pid: a live process on this machine that is not us.
+ */
+const otherProcess = new AsyncLocalStorage<true>();
+let pidPatched = false;
+function asOtherProcess<T>(fn: () => T): T {
+  if (!pidPatched) {
+    const real = process.pid;
+    Object.defineProperty(process, "pid", { get: () => (otherProcess.getStore() ? process.ppid : real), configurable: true, enumerable: true });
+    pidPatched = true;
+  }
+  return otherProcess.run(true, fn);
+}
+
 /** One calgate process over the shared database file. */
 export class Instance {
   private constructor(
     readonly label: string,
     readonly db: Db,
     private readonly sync: ReturnType<typeof buildSync>,
+    /** Runs calgate code as this process (see asOtherProcess). */
+    private readonly as: <T>(fn: () => T) => T,
   ) {}
 
-  static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number): Promise<Instance> {
+  /** `otherProcess`: a second process on the same file, with a holder identity of its own. */
+  static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number, otherProcess = false): Promise<Instance> {
     // The config names no file that buildSync reads (openDb gets it): parse it once per deadline.
     let config = configs.get(writeDeadlineMs);
     if (!config) configs.set(writeDeadlineMs, (config = modelConfig(file, writeDeadlineMs)));
-    const db = await openDb(file);
-    const sync = buildSync(config, db, pino({ level: "silent" }), { adapters: { caldav: () => upstream.adapter() } });
-    return new Instance(label, db, sync);
+    const as = otherProcess ? asOtherProcess : <T>(fn: () => T): T => fn();
+    return as(async () => {
+      const db = await openDb(file);
+      const sync = buildSync(config, db, pino({ level: "silent" }), { adapters: { caldav: () => upstream.adapter() } });
+      return new Instance(label, db, sync, as);
+    });
   }
 
   /** tarn pool of the single connection: idle when nothing uses or waits for it. */
@@ -105,59 +130,63 @@ export class Instance {
     return o ? { etag: o.etag, ics: o.ics } : null;
   }
 
-  async put(name: string, ics: string, cond: Preconditions): Promise<Answer> {
-    const cal = await this.calendar();
-    if (!cal) return { status: 404, message: "no calendar" };
-    try {
-      const r = await this.sync.service.put(USER, cal, name, ics, cond);
-      return { status: r.created ? 201 : 204, etag: r.changed ? null : r.etag };
-    } catch (e) {
-      return answerOf(e);
-    }
+  put(name: string, ics: string, cond: Preconditions): Promise<Answer> {
+    return this.as(async () => {
+      const cal = await this.calendar();
+      if (!cal) return { status: 404, message: "no calendar" } as const;
+      try {
+        const r = await this.sync.service.put(USER, cal, name, ics, cond);
+        return { status: r.created ? 201 : 204, etag: r.changed ? null : r.etag } as const;
+      } catch (e) {
+        return answerOf(e);
+      }
+    });
   }
 
-  async remove(name: string, cond: Preconditions): Promise<Answer> {
-    const cal = await this.calendar();
-    if (!cal) return { status: 404, message: "no calendar" };
-    try {
-      await this.sync.service.remove(USER, cal, name, cond);
-      return { status: 204, etag: null };
-    } catch (e) {
-      return answerOf(e);
-    }
+  remove(name: string, cond: Preconditions): Promise<Answer> {
+    return this.as(async () => {
+      const cal = await this.calendar();
+      if (!cal) return { status: 404, message: "no calendar" } as const;
+      try {
+        await this.sync.service.remove(USER, cal, name, cond);
+        return { status: 204, etag: null } as const;
+      } catch (e) {
+        return answerOf(e);
+      }
+    });
   }
 
-  async syncNow(waitForLease = false): Promise<{ ok: boolean; busy: boolean; error: string | null }> {
-    const r = await this.sync.engine.syncSource(OWNER, SOURCE, { reason: "model", waitForLease });
-    return { ok: r.ok, busy: r.busy ?? false, error: r.error ?? null };
+  syncNow(waitForLease = false): Promise<{ ok: boolean; busy: boolean; error: string | null }> {
+    return this.as(async () => {
+      const r = await this.sync.engine.syncSource(OWNER, SOURCE, { reason: "model", waitForLease });
+      return { ok: r.ok, busy: r.busy ?? false, error: r.error ?? null };
+    });
   }
 
-  async replay(): Promise<void> {
-    await this.sync.writer.replay(OWNER, SOURCE);
+  replay(): Promise<void> {
+    return this.as(() => this.sync.writer.replay(OWNER, SOURCE));
   }
 
-  async statusEvents(n: number): Promise<void> {
-    const store = new StatusEventStore(this.db);
-    for (let i = 0; i < n; i++) await store.insert(OWNER, "model.noise", { i }, Date.now());
+  statusEvents(n: number): Promise<void> {
+    return this.as(async () => {
+      const store = new StatusEventStore(this.db);
+      for (let i = 0; i < n; i++) await store.insert(OWNER, "model.noise", { i }, Date.now());
+    });
   }
 
-  /** Stops everything (in-flight upstream calls are aborted), waits for background work, closes the connection. */
-  async close(): Promise<void> {
-    this.sync.engine.close();
-    this.sync.writer.close();
-    await this.sync.engine.idle();
-    await this.sync.writer.idle();
-    await this.db.destroy();
-  }
   /** close() in two halves, so the caller can let the aborted work run in between. */
   abort(): void {
-    this.sync.engine.close();
-    this.sync.writer.close();
+    this.as(() => {
+      this.sync.engine.close();
+      this.sync.writer.close();
+    });
   }
-  async finish(): Promise<void> {
-    await this.sync.engine.idle();
-    await this.sync.writer.idle();
-    await this.db.destroy();
+  finish(): Promise<void> {
+    return this.as(async () => {
+      await this.sync.engine.idle();
+      await this.sync.writer.idle();
+      await this.db.destroy();
+    });
   }
 
   // --- raw reads for the invariants ------------------------------------------------------------

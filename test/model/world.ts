@@ -313,7 +313,7 @@ export class World {
   }
   /** A second process on the same database file (its own connection, sync rooms and adapter). */
   async second(): Promise<Instance> {
-    if (!this.conn2) this.conn2 = await Instance.open("conn2", this.file, this.upstream, this.params.writeDeadlineMs);
+    if (!this.conn2) this.conn2 = await Instance.open("conn2", this.file, this.upstream, this.params.writeDeadlineMs, true);
     return this.conn2;
   }
   /** The second process writes status events (one transaction each) while `during` runs. */
