@@ -10,7 +10,7 @@ import type { Config } from "../../src/config/schema.ts";
 import { buildSync } from "../../src/main.ts";
 import { openDb, type Db } from "../../src/store/db.ts";
 import { StatusEventStore } from "../../src/store/status-events.ts";
-import { ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused, type CalendarMeta, type Preconditions } from "../../src/dav/service.ts";
+import { InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused, type CalendarMeta, type Preconditions } from "../../src/dav/service.ts";
 import type { MemoryUpstream } from "../helpers/memory-upstream.ts";
 
 export const OWNER = "alice";
@@ -161,6 +161,19 @@ export class Instance {
       const r = await this.sync.engine.syncSource(OWNER, SOURCE, { reason: "model", waitForLease });
       return { ok: r.ok, busy: r.busy ?? false, error: r.error ?? null };
     });
+  }
+
+  /** A client's sync-collection: changes since `token` (null: everything), at most `limit`; null when the token was refused. */
+  async changes(token: string | null, limit: number): Promise<{ token: string; changed: { name: string; etag: string }[]; removed: string[]; truncated: boolean } | "invalid-token" | null> {
+    const cal = await this.calendar();
+    if (!cal) return null;
+    try {
+      const c = await this.sync.service.changesSince(cal, token, limit);
+      return { token: c.token, changed: c.changed.map((h) => ({ name: h.name, etag: h.etag })), removed: [...c.removed], truncated: c.truncated };
+    } catch (e) {
+      if (e instanceof InvalidSyncToken) return "invalid-token";
+      throw e;
+    }
   }
 
   replay(): Promise<void> {

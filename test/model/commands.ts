@@ -99,6 +99,19 @@ export class Sync extends Base {
   }
 }
 
+/** A CalDAV client's sync-collection, `limit` members per report. */
+export class ClientSync extends Base {
+  constructor(readonly limit: number) {
+    super();
+  }
+  act(w: World): Promise<void> {
+    return w.clientSync(this.limit);
+  }
+  toString(): string {
+    return `ClientSync(${this.limit})`;
+  }
+}
+
 export class Replay extends Base {
   act(w: World): Promise<void> {
     return w.replay();
@@ -245,6 +258,7 @@ export function commandArb(exclude: ReadonlySet<string> = new Set()): fc.Arbitra
     { weight: 3, arbitrary: fc.constant<Cmd>(new Sync("primary")) },
     ...(on("conn2") && on("conn2-sync") ? [{ weight: 1, arbitrary: fc.constant<Cmd>(new Sync("conn2")) }] : []),
     { weight: 1, arbitrary: fc.constant<Cmd>(new Replay()) },
+    { weight: 2, arbitrary: fc.constantFrom(1, 2, 100).map((n): Cmd => new ClientSync(n)) },
     { weight: 3, arbitrary: fc.constantFrom(...faultOps).chain((op) => fc.constantFrom(...failures[op].filter(keep)).map((a): Cmd => new Fault(op, a))) },
     ...(on("hold")
       ? [

@@ -78,3 +78,21 @@ test("model: a conflict settled from an upstream read older than a pulled delete
     new Replay(),
   ]);
 });
+
+test("model: a full listing resumed in a later sync is followed by the changes made since it began (the calendar's version is not taken as caught up)", async () => {
+  // A paged full listing (cursor expired) stops at a page whose item has a write in flight and keeps
+  // its position; the other client edits an item already listed; the next sync resumes the listing,
+  // which ends "done" with a cursor from the listing's start, and records the calendar's current
+  // version as synced: later syncs see an unchanged version, never pull, and the edit is never seen.
+  await runScenario(
+    [
+      new ExpireCursors(),
+      new Held("write", "after", new ClientPut(1, "fresh", false)),
+      new ClientPut(0, "fresh", false),
+      new Sync("primary"),
+      new OtherPut(0),
+      new Release(0, null),
+    ],
+    { slots: 2 },
+  );
+});

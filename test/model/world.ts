@@ -120,6 +120,7 @@ export class World {
       if (!r.ok) throw new Error(`initial sync failed: ${r.error}`);
     }
     w.upstream.nullEtags = params.nullEtags;
+    await w.clientSync(1000);
     await w.checkStep("setup");
     return w;
   }
@@ -245,6 +246,9 @@ export class World {
   private answered(op: ClientOp, a: Answer, label: string): void {
     if ("etag" in a) {
       op.status = "ok";
+      // RFC 4791 5.3.4: no ETag when what is stored is not what was sent (defect 11).
+      const rewritten = op.kind === "put" && this.upstream.history.some((h) => h.by === "adapter" && h.op === "put" && h.sent !== null && h.stored !== null && sameContent(h.sent, op.text!) && !sameContent(h.stored, op.text!));
+      if (a.etag && rewritten) this.violation(`${label}: answered with ETag ${a.etag} although the upstream stored its own rendering of it (RFC 4791 5.3.4: no ETag then)`);
       if (op.kind === "delete") this.seen.set(op.slot, "absent");
       else if (a.etag) this.seen.set(op.slot, a.etag);
       else this.seen.delete(op.slot); // no ETag: the client must refetch
@@ -262,6 +266,31 @@ export class World {
     }
     this.log(`${label}: answered ${op.status} ${op.detail.split("\n")[0]!.slice(0, 160)}`);
     count(`answer ${op.kind} ${op.status}${op.status === "412" && /upstream/.test(op.detail) ? " (upstream)" : ""}`);
+  }
+
+  /** What a CalDAV client that syncs incrementally (sync-collection) believes is in the calendar: name → ETag. */
+  private readonly mirror = new Map<string, string>();
+  private mirrorToken: string | null = null;
+
+  /** The client's sync-collection, `limit` members per report, until it is not truncated. */
+  async clientSync(limit: number): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const c = await this.primary.changes(this.mirrorToken, limit);
+      if (c === null) return;
+      if (c === "invalid-token") {
+        // The client starts over (RFC 6578: DAV:valid-sync-token): acceptable, but counted.
+        count("client sync: token refused");
+        this.log(`client sync: token ${this.mirrorToken} refused; full resync`);
+        this.mirror.clear();
+        this.mirrorToken = null;
+        continue;
+      }
+      for (const h of c.changed) this.mirror.set(h.name, h.etag);
+      for (const n of c.removed) this.mirror.delete(n);
+      this.mirrorToken = c.token;
+      if (!c.truncated) return;
+    }
+    this.violation("client sync: still truncated after 100 reports");
   }
 
   // --- the other client, faults, time ------------------------------------------------------------------
@@ -361,23 +390,28 @@ export class World {
   }
 
   /** Is the latest acknowledged client write of each slot (with nothing in flight on it) still somewhere? */
+  /**
+   * Is the latest acknowledged client write of each slot still somewhere: served, stored upstream, or
+   * kept in the conflict log (that very version)? While a later request on the slot is in flight, the
+   * cache may serve that one instead.
+   */
   private coverage(cache: readonly CacheObject[], conflicts: readonly ConflictView[]): string[] {
     const out: string[] = [];
     for (let slot = 0; slot < this.params.slots; slot++) {
       const mine = this.ops.filter((o) => o.slot === slot);
-      if (mine.some((o) => o.status === "pending")) continue;
       const acked = mine.filter((o) => o.status === "ok");
       const last = acked[acked.length - 1];
       if (!last) continue;
+      const inFlight = mine.filter((o) => o.status === "pending" && o.n > last.n);
       const cached = cache.find((c) => c.uid === slotUid(slot)) ?? null;
       const inConflicts = conflicts.filter((c) => c.name === slotName(slot));
+      const servesInFlight = cached ? inFlight.some((o) => o.kind === "put" && sameContent(cached.ics, o.text!)) : inFlight.some((o) => o.kind === "delete");
+      if (servesInFlight) continue;
       if (last.kind === "put") {
         const text = last.text!;
         if (cached && sameContent(cached.ics, text)) continue;
         if (this.delivered(text)) continue;
-        // Kept in the conflict log: this version, or a later one of the client built on it.
-        const later = mine.filter((o) => o.n >= last.n && o.kind === "put").map((o) => o.text!);
-        if (inConflicts.some((c) => c.ours !== null && later.some((t) => sameContent(c.ours!, t)))) continue;
+        if (inConflicts.some((c) => c.ours !== null && sameContent(c.ours, text))) continue;
         out.push(`acknowledged #${last.n} PUT ${slotName(slot)} "${summaryOf(text)}" is lost: the cache has ${cached ? `"${summaryOf(cached.ics)}"` : "nothing"}, the upstream never stored it, and no conflict record keeps it (conflicts on it: ${inConflicts.map((c) => `#${c.id} ours="${summaryOf(c.ours)}" theirs="${summaryOf(c.theirs)}"`).join(", ") || "none"})`);
       } else {
         if (!cached) continue;
@@ -473,6 +507,11 @@ export class World {
       else if (!sameContent(c.ics, it.ics)) problems.push(`${c.name}: the cache serves "${summaryOf(c.ics)}", the upstream holds "${summaryOf(it.ics)}"`);
     }
     for (const [uid, c] of cacheByUid) if (!upByUid.has(uid)) problems.push(`${c.name} "${summaryOf(c.ics)}" is in the cache but not upstream`);
+    // A client syncing incrementally since its first sync sees exactly what is served.
+    await this.clientSync(2);
+    const served = new Map(cache.map((c) => [c.name, c.etag]));
+    for (const [name, etag] of served) if (this.mirror.get(name) !== etag) problems.push(`a client syncing incrementally has ${name} at ${this.mirror.get(name) ?? "nothing"}, calgate serves ${etag} (a change never reached the change log)`);
+    for (const name of this.mirror.keys()) if (!served.has(name)) problems.push(`a client syncing incrementally still has ${name}, which calgate no longer serves (a removal never reached the change log)`);
     const pending = outbox.filter((o) => o.state === "pending");
     if (pending.length) problems.push(`outbox rows still pending: ${pending.map((o) => `${o.id} ${o.op} ${o.name}`).join(", ")}`);
     for (const op of this.ops) {
