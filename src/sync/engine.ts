@@ -69,6 +69,8 @@ export class IncompleteApply extends Error {
 }
 
 const LEASE_MS = 10 * 60_000;
+/** Stored as the calendar's version while a paged pull is between pages (never a provider's version). */
+const MID_LISTING = "";
 /** An empty full listing is checked item by item up to this many cached items; beyond, it is refused. */
 const CONFIRM_EMPTY_MAX = 25;
 /** Consecutive listings a calendar must be missing from before calgate drops it. */
@@ -257,6 +259,7 @@ export class SyncEngine {
     let cursor = row.upstream_cursor;
     if (cursor !== null && cal.version !== null && row.upstream_ctag === cal.version) return undefined; // nothing changed upstream
     let note: string | undefined;
+    let resumedMidway = row.upstream_ctag === MID_LISTING && cursor !== null;
     for (let pages = 0; pages < 10_000; pages++) {
       // The snapshot the plan compares against is taken BEFORE the page is fetched: a write made or
       // confirmed while the page was in flight then fails the compare-and-set, and the page (older than
@@ -318,7 +321,15 @@ export class SyncEngine {
         return note;
       }
       cursor = page.next;
-      await this.d.calendars.update(row.id, { upstreamCursor: cursor, ...(page.done ? { upstreamCtag: cal.version } : {}) });
+      // The calendar's version is recorded as caught up only by a pull that began at a complete position in
+      // this sync. A paged listing resumed from an earlier sync ends at a position from its own start: what
+      // changed since then is still to pull, so its version stays unknown (null) and the next sync pulls.
+      const upstreamCtag = !page.done ? MID_LISTING : resumedMidway ? null : cal.version;
+      await this.d.calendars.update(row.id, { upstreamCursor: cursor, upstreamCtag });
+      if (page.done && resumedMidway) {
+        resumedMidway = false; // catch up from the listing's start, now, in this sync
+        continue;
+      }
       if (page.done) break;
     }
     return note;
