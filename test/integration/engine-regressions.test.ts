@@ -173,6 +173,34 @@ describe("engine regressions (issue 8)", () => {
     assert.equal(summary(upstream.itemByName(CAL, "a.ics")?.ics), "v3");
   });
 
+  test("defect 5: a calendar missing from listings keeps its id and its queued writes; it goes only when clean, after three listings", async () => {
+    upstream.addCalendar("cal2");
+    await seed();
+    const ids = async () => (await db("calendars").where({ owner: OWNER, source_id: SOURCE }).orderBy("id").select("id", "source_calendar_id")).map((r: { id: number; source_calendar_id: string }) => `${r.id}:${r.source_calendar_id}`);
+    const before = await ids();
+    assert.equal(before.length, 2);
+    // A write queued for cal1 (upstream down), then cal1 is missing from several listings.
+    upstream.fault({ op: "write", action: { kind: "transient" }, times: Infinity });
+    const cal = await calendar();
+    await sync.service.put(USER, cal, "a.ics", ev("a", "queued"), { ifMatch: null, ifNoneMatch: null });
+    await sync.writer.idle();
+    upstream.fault({ op: "listCalendars", action: { kind: "omit-calendar", calendar: CAL }, times: 5 });
+    for (let i = 0; i < 5; i++) await syncNow();
+    assert.deepEqual(await ids(), before, "kept, with the same id (clients' sync tokens stay valid)");
+    assert.equal(await pendingRows(), 1, "the queued write is still there");
+    upstream.clearFaults();
+    await db("outbox").where({ state: "pending" }).update({ next_attempt_at: 0 });
+    await syncNow();
+    assert.equal(summary(upstream.itemByName(CAL, "a.ics")?.ics), "queued", "and reaches the upstream once it is listed again");
+    // Clean now (no queued write, no kept version): three listings without it drop it.
+    upstream.fault({ op: "listCalendars", action: { kind: "omit-calendar", calendar: CAL }, times: 3 });
+    await syncNow();
+    await syncNow();
+    assert.equal((await ids()).length, 2, "two listings are not enough");
+    await syncNow();
+    assert.deepEqual(await ids(), [before[1]]);
+  });
+
   test("defect 7: with no known upstream ETag, the writer looks before it writes (never a blind overwrite)", async () => {
     await reopen(PATIENT);
     await seed();
