@@ -5,7 +5,7 @@
  * while its defect is there.
  */
 import { test } from "node:test";
-import { ClientDelete, ClientPut, ExpireCursors, Held, HoldNext, OtherDelete, OtherPut, Release, Replay, Sync, Tick } from "./commands.ts";
+import { ClientDelete, ClientPut, ExpireCursors, Fault, Held, HoldNext, OtherDelete, OtherPut, Release, Replay, Sync, Tick } from "./commands.ts";
 import { runScenario } from "./scenario.ts";
 
 test("model: a provider's CursorExpired (Google 410, Graph syncStateNotFound) leads to a full resync, not a sync failing forever", async () => {
@@ -95,4 +95,18 @@ test("model: a full listing resumed in a later sync is followed by the changes m
     ],
     { slots: 2 },
   );
+});
+
+test("model: a create whose answer was lost is located before a later refusal is taken to mean it never landed (an acknowledged DELETE is not undone)", async () => {
+  // The create lands upstream but its answer is lost (queued, 201). Its retry is refused for good;
+  // the DELETE queued behind it is settled as if nothing were upstream and answered 204; the next pull
+  // brings the object back.
+  await runScenario([
+    new HoldNext("write", "after"),
+    new ClientPut(0, "fresh", false),
+    new Release(0, { kind: "transient", status: 503 }),
+    new Tick(6_000),
+    new Fault("write", { kind: "permanent", status: 403 }),
+    new ClientDelete(0, "fresh"),
+  ]);
 });
