@@ -152,6 +152,12 @@ export class OutboxStore {
     });
   }
 
+  /** The text of the newest write (put) of an object queued before row `beforeId`, if any. */
+  async lastPutBefore(calendarId: number, name: string, beforeId: number): Promise<string | null> {
+    const r = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, op: "put" }).andWhere("id", "<", beforeId).orderBy("id", "desc").first("ics");
+    return r?.ics ?? null;
+  }
+
   /**
    * Is this exactly the upstream version our latest confirmed write of the object produced? Only the
    * latest counts: an older version of ours may have come back through someone else's revert.

@@ -260,8 +260,16 @@ class Attempt {
   }
 
   private async remove(): Promise<Step> {
-    // Never created upstream (a create merged away before it was sent): nothing to delete.
-    if (this.row.upstream_href === null) return this.confirmed(null, null);
+    if (this.row.upstream_href === null) {
+      // No confirmed create: it was merged away unsent, or it was sent and its answer lost. Look where a
+      // create of this name lands; an item there with the object's UID is ours, and is deleted (If-Match).
+      const sent = await this.d.outbox.lastPutBefore(this.row.calendar_id, this.row.object_name, this.row.id);
+      const uid = sent ? parseCalendarObject(sent).uid : this.row.previous_json ? (JSON.parse(this.row.previous_json) as ObjectRow).uid : null;
+      const found = await this.adapter.locate(this.remote, this.row.object_name, this.ctx);
+      if (!found || uid === null || parseCalendarObject(found.ics).uid !== uid) return this.confirmed(null, null);
+      if (!(await this.d.outbox.retarget(this.row.id, found.ref.etag, found.ref.id, this.holder))) throw new ClaimLost(`outbox row ${this.row.id} was taken over`);
+      this.row = { ...this.row, if_match: found.ref.etag, upstream_href: found.ref.id };
+    }
     const t = await this.target();
     if ("step" in t) return t.step;
     if (t.ref !== null) await this.adapter.remove(this.remote, t.ref, this.ctx);
