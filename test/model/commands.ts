@@ -235,11 +235,11 @@ const failures: Record<Op, FaultAction[]> = {
 };
 const ops: Op[] = ["write", "remove", "pull", "get", "locate", "listCalendars"];
 
-
 /**
- * Features that can be left out (MODEL_EXCLUDE=a,b): to look past a known failure. Names:
- * restart, conn2 (the second process altogether), conn2-sync (its syncs only), noise, hold, hold-after, release-outcome, tick, expire, omit, drop, rewrite,
- * apply-then-fail, refuse (permanent / auth), 412, blind, delete, other-delete.
+ * Features that can be left out (MODEL_EXCLUDE=a,b), to look past a known failure: restart, conn2
+ * (the second process altogether), conn2-sync (its syncs only), noise, hold, hold-after,
+ * release-outcome, tick, expire, omit, drop, rewrite, apply-then-fail, refuse (permanent / auth),
+ * 412, blind, delete, other-delete.
  */
 export function commandArb(exclude: ReadonlySet<string> = new Set()): fc.Arbitrary<Cmd> {
   const on = (f: string): boolean => !exclude.has(f);
