@@ -110,3 +110,15 @@ test("model: a create whose answer was lost is located before a later refusal is
     new ClientDelete(0, "fresh"),
   ]);
 });
+
+test("model: a full listing without an object whose create is in flight is not taken as caught up (the create then confirms a version the upstream deleted)", async () => {
+  // Cursors expired; the create lands upstream (answer held); the other client deletes it; a sync's
+  // full listing lists nothing and ends at a position past the delete; the create's answer then
+  // confirms our version: calgate serves it forever, the upstream has nothing.
+  await runScenario([
+    new ExpireCursors(),
+    new Held("write", "after", new ClientPut(0, "fresh", false)),
+    new OtherDelete(0),
+    new Held("pull", "before", new Sync("primary")),
+  ]);
+});
