@@ -311,7 +311,9 @@ export class SyncEngine {
         stats.errors.push(...result.errors);
         throw new IncompleteApply(`${result.errors.length} upstream change(s) of ${row.name} could not be applied (${result.errors.slice(0, 3).join("; ")}); the sync position is kept and the sync will be retried`);
       }
-      const queued = skipped.filter((a) => a.type === "skip" && a.queued).length + result.pending.length;
+      // A full listing says nothing about items deleted before it: while a create is in flight (its id not
+      // known yet), it cannot tell whether that create's item was deleted meanwhile.
+      const queued = skipped.filter((a) => a.type === "skip" && a.queued).length + result.pending.length + (page.full && snapshot.pendingCreates ? 1 : 0);
       if (result.stale.length > 0 || queued > 0) {
         // The cache moved under this page (a client write, a confirmed write-back, another process), or an
         // object of it has a write still queued: its upstream change was not applied, and the write may yet
