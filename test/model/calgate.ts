@@ -17,7 +17,8 @@ export const OWNER = "alice";
 export const SOURCE = "up";
 const USER = { username: OWNER };
 
-export function modelConfig(file: string, writeDeadlineMs: number): Config {
+/** `configured` false: the source left the configuration (its calendars stay, read-only). */
+export function modelConfig(file: string, writeDeadlineMs: number, configured = true): Config {
   return parseConfigText(
     [
       "server: { host: 127.0.0.1, port: 0 }",
@@ -27,7 +28,7 @@ export function modelConfig(file: string, writeDeadlineMs: number): Config {
       "users:",
       `  - username: ${OWNER}`,
       "    password: secret-a",
-      `    sources: [{ id: ${SOURCE}, type: caldav, url: "http://upstream.invalid/", username: u, password: p }]`,
+      configured ? `    sources: [{ id: ${SOURCE}, type: caldav, url: "http://upstream.invalid/", username: u, password: p }]` : "    sources: []",
       "",
     ].join("\n"),
     "model.yaml",
@@ -70,7 +71,7 @@ export interface ConflictView {
   readonly theirs: string | null;
 }
 
-const configs = new Map<number, Config>();
+const configs = new Map<string, Config>();
 
 /**
  * A second calgate process inside this one. Leases and claims name their holder "host:pid:nonce", and
@@ -101,10 +102,11 @@ export class Instance {
   ) {}
 
   /** `otherProcess`: a second process on the same file, with a holder identity of its own. */
-  static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number, otherProcess = false): Promise<Instance> {
-    // The config names no file that buildSync reads (openDb gets it): parse it once per deadline.
-    let config = configs.get(writeDeadlineMs);
-    if (!config) configs.set(writeDeadlineMs, (config = modelConfig(file, writeDeadlineMs)));
+  static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number, otherProcess = false, configured = true): Promise<Instance> {
+    // The config names no file that buildSync reads (openDb gets it): parse it once per variant.
+    const key = `${writeDeadlineMs}/${configured}`;
+    let config = configs.get(key);
+    if (!config) configs.set(key, (config = modelConfig(file, writeDeadlineMs, configured)));
     const as = otherProcess ? asOtherProcess : <T>(fn: () => T): T => fn();
     return as(async () => {
       const db = await openDb(file);
@@ -134,6 +136,8 @@ export class Instance {
     return this.as(async () => {
       const cal = await this.calendar();
       if (!cal) return { status: 404, message: "no calendar" } as const;
+      // As dav/methods/put.ts does before calling the service.
+      if (!cal.writable) return { status: "refused", code: 403, message: `calendar ${cal.name} is read-only` } as const;
       try {
         const r = await this.sync.service.put(USER, cal, name, ics, cond);
         return { status: r.created ? 201 : 204, etag: r.changed ? null : r.etag } as const;
@@ -147,6 +151,7 @@ export class Instance {
     return this.as(async () => {
       const cal = await this.calendar();
       if (!cal) return { status: 404, message: "no calendar" } as const;
+      if (!cal.writable) return { status: "refused", code: 403, message: `calendar ${cal.name} is read-only` } as const;
       try {
         await this.sync.service.remove(USER, cal, name, cond);
         return { status: 204, etag: null } as const;

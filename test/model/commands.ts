@@ -207,6 +207,19 @@ export class Held extends Base {
   }
 }
 
+/** The source leaves the configuration (restart), or comes back (restart). */
+export class Configure extends Base {
+  constructor(readonly configured: boolean) {
+    super();
+  }
+  act(w: World): Promise<void> {
+    return w.configure(this.configured);
+  }
+  toString(): string {
+    return this.configured ? "RestoreSource()" : "RemoveSource()";
+  }
+}
+
 /** The second process writes `n` status events while `inner` runs. */
 export class Noisy extends Base {
   constructor(readonly n: number, readonly inner: Base) {
@@ -239,7 +252,7 @@ const ops: Op[] = ["write", "remove", "pull", "get", "locate", "listCalendars"];
  * Features that can be left out (MODEL_EXCLUDE=a,b), to look past a known failure: restart, conn2
  * (the second process altogether), conn2-sync (its syncs only), noise, hold, hold-after,
  * release-outcome, tick, expire, omit, drop, rewrite, apply-then-fail, refuse (permanent / auth),
- * 412, blind, delete, other-delete.
+ * 412, blind, delete, other-delete, remove-source.
  */
 export function commandArb(exclude: ReadonlySet<string> = new Set()): fc.Arbitrary<Cmd> {
   const on = (f: string): boolean => !exclude.has(f);
@@ -277,6 +290,7 @@ export function commandArb(exclude: ReadonlySet<string> = new Set()): fc.Arbitra
     ...(on("tick") ? [{ weight: 1, arbitrary: fc.constantFrom(6_000, 3_600_000).map((ms): Cmd => new Tick(ms)) }] : []),
     ...(on("expire") ? [{ weight: 1, arbitrary: fc.constant<Cmd>(new ExpireCursors()) }] : []),
     ...(on("restart") ? [{ weight: 1, arbitrary: fc.constant<Cmd>(new Restart()) }] : []),
+    ...(on("remove-source") ? [{ weight: 1, arbitrary: fc.boolean().map((b): Cmd => new Configure(b)) }] : []),
     ...(on("noise") && on("conn2") ? [{ weight: 1, arbitrary: fc.tuple(fc.integer({ min: 5, max: 30 }), fc.oneof(fc.constant<Base>(new Sync("primary")), clientPut as fc.Arbitrary<Base>)).map(([n, inner]): Cmd => new Noisy(n, inner)) }] : []),
   ];
   return fc.oneof(...entries);

@@ -353,6 +353,17 @@ export class World {
     await this.settle("noise");
   }
 
+  /** The source is in the primary's configuration (false: removed, its calendar read-only). */
+  private configured = true;
+
+  /** Restarts the primary with the source removed from (false) or restored to (true) its configuration. */
+  async configure(configured: boolean): Promise<void> {
+    if (configured === this.configured) return;
+    this.configured = configured;
+    this.log(configured ? "the source is back in the configuration" : "the source is removed from the configuration");
+    await this.restart();
+  }
+
   /** Closes the primary (in-flight upstream calls are aborted) and opens it again on the same file. */
   async restart(): Promise<void> {
     this.restarts++;
@@ -369,7 +380,7 @@ export class World {
     if (stuck.length) throw new ModelViolation(`restart: work of the closed process never ended: ${stuck.map((a) => a.label).join("; ")}`);
     await this.drive(old.finish(), "restart: close");
     // Not driven: opening waits on no timer, and settle() would watch the closed connection meanwhile.
-    this.primary = await Instance.open("primary", this.file, this.upstream, this.params.writeDeadlineMs);
+    this.primary = await Instance.open("primary", this.file, this.upstream, this.params.writeDeadlineMs, false, this.configured);
   }
 
   // --- invariants -----------------------------------------------------------------------------------------
@@ -449,6 +460,7 @@ export class World {
   /** Releases every hold, clears the faults, lets time pass and replays + syncs until nothing changes. */
   async quiesce(): Promise<void> {
     this.log("— quiescence —");
+    await this.configure(true);
     this.upstream.clearFaults();
     this.upstream.releaseAll();
     await this.settle("quiescence: release");
