@@ -49,10 +49,6 @@ export function sourceDirectory(config: Config, registry: AdapterRegistry = ADAP
   };
 }
 
-function catalogSourceType(config: Config, owner: string, sourceId: string): string {
-  return config.users.find((u) => u.username === owner)?.sources.find((s) => s.id === sourceId)?.type ?? "unknown";
-}
-
 export interface BuildSyncOptions {
   /** Adapter factories by source type (tests plug scripted upstreams in here). */
   adapters?: AdapterRegistry;
@@ -71,14 +67,8 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   let secretStore: SecretStore | null = null;
   const secrets = config.secretKey ? () => (secretStore ??= new SecretStore(db, SecretBox.fromSecretKey(config.secretKey!))) : null;
   const bus = new StatusBus(new StatusEventStore(db), log);
-  // A refresh refused for good marks the source auth_required at once (the sync that meets it fails too).
-  const onTokenRefresh = async (owner: string, sourceId: string, ok: boolean, message: string | null): Promise<void> => {
-    if (ok) return;
-    const previous = (await sources.ensure(owner, sourceId, catalogSourceType(config, owner, sourceId))).status;
-    await sources.setStatus(owner, sourceId, "auth_required", message);
-    if (previous !== "auth_required") await bus.publish({ type: "source.status", owner, source: sourceId, status: "auth_required", message });
-  };
-  const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets, onTokenRefresh });
+  // The engine owns source status; the catalog (made first) reaches it when an adapter reports a refresh.
+  const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets, onTokenRefresh: (owner, sourceId, ok, message) => engine.tokenRefreshed(owner, sourceId, ok, message) });
   const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
   const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
   const directory = sourceDirectory(config, registry);

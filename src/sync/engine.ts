@@ -203,6 +203,14 @@ export class SyncEngine {
     }
   }
 
+  /** An adapter's token refresh: one refused for good marks the source auth_required at once, announced once. */
+  async tokenRefreshed(owner: string, sourceId: string, ok: boolean, message: string | null): Promise<void> {
+    if (ok) return;
+    const previous = (await this.d.sources.ensure(owner, sourceId, this.d.catalog.source(owner, sourceId)?.type ?? "unknown")).status;
+    await this.d.sources.setStatus(owner, sourceId, "auth_required", message);
+    if (previous !== "auth_required") await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status: "auth_required", message });
+  }
+
   /** Releases a lease whose holder was a process on this machine that no longer exists; true when it did. */
   private async releaseIfHolderDead(owner: string, sourceId: string): Promise<boolean> {
     const held = (await this.d.sources.get(owner, sourceId))?.lease_holder ?? null;
