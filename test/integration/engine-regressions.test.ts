@@ -358,6 +358,13 @@ describe("engine regressions (issue 8)", () => {
     assert.match(String(statuses[0]!.message), /calgate auth google up/, "with the adapter's message naming the fix");
   });
 
+  test("an adapter that stores a secret without secretKey configured gets an error naming the missing key, and nothing is stored", async () => {
+    const ctx = sync.catalog.context(OWNER, SOURCE, new AbortController().signal);
+    await assert.rejects(ctx.secrets.set("refresh_token", "t0ken"), /needs secretKey/);
+    assert.equal(await ctx.secrets.get("refresh_token"), null);
+    assert.equal((await db("secrets").count({ n: "*" }).first() as { n: number }).n, 0);
+  });
+
   test("the store's change feed announces each committed change (client writes and pulls), after commit", async () => {
     const seen: { name: string; seq: number; deleted: boolean; committed: boolean }[] = [];
     const stop = sync.changes.subscribe((c) => {
