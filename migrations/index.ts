@@ -4,6 +4,7 @@ import * as m001 from "./001_initial.ts";
 import * as m002 from "./002_sync.ts";
 import * as m003 from "./003_exact_instance.ts";
 import * as m004 from "./004_sync_safety.ts";
+import * as m005 from "./005_calendar_access.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -14,4 +15,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["002_sync", m002],
   ["003_exact_instance", m003],
   ["004_sync_safety", m004],
+  ["005_calendar_access", m005],
 ];

@@ -110,8 +110,12 @@ export interface SourceAdapter {
   pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage>;
   /** Current version of one item, or null when it does not exist. */
   get(cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null>;
-  /** Where a create of `name` lands (or landed): the item, when it exists upstream. Used after a lost confirmation. */
-  locate(cal: RemoteCalendar, name: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null>;
+  /**
+   * Where a create of this object lands (or landed): the item, when it exists upstream. Used after a lost
+   * confirmation. Providers that name items by path (CalDAV) look at `name`; those that key them by
+   * iCalendar UID (Google, Graph) look for `uid`.
+   */
+  locate(cal: RemoteCalendar, target: { readonly name: string; readonly uid: string | null }, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null>;
   /**
    * Create (ref null: must not overwrite anything) or update (If-Match ref.etag). An update with
    * ref.etag null is refused: writes are never blind. Throws PreconditionFailedUpstream on a version clash.

@@ -22,6 +22,8 @@ export interface CalendarRow {
   upstream_cursor: string | null;
   /** Consecutive upstream listings that did not include this calendar. */
   upstream_missing: number;
+  /** 1 when the upstream grants read access only (served read-only). */
+  read_only: number;
   created_at: number;
 }
 
@@ -37,6 +39,7 @@ export interface NewCalendar {
   timezone?: string | null;
   components?: readonly string[];
   upstreamHref?: string | null;
+  readOnly?: boolean;
 }
 
 export interface CalendarUpdate {
@@ -51,6 +54,7 @@ export interface CalendarUpdate {
   upstreamCursor?: string | null;
   upstreamHref?: string | null;
   upstreamMissing?: number;
+  readOnly?: boolean;
 }
 
 export class CalendarStore {
@@ -82,6 +86,7 @@ export class CalendarStore {
       timezone: c.timezone ?? null,
       components: (c.components ?? ["VEVENT", "VTODO"]).join(","),
       upstream_href: c.upstreamHref ?? null,
+      read_only: c.readOnly ? 1 : 0,
       created_at: Date.now(),
     });
     return (await this.byId(Number(id)))!;
@@ -100,6 +105,7 @@ export class CalendarStore {
       if (u.upstreamCursor !== undefined) patch.upstream_cursor = u.upstreamCursor;
       if (u.upstreamHref !== undefined) patch.upstream_href = u.upstreamHref;
       if (u.upstreamMissing !== undefined) patch.upstream_missing = u.upstreamMissing;
+      if (u.readOnly !== undefined) patch.read_only = u.readOnly ? 1 : 0;
       if (u.deadProps !== undefined) {
         const row = await trx<CalendarRow>("calendars").where({ id }).first("dead_props");
         const dead = JSON.parse(row?.dead_props ?? "{}") as Record<string, XmlElement>;

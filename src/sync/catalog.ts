@@ -66,7 +66,7 @@ export class Catalog {
   remote(row: CalendarRow): RemoteCalendar {
     return {
       id: row.source_calendar_id ?? "", nameHint: row.name, displayname: row.displayname, color: row.color, description: row.description,
-      components: row.components.split(","), version: row.upstream_ctag, writable: true,
+      components: row.components.split(","), version: row.upstream_ctag, writable: !row.read_only,
     };
   }
 

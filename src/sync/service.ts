@@ -85,7 +85,8 @@ export class StoreCalendarService implements CalendarService {
       syncToken: token,
       ctag: token,
       deadProps: JSON.parse(row.dead_props ?? "{}") as Record<string, XmlElement>,
-      writable: src.configured,
+      // Calendars of a source no longer configured, and those the upstream shares read-only, refuse writes.
+      writable: src.configured && !row.read_only,
       mirrorsUpstream: src.synced,
     };
     this.positions.set(meta, at);

@@ -265,7 +265,7 @@ class Attempt {
       // create of this name lands; an item there with the object's UID is ours, and is deleted (If-Match).
       const sent = await this.d.outbox.lastPutBefore(this.row.calendar_id, this.row.object_name, this.row.id);
       const uid = sent ? parseCalendarObject(sent).uid : this.row.previous_json ? (JSON.parse(this.row.previous_json) as ObjectRow).uid : null;
-      const found = await this.adapter.locate(this.remote, this.row.object_name, this.ctx);
+      const found = await this.adapter.locate(this.remote, { name: this.row.object_name, uid }, this.ctx);
       if (!found || uid === null || parseCalendarObject(found.ics).uid !== uid) return this.confirmed(null, null);
       if (!(await this.d.outbox.retarget(this.row.id, found.ref.etag, found.ref.id, this.holder))) throw new ClaimLost(`outbox row ${this.row.id} was taken over`);
       this.row = { ...this.row, if_match: found.ref.etag, upstream_href: found.ref.id };
@@ -283,11 +283,20 @@ class Attempt {
     return "next";
   }
 
+  /** The UID of the version this row sends (providers that key items by UID locate a create by it). */
+  private rowUid(): string | null {
+    try {
+      return this.row.ics ? parseCalendarObject(this.row.ics).uid : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** A version clash (412): look at what the upstream holds now. */
   private async clash(depth: number): Promise<Step> {
     let theirs: { ref: RemoteRef; ics: string } | null;
     try {
-      theirs = this.row.upstream_href ? await this.adapter.get(this.remote, this.row.upstream_href, this.ctx) : await this.adapter.locate(this.remote, this.row.object_name, this.ctx);
+      theirs = this.row.upstream_href ? await this.adapter.get(this.remote, this.row.upstream_href, this.ctx) : await this.adapter.locate(this.remote, { name: this.row.object_name, uid: this.rowUid() }, this.ctx);
     } catch (e) {
       return this.retry(new Error(`conflict check failed: ${(e as Error).message}`));
     }

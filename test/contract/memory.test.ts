@@ -58,7 +58,7 @@ describe("memory upstream: faults", () => {
     assert.equal(up.items("c").size, 1, "stored while the answer is held");
     h.release({ kind: "transient" });
     await assert.rejects(p, Transient);
-    assert.ok(await a.locate(cal, "x.ics", ctx), "locate finds the create whose answer was lost");
+    assert.ok(await a.locate(cal, { name: "x.ics", uid: null }, ctx), "locate finds the create whose answer was lost");
   });
 
   test("apply-then-fail stores, then throws Transient", async () => {
@@ -98,7 +98,7 @@ describe("memory upstream: faults", () => {
     const e = await a.write(cal, { name: "y.ics", ref: null, ics: event("y", "Y") }, ctx).catch((x: unknown) => x);
     assert.ok(e instanceof RateLimited && e.retryAfterMs === 7);
     await assert.rejects(a.pull(cal, null, ctx), Transient);
-    const g = (await a.locate(cal, "x.ics", ctx))!;
+    const g = (await a.locate(cal, { name: "x.ics", uid: null }, ctx))!;
     await assert.rejects(a.remove(cal, g.ref, ctx), Permanent);
     assert.equal(up.pendingFaults().length, 0);
     assert.equal(up.requests, 5);
@@ -156,9 +156,9 @@ describe("memory upstream: faults", () => {
     up.nullEtags = "pull";
     const p = await pullAll(a, cal, null, ctx);
     assert.ok(p.changes.every((c) => c.kind === "upsert" && c.ref.etag === null));
-    assert.ok((await a.locate(cal, "x.ics", ctx))!.ref.etag !== null);
+    assert.ok((await a.locate(cal, { name: "x.ics", uid: null }, ctx))!.ref.etag !== null);
     up.nullEtags = "all";
-    assert.equal((await a.locate(cal, "x.ics", ctx))!.ref.etag, null);
+    assert.equal((await a.locate(cal, { name: "x.ics", uid: null }, ctx))!.ref.etag, null);
     const w = await a.write(cal, { name: "y.ics", ref: null, ics: event("y", "Y") }, ctx);
     assert.equal(w.ref?.etag, null);
   });

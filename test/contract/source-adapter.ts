@@ -10,7 +10,7 @@
  *
  * Properties:
  *  - listCalendars lists the fixture's calendar;
- *  - create (ref null) then get / locate(name) return it, with an ETag, and the text write reported;
+ *  - create (ref null) then get / locate({name, uid}) return it, with an ETag, and the text write reported;
  *  - create over an existing item (ours or the other client's) → PreconditionFailedUpstream, nothing changed;
  *  - update with the current ETag → a new ETag; with a stale ETag → PreconditionFailedUpstream, nothing changed;
  *  - update or remove with a null ETag → refused (Permanent or PreconditionFailedUpstream), nothing changed;
@@ -181,7 +181,7 @@ export function adapterContract(name: string, makeFixture: FixtureFactory): void
       assert.ok(got.ref.etag !== null, "get gives an ETag");
       if (ref.etag !== null) assert.equal(got.ref.etag, ref.etag, "get's ETag is the one write returned");
       assert.ok(sameContent(got.ics, stored), `get returns what write reported:\n${got.ics}\nvs\n${stored}`);
-      const loc = await f.adapter.locate(f.calendar, name, f.ctx);
+      const loc = await f.adapter.locate(f.calendar, { name, uid }, f.ctx);
       assert.ok(loc, "locate(name) finds the item created under that name");
       assert.equal(loc.ref.id, ref.id);
       assert.equal(loc.ref.etag, got.ref.etag);
@@ -189,13 +189,13 @@ export function adapterContract(name: string, makeFixture: FixtureFactory): void
     });
 
     it("get of an unknown id and locate of an unknown name answer null", async (f) => {
-      const { name } = fresh();
-      assert.equal(await f.adapter.locate(f.calendar, name, f.ctx), null);
+      const unknown = fresh();
+      assert.equal(await f.adapter.locate(f.calendar, unknown, f.ctx), null);
       const { name: n2, uid } = fresh();
       const { ref } = await create(f, n2, event(uid, "To delete"));
       await f.adapter.remove(f.calendar, await currentRef(f, ref.id), f.ctx);
       assert.equal(await f.adapter.get(f.calendar, ref.id, f.ctx), null, "get of a deleted item");
-      assert.equal(await f.adapter.locate(f.calendar, n2, f.ctx), null, "locate of a deleted item");
+      assert.equal(await f.adapter.locate(f.calendar, { name: n2, uid }, f.ctx), null, "locate of a deleted item");
     });
 
     it("a create over an existing item is refused with PreconditionFailedUpstream and changes nothing", async (f) => {
@@ -210,7 +210,7 @@ export function adapterContract(name: string, makeFixture: FixtureFactory): void
       const o = fresh();
       await f.other.put(o.name, event(o.uid, "Theirs"));
       await rejectsWith(f.adapter.write(f.calendar, { name: o.name, ref: null, ics: event(o.uid, "Ours") }, f.ctx), [PreconditionFailedUpstream], "create over the other client's item");
-      const theirs = await f.adapter.locate(f.calendar, o.name, f.ctx);
+      const theirs = await f.adapter.locate(f.calendar, o, f.ctx);
       assert.equal(theirs && summary(theirs.ics), "Theirs");
     });
 
@@ -291,7 +291,7 @@ export function adapterContract(name: string, makeFixture: FixtureFactory): void
       }
       const o = fresh();
       await f.other.put(o.name, event(o.uid, "Theirs"));
-      const theirs = await f.adapter.locate(f.calendar, o.name, f.ctx);
+      const theirs = await f.adapter.locate(f.calendar, o, f.ctx);
       assert.ok(theirs);
       made.set(theirs.ref.id, theirs.ics);
       const all = await pullAll(f.adapter, f.calendar, null, f.ctx);
@@ -390,7 +390,7 @@ export function adapterContract(name: string, makeFixture: FixtureFactory): void
       await create(f, name, event(uid, "count"));
       assert.ok(f.adapter.requests > afterList, "write is counted");
       const afterWrite = f.adapter.requests;
-      await f.adapter.locate(f.calendar, name, f.ctx);
+      await f.adapter.locate(f.calendar, { name, uid }, f.ctx);
       assert.ok(f.adapter.requests > afterWrite, "locate is counted");
     });
 

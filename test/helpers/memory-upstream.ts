@@ -567,7 +567,7 @@ export class MemoryAdapter implements SourceAdapter {
   get(cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
     return this.call("get", ctx, cal.id, id, null, () => this.upstream.serve.get(cal.id, id));
   }
-  locate(cal: RemoteCalendar, name: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
+  locate(cal: RemoteCalendar, { name }: { readonly name: string }, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
     return this.call("locate", ctx, cal.id, idForName(name), name, () => this.upstream.serve.get(cal.id, idForName(name)));
   }
   write(cal: RemoteCalendar, item: { readonly name: string; readonly ref: RemoteRef | null; readonly ics: string }, ctx: SourceContext): Promise<Written> {

@@ -266,8 +266,8 @@ export class CaldavAdapter implements SourceAdapter {
   }
 
   /** A create of `name` lands at the calendar URL + the name (that is how write() builds it). */
-  locate(cal: RemoteCalendar, name: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
-    return this.get(cal, this.hrefFor(cal, name), ctx);
+  locate(cal: RemoteCalendar, target: { readonly name: string }, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
+    return this.get(cal, this.hrefFor(cal, target.name), ctx);
   }
 
   private hrefFor(cal: RemoteCalendar, name: string): string {
