@@ -1,7 +1,8 @@
 /** Config `type` → adapter factory. Local sources have no adapter: their calendars live only in the cache. */
-import type { SourceConfig, CaldavSourceConfig } from "../config/schema.ts";
+import type { SourceConfig, CaldavSourceConfig, GoogleSourceConfig } from "../config/schema.ts";
 import type { SourceAdapter } from "./adapter.ts";
 import { CaldavAdapter } from "./caldav/adapter.ts";
+import { GoogleAdapter } from "./google/adapter.ts";
 
 export interface AdapterDeps {
   /** sync.timeoutMs: per-request timeout when the source sets none. */
@@ -12,6 +13,7 @@ export type AdapterRegistry = Readonly<Partial<Record<SourceConfig["type"], Adap
 
 export const ADAPTERS: AdapterRegistry = {
   caldav: (s, d) => new CaldavAdapter(s as CaldavSourceConfig, d.timeoutMs),
+  google: (s, d) => new GoogleAdapter(s as GoogleSourceConfig, { timeoutMs: d.timeoutMs }),
 };
 
 export function isSynced(type: string): boolean {

@@ -1,0 +1,215 @@
+/**
+ * `type: google` sources: Google Calendar API v3 through the official client (client.ts).
+ *
+ * Model: a calendar object resource is one Google series (groups.ts): the RemoteRef id is the
+ * master's event id, its version tag combines the etags of the master and of every instance Google
+ * keeps as an event, and translate.ts turns the series into iCalendar and back.
+ *  - listCalendars: calendarList (names, colours, accessRole: reader and freeBusyReader calendars are
+ *    read-only);
+ *  - pull: events.list with singleEvents=false, every page in one call (nextSyncToken comes only on
+ *    the last page, and an interrupted paging run yields no usable token). Without a cursor it is a
+ *    full listing; with one, an incremental list by syncToken, where a changed exception or cancelled
+ *    occurrence refetches its series by iCalUID (one request). 410 fullSyncRequired → CursorExpired,
+ *    and the engine restarts with a full listing that neither duplicates nor drops events.
+ *  - write/remove: write.ts.
+ * An idle poll costs one events.list per calendar (plus the calendarList of the engine's listing).
+ */
+import type { GoogleSourceConfig } from "../../config/schema.ts";
+import { Permanent, Transient, type Cursor, type PullPage, type RemoteCalendar, type RemoteChange, type RemoteRef, type SourceAdapter, type SourceContext, type Written } from "../adapter.ts";
+import { GoogleApi, type GoogleApiOptions } from "./client.ts";
+import { groupSeries, isCancelled, isLive, versionOf, withoutMark, type GEvent, type Series } from "./groups.ts";
+import { groupToIcs } from "./translate.ts";
+import { GoogleWriter } from "./write.ts";
+import { watchCalendar, type WatchResult } from "./push.ts";
+
+const PAGE = 2500;
+const CURSOR_PREFIX = "g1:";
+/** Writable access roles (reference: calendarList accessRole). */
+const WRITABLE = new Set(["owner", "writer"]);
+
+export class GoogleAdapter implements SourceAdapter {
+  readonly caps = { write: true, remove: true, incremental: true, push: true, calendarWrite: false };
+  readonly api: GoogleApi;
+  /** Calendar id → its time zone (Google renders times in it; floating times are pinned to it). */
+  private readonly zones = new Map<string, string>();
+  private readonly writer: GoogleWriter;
+
+  constructor(readonly cfg: GoogleSourceConfig, opts: GoogleApiOptions) {
+    this.api = new GoogleApi(cfg, opts);
+    this.writer = new GoogleWriter(this);
+  }
+  get requests(): number {
+    return this.api.requests;
+  }
+
+  async listCalendars(ctx: SourceContext): Promise<RemoteCalendar[]> {
+    const out: RemoteCalendar[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.api.call("calendarList.list", "read", (a, o) => a.calendarList.list({ maxResults: 250, ...(pageToken ? { pageToken } : {}) }, o), ctx);
+      for (const c of page.items ?? []) {
+        if (!c.id || c.deleted) continue;
+        const name = c.summaryOverride ?? c.summary ?? c.id;
+        const wanted = this.cfg.calendars;
+        if (wanted && !wanted.some((w) => w === c.id || w === name || (c.primary && w === "primary"))) continue;
+        if (c.timeZone) this.zones.set(c.id, c.timeZone);
+        out.push({
+          id: c.id,
+          // The primary calendar is "primary" in URLs and mirror rules (PRODUCT.md: work/primary).
+          nameHint: c.primary ? "primary" : name,
+          displayname: name,
+          color: c.backgroundColor ?? null,
+          description: c.description ?? null,
+          components: ["VEVENT"],
+          version: null, // Google has no cheap per-calendar change marker; the sync token is the cursor
+          writable: WRITABLE.has(c.accessRole ?? ""),
+        });
+      }
+      pageToken = page.nextPageToken ?? undefined;
+    } while (pageToken);
+    return out;
+  }
+
+  async zoneOf(cal: RemoteCalendar, ctx: SourceContext): Promise<string | null> {
+    const known = this.zones.get(cal.id);
+    if (known) return known;
+    const entry = await this.api.call("calendarList.get", "read", (a, o) => a.calendarList.get({ calendarId: cal.id }, o), ctx);
+    if (entry.timeZone) this.zones.set(cal.id, entry.timeZone);
+    return entry.timeZone ?? null;
+  }
+
+  /** iCalendar text of a series, without calgate's write marker. */
+  async icsOf(cal: RemoteCalendar, s: Series, ctx: SourceContext): Promise<string> {
+    const zone = await this.zoneOf(cal, ctx);
+    return groupToIcs({ master: s.master && !isCancelled(s.master) ? withoutMark(s.master) : null, instances: s.instances.map(withoutMark) }, { calendarZone: zone });
+  }
+
+  async pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage> {
+    const syncToken = cursor?.startsWith(CURSOR_PREFIX) ? cursor.slice(CURSOR_PREFIX.length) : null;
+    const items: GEvent[] = [];
+    let pageToken: string | undefined;
+    let nextSyncToken: string | null = null;
+    do {
+      // The identical query on every page and on every incremental run (reference section 4).
+      const page = await this.api.call("events.list", "read", (a, o) => a.events.list({ calendarId: cal.id, maxResults: PAGE, singleEvents: false, ...(syncToken ? { syncToken } : {}), ...(pageToken ? { pageToken } : {}) }, o), ctx);
+      items.push(...(page.items ?? []));
+      if (page.timeZone) this.zones.set(cal.id, page.timeZone);
+      pageToken = page.nextPageToken ?? undefined;
+      nextSyncToken = page.nextSyncToken ?? null;
+    } while (pageToken);
+    if (nextSyncToken === null) throw new Transient(`Google events.list of ${cal.id} ended without a nextSyncToken`);
+    const next = CURSOR_PREFIX + nextSyncToken;
+    return syncToken === null ? this.fullListing(cal, items, next, ctx) : this.incremental(cal, items, next, ctx);
+  }
+
+  private async fullListing(cal: RemoteCalendar, items: GEvent[], next: Cursor, ctx: SourceContext): Promise<PullPage> {
+    const known = await ctx.known(cal);
+    const listed = new Map<string, string | null>();
+    const changes: RemoteChange[] = [];
+    const unreadable: string[] = [];
+    for (const s of groupSeries(items).values()) {
+      if (!isLive(s)) continue;
+      const version = versionOf(s);
+      listed.set(s.key, version);
+      if (known.get(s.key) === version) continue;
+      const change = await this.upsert(cal, s, version, ctx, unreadable);
+      if (change) changes.push(change);
+    }
+    return { changes, next, done: true, full: true, listed, ...(unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {}) };
+  }
+
+  private async incremental(cal: RemoteCalendar, items: GEvent[], next: Cursor, ctx: SourceContext): Promise<PullPage> {
+    const changes: RemoteChange[] = [];
+    const unreadable: string[] = [];
+    for (const s of groupSeries(items).values()) {
+      const m = s.master;
+      if (m && s.instances.length === 0) {
+        if (isCancelled(m)) {
+          changes.push({ kind: "delete", id: s.key }); // a deleted event: a stub with only its id
+          continue;
+        }
+        if (!m.recurrence?.length) {
+          const change = await this.upsert(cal, s, versionOf(s), ctx, unreadable);
+          if (change) changes.push(change);
+          continue;
+        }
+      }
+      // A series, a changed exception or a cancelled occurrence: read the whole series again.
+      const uid = m?.iCalUID ?? s.instances.find((i) => i.iCalUID)?.iCalUID ?? (await ctx.cached(cal, s.key))?.uid ?? (await this.event(cal, s.key, ctx))?.iCalUID ?? null;
+      const now = uid ? (await this.seriesByUid(cal, uid, ctx)).get(s.key) : undefined;
+      if (!now || !isLive(now)) {
+        changes.push({ kind: "delete", id: s.key });
+        continue;
+      }
+      const change = await this.upsert(cal, now, versionOf(now), ctx, unreadable);
+      if (change) changes.push(change);
+    }
+    return { changes, next, done: true, full: false, ...(unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {}) };
+  }
+
+  private async upsert(cal: RemoteCalendar, s: Series, version: string, ctx: SourceContext, unreadable: string[]): Promise<RemoteChange | null> {
+    try {
+      return { kind: "upsert", ref: { id: s.key, etag: version }, ics: await this.icsOf(cal, s, ctx), nameHint: `${s.key}.ics` };
+    } catch (e) {
+      unreadable.push(`${s.key}: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  /** One event by id (cancelled ones included, as Google returns them), or null when Google has none. */
+  async event(cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<GEvent | null> {
+    try {
+      return await this.api.call("events.get", "read", (a, o) => a.events.get({ calendarId: cal.id, eventId: id }, o), ctx);
+    } catch (e) {
+      if ((e as { status?: number }).status === 404 || (e as { status?: number }).status === 410) return null;
+      throw e;
+    }
+  }
+
+  /** Every event with this iCalUID (master, exceptions, cancelled ones), grouped into series. */
+  async seriesByUid(cal: RemoteCalendar, uid: string, ctx: SourceContext): Promise<Map<string, Series>> {
+    const items: GEvent[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.api.call("events.list", "read", (a, o) => a.events.list({ calendarId: cal.id, iCalUID: uid, showDeleted: true, singleEvents: false, maxResults: PAGE, ...(pageToken ? { pageToken } : {}) }, o), ctx);
+      items.push(...(page.items ?? []));
+      if (page.timeZone) this.zones.set(cal.id, page.timeZone);
+      pageToken = page.nextPageToken ?? undefined;
+    } while (pageToken);
+    return groupSeries(items);
+  }
+
+  async get(cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
+    let uid = (await ctx.cached(cal, id))?.uid ?? null;
+    if (uid === null) {
+      const e = await this.event(cal, id, ctx);
+      if (!e || !e.iCalUID) return null;
+      uid = e.iCalUID;
+    }
+    const s = (await this.seriesByUid(cal, uid, ctx)).get(id);
+    if (!s || !isLive(s)) return null;
+    return { ref: { id, etag: versionOf(s) }, ics: await this.icsOf(cal, s, ctx) };
+  }
+
+  /** Google keys events by iCalUID (the name a client chose never reaches Google). */
+  async locate(cal: RemoteCalendar, target: { readonly name: string; readonly uid: string | null }, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
+    if (target.uid === null) return null;
+    const live = [...(await this.seriesByUid(cal, target.uid, ctx)).values()].filter(isLive);
+    const s = live.find((x) => x.master !== null) ?? live[0];
+    return s ? { ref: { id: s.key, etag: versionOf(s) }, ics: await this.icsOf(cal, s, ctx) } : null;
+  }
+
+  write(cal: RemoteCalendar, item: { readonly name: string; readonly ref: RemoteRef | null; readonly ics: string }, ctx: SourceContext): Promise<Written> {
+    if (!cal.writable) return Promise.reject(new Permanent(`calendar "${cal.displayname ?? cal.id}" is shared with calgate's Google account read-only`, 403));
+    return this.writer.write(cal, item, ctx);
+  }
+
+  remove(cal: RemoteCalendar, ref: RemoteRef, ctx: SourceContext): Promise<void> {
+    if (!cal.writable) return Promise.reject(new Permanent(`calendar "${cal.displayname ?? cal.id}" is shared with calgate's Google account read-only`, 403));
+    return this.writer.remove(cal, ref, ctx);
+  }
+
+  watch(cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
+    return watchCalendar(this, cal, callbackUrl, ctx);
+  }
+}

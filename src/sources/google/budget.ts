@@ -1,0 +1,82 @@
+/**
+ * Client-side request budgets that keep calgate inside Google's per-minute quotas (reference section 7:
+ * 600 requests per minute per user per project, 10,000 per minute per project, sliding one-minute
+ * windows; a burst over quota throttles the following window too). Waiting here is cheaper than
+ * being refused: a refused request still counts, and a storm of refusals stretches an import.
+ *
+ * One budget per Google account (per source) and one per OAuth client (project), shared by every
+ * source of this process that uses that client.
+ */
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const t = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      const onAbort = (): void => {
+        clearTimeout(t);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }),
+};
+
+/** At most `limit` units in any window of `windowMs`. */
+export class SlidingWindowBudget {
+  private readonly spent: { at: number; units: number }[] = [];
+  private total = 0;
+
+  constructor(readonly limit: number, readonly windowMs = 60_000, private readonly clock: Clock = realClock) {
+    if (!(limit > 0)) throw new Error(`a request budget needs a positive limit (got ${limit})`);
+  }
+
+  /** How long a request of `units` must wait before it fits (0: now). */
+  waitFor(units: number): number {
+    const now = this.clock.now();
+    this.expire(now);
+    if (this.total + units <= this.limit) return 0;
+    // Drop the oldest entries until it fits; the wait is until the last dropped one leaves the window.
+    let freed = 0;
+    for (const s of this.spent) {
+      freed += s.units;
+      if (this.total - freed + units <= this.limit) return Math.max(1, s.at + this.windowMs - now);
+    }
+    return this.windowMs;
+  }
+
+  /** Waits until `units` fit, then spends them. */
+  async take(units: number, signal?: AbortSignal): Promise<number> {
+    let waited = 0;
+    for (;;) {
+      const wait = this.waitFor(units);
+      if (wait === 0) break;
+      waited += wait;
+      await this.clock.sleep(wait, signal);
+    }
+    const at = this.clock.now();
+    this.spent.push({ at, units });
+    this.total += units;
+    return waited;
+  }
+
+  private expire(now: number): void {
+    while (this.spent.length > 0 && this.spent[0]!.at + this.windowMs <= now) this.total -= this.spent.shift()!.units;
+  }
+}
+
+/** Per-project budgets, shared by every source of this process using the same OAuth client id. */
+const projectBudgets = new Map<string, SlidingWindowBudget>();
+export function projectBudget(clientId: string, limit: number): SlidingWindowBudget {
+  let b = projectBudgets.get(clientId);
+  if (!b || b.limit !== limit) projectBudgets.set(clientId, (b = new SlidingWindowBudget(limit)));
+  return b;
+}
