@@ -154,3 +154,6 @@ export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) =
     await db.destroy();
   }
 };
+
+/** `calgate auth <google|microsoft> <source-id>`: loaded on demand (the OAuth libraries stay out of `serve`). */
+export const runAuth: import("./cli/contract.ts").RunAuth = async (...args) => (await import("./cli/auth-run.ts")).runAuth(...args);

@@ -192,6 +192,7 @@ export const GoogleSourceSchema = z
     tokenUrl: httpUrl().optional().describe("OAuth token endpoint override; default https://oauth2.googleapis.com/token."),
     caCert: caCert().optional(),
     calendars: z.array(nonEmpty("a calendar id or name")).optional().describe("Only these calendars (ids or names); all of the account's calendars when absent."),
+    testingApp: bool().optional().describe("True when the OAuth app is in Testing publishing status (Google Cloud console): Google then expires refresh tokens after 7 days, and calgate warns on the status feed two days before."),
   })
   .describe("A Google Calendar account, via the Calendar API. Run `calgate auth google <id>` once.");
 
