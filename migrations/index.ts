@@ -5,6 +5,7 @@ import * as m002 from "./002_sync.ts";
 import * as m003 from "./003_exact_instance.ts";
 import * as m004 from "./004_sync_safety.ts";
 import * as m005 from "./005_calendar_access.ts";
+import * as m006 from "./006_push_channels.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -16,4 +17,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["003_exact_instance", m003],
   ["004_sync_safety", m004],
   ["005_calendar_access", m005],
+  ["006_push_channels", m006],
 ];

@@ -20,11 +20,13 @@ import { ConflictStore } from "./store/conflicts.ts";
 import { StatusEventStore } from "./store/status-events.ts";
 import { StatusBus } from "./status/bus.ts";
 import { eventsRoute } from "./http/sse.ts";
-import { syncNowRoute } from "./http/routes.ts";
+import { pushRoute, syncNowRoute } from "./http/routes.ts";
 import { SyncEngine } from "./sync/engine.ts";
 import { Writer } from "./sync/writer.ts";
 import { Scheduler } from "./sync/scheduler.ts";
-import { ADAPTERS, isSynced, type AdapterRegistry } from "./sources/registry.ts";
+import { ADAPTERS, PUSH_PARSERS, isSynced, type AdapterRegistry } from "./sources/registry.ts";
+import { ChannelStore } from "./store/channels.ts";
+import { PushChannels } from "./sync/push.ts";
 import { WriteBackStore } from "./store/writeback.ts";
 import { SecretStore } from "./store/secrets.ts";
 import { SecretBox } from "./auth/crypto.ts";
@@ -79,7 +81,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(config.storage.filename);
-  const { calendars, bus, engine, writer, service } = buildSync(config, db, log);
+  const { calendars, bus, catalog, engine, writer, service } = buildSync(config, db, log);
   await ensureLocalCalendars(config, calendars, log);
   for (const u of config.users) {
     for (const s of u.sources) {
@@ -87,6 +89,16 @@ export const startServer: StartServer = async (config, opts) => {
     }
   }
   const scheduler = new Scheduler(engine, writer, config, log);
+  const push = new PushChannels({
+    catalog, calendars, channels: new ChannelStore(db), publicUrl: config.server.publicUrl ?? null, log,
+    trigger: (owner, sourceId, reason) => void scheduler.trigger(owner, sourceId, reason),
+  });
+  await push.forgetOrphans();
+  // After each successful sync of a source that can watch: its calendars have live push subscriptions.
+  const unwatchPush = bus.subscribe(
+    (e) => e.type === "sync.completed",
+    (e) => void push.ensure(e.owner, e.source).catch((err: Error) => log.warn({ owner: e.owner, source: e.source, err: err.message }, "could not open push subscriptions; polling continues")),
+  );
   const metrics = new Metrics();
   const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth() });
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
@@ -97,7 +109,7 @@ export const startServer: StartServer = async (config, opts) => {
     metrics,
     trustProxy: config.server.trustProxy,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
-    extraRoutes: [eventsRoute(bus), syncNowRoute(scheduler, engine)],
+    extraRoutes: [eventsRoute(bus), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
   });
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
@@ -119,7 +131,9 @@ export const startServer: StartServer = async (config, opts) => {
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      unwatchPush();
       await scheduler.stop();
+      await push.close();
       unwatchMetrics();
       engine.close();
       writer.close();

@@ -3,6 +3,7 @@
  * over a narrow interface; the work stays in its room (status/ for the feed, sync/ for syncing).
  */
 import type Koa from "koa";
+import type { PushNotice } from "../sources/adapter.ts";
 
 /** An extra route: returns true when it handled the request. `authenticate` resolves null after answering 401/429 itself. */
 export type ExtraRoute = (ctx: Koa.Context, user: string | null, authenticate: () => Promise<string | null>) => Promise<boolean>;
@@ -41,6 +42,40 @@ export function syncNowRoute(scheduler: SyncTrigger, engine: SyncedSources): Ext
     ctx.status = 202;
     ctx.type = "application/json";
     ctx.body = JSON.stringify({ accepted: targets.map((t) => t.source.id) });
+    return true;
+  };
+}
+
+/** What POST /hooks/<type> needs: the provider parsers and the push room (sync/push.ts). */
+export interface PushReceiver {
+  notice(n: PushNotice): Promise<"accepted" | "ignored" | "unknown" | "forbidden">;
+}
+
+/**
+ * POST /hooks/<provider>: provider push notifications. Providers cannot send our Basic credentials:
+ * a notification is trusted only when it names a subscription calgate opened and carries its secret.
+ */
+export function pushRoute(receiver: PushReceiver, parsers: Readonly<Record<string, (headers: Record<string, string | string[] | undefined>, body: string) => PushNotice | null>>): ExtraRoute {
+  return async (ctx: Koa.Context) => {
+    const m = /^\/hooks\/([a-z]+)$/.exec(ctx.path);
+    if (!m) return false;
+    const parse = parsers[m[1]!];
+    if (!parse) return false;
+    if (ctx.method !== "POST") {
+      ctx.status = 405;
+      ctx.set("allow", "POST");
+      ctx.body = "POST only\n";
+      return true;
+    }
+    const notice = parse(ctx.headers, "");
+    if (!notice) {
+      ctx.status = 400;
+      ctx.body = "not a push notification\n";
+      return true;
+    }
+    const outcome = await receiver.notice(notice);
+    ctx.status = outcome === "unknown" ? 404 : outcome === "forbidden" ? 403 : 200;
+    ctx.body = "";
     return true;
   };
 }

@@ -127,10 +127,31 @@ export interface SourceAdapter {
   updateCalendar?(cal: RemoteCalendar, props: { displayname?: string | null; color?: string | null; description?: string | null }, ctx: SourceContext): Promise<void>;
   /** Delete a calendar upstream (caps.calendarWrite). */
   deleteCalendar?(cal: RemoteCalendar, ctx: SourceContext): Promise<void>;
-  /** Provider push: subscribe to changes of one calendar. */
-  watch?(cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<{ id: string; expiresAt: number }>;
+  /** Provider push: subscribe to changes of one calendar; notifications go to `callbackUrl`. */
+  watch?(cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<PushSubscription>;
+  /** Ends a subscription watch() opened ("already gone" counts as done). */
+  unwatch?(sub: { readonly id: string; readonly data: unknown }, ctx: SourceContext): Promise<void>;
   /** Upstream requests made so far (every HTTP request, retries included). */
   readonly requests: number;
+}
+
+/** A provider push subscription (Google channel, Graph subscription). */
+export interface PushSubscription {
+  /** The id notifications name. */
+  readonly id: string;
+  readonly expiresAt: number;
+  /** Echoed by the provider on each notification (Google channel token, Graph clientState). */
+  readonly secret: string;
+  /** What the adapter needs to end it (e.g. Google's resourceId); stored as JSON. */
+  readonly data: unknown;
+}
+
+/** A provider notification as its parser reads it (sources/registry.ts PUSH_PARSERS). */
+export interface PushNotice {
+  readonly subscriptionId: string;
+  readonly secret: string | null;
+  /** "handshake": no change implied (Google's first `sync` message); "change": sync now. */
+  readonly kind: "handshake" | "change";
 }
 
 /** Base of every typed upstream failure; `status` is the HTTP status when there was one. */

@@ -20,7 +20,7 @@ import { GoogleApi, type GoogleApiOptions } from "./client.ts";
 import { groupSeries, isCancelled, isLive, versionOf, withoutMark, type GEvent, type Series } from "./groups.ts";
 import { groupToIcs } from "./translate.ts";
 import { GoogleWriter } from "./write.ts";
-import { watchCalendar, type WatchResult } from "./push.ts";
+import { stopChannel, watchCalendar, type WatchResult } from "./push.ts";
 
 const PAGE = 2500;
 const CURSOR_PREFIX = "g1:";
@@ -211,5 +211,9 @@ export class GoogleAdapter implements SourceAdapter {
 
   watch(cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
     return watchCalendar(this, cal, callbackUrl, ctx);
+  }
+
+  unwatch(sub: { readonly id: string; readonly data: unknown }, ctx: SourceContext): Promise<void> {
+    return stopChannel(this, sub, ctx);
   }
 }

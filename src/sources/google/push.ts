@@ -6,18 +6,11 @@
  * one, and channels.stop needs both the id and the resourceId, so both are kept by the caller.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { RemoteCalendar, SourceContext } from "../adapter.ts";
+import type { PushNotice, PushSubscription, RemoteCalendar, SourceContext } from "../adapter.ts";
 import type { GoogleAdapter } from "./adapter.ts";
 
-export interface WatchResult {
-  /** The channel id (X-Goog-Channel-ID of every notification). */
-  readonly id: string;
-  readonly expiresAt: number;
-  /** Echoed as X-Goog-Channel-Token: proves a notification comes from a channel we opened. */
-  readonly secret: string;
-  /** What channels.stop needs besides the id. */
-  readonly data: { readonly resourceId: string };
-}
+/** id = X-Goog-Channel-ID; secret = the channel token (X-Goog-Channel-Token); data = { resourceId } for channels.stop. */
+export type WatchResult = PushSubscription & { readonly data: { readonly resourceId: string } };
 
 /** Google's default and maximum channel lifetime is 7 days; ask for it and renew well before. */
 const TTL_SECONDS = 7 * 24 * 3600;
@@ -47,13 +40,6 @@ export async function stopChannel(g: GoogleAdapter, channel: { id: string; data:
   }
 }
 
-export interface PushNotice {
-  readonly channelId: string;
-  readonly secret: string | null;
-  /** "sync": the handshake right after watch; "change": something changed (exists / not_exists). */
-  readonly kind: "sync" | "change";
-}
-
 /** Reads a Google notification's headers; null when it is not one. */
 export function parseNotification(headers: Record<string, string | string[] | undefined>): PushNotice | null {
   const h = (n: string): string | null => {
@@ -63,5 +49,6 @@ export function parseNotification(headers: Record<string, string | string[] | un
   const channelId = h("x-goog-channel-id");
   const state = h("x-goog-resource-state");
   if (!channelId || !state) return null;
-  return { channelId, secret: h("x-goog-channel-token"), kind: state === "sync" ? "sync" : "change" };
+  // "sync" is the handshake right after watch; "exists" / "not_exists" mean something changed.
+  return { subscriptionId: channelId, secret: h("x-goog-channel-token"), kind: state === "sync" ? "handshake" : "change" };
 }
