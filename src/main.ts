@@ -81,7 +81,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(config.storage.filename);
-  const { calendars, bus, catalog, engine, writer, service } = buildSync(config, db, log);
+  const { calendars, bus, catalog, engine, writer, service } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const u of config.users) {
     for (const s of u.sources) {

@@ -6,6 +6,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../status/log.ts";
+import type { AdapterRegistry } from "../sources/registry.ts";
 
 export interface StartOptions {
   /** Absolute path of the config file, or null when the embedded default is in use. */
@@ -13,6 +14,8 @@ export interface StartOptions {
   /** Password generated for the embedded default's user (already printed by the CLI), or null. */
   generatedPassword: string | null;
   logger: Logger;
+  /** Adapter factories by source type, instead of the built-in ones (tests tune retry timings with it). */
+  adapters?: AdapterRegistry;
 }
 
 export interface ServerHandle {
