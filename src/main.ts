@@ -70,7 +70,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   const secrets = config.secretKey ? () => (secretStore ??= new SecretStore(db, SecretBox.fromSecretKey(config.secretKey!))) : null;
   const bus = new StatusBus(new StatusEventStore(db), log);
   // The engine owns source status; the catalog (made first) reaches it when an adapter reports a refresh.
-  const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets, onTokenRefresh: (owner, sourceId, ok, message) => engine.tokenRefreshed(owner, sourceId, ok, message) });
+  const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets, onTokenRefresh: (owner, sourceId, ok, message) => engine.tokenRefreshed(owner, sourceId, ok, message), onWarning: (owner, sourceId, message) => engine.warned(owner, sourceId, message) });
   const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
   const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
   const directory = sourceDirectory(config, registry);

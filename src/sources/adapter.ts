@@ -88,6 +88,8 @@ export interface SourceContext {
    * which marks the source auth_required with `message` (naming the command that fixes it) at once.
    */
   tokenRefreshed(ok: boolean, message?: string): Promise<void>;
+  /** Something a person should act on before it breaks (e.g. a refresh token about to expire), for the status feed. */
+  warn(message: string): Promise<void>;
   /** Upstream ids with the version tag the cache holds for them (to fetch only what changed). */
   known(cal: RemoteCalendar): Promise<ReadonlyMap<string, string | null>>;
   cached(cal: RemoteCalendar, id: string): Promise<CachedObject | null>;

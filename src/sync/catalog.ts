@@ -19,6 +19,7 @@ export interface CatalogDeps {
   sources: SourceStore;
   /** Told when an adapter reports a token refresh (status follows it). */
   onTokenRefresh?: (owner: string, sourceId: string, ok: boolean, message: string | null) => Promise<void>;
+  onWarning?: (owner: string, sourceId: string, message: string) => Promise<void>;
   /** Present when secretKey is configured (made on first use). */
   secrets: (() => SecretStore) | null;
 }
@@ -90,6 +91,9 @@ export class Catalog {
       secrets,
       tokenRefreshed: async (ok, message) => {
         await d.onTokenRefresh?.(owner, sourceId, ok, message ?? null);
+      },
+      warn: async (message) => {
+        await d.onWarning?.(owner, sourceId, message);
       },
       state: { load: <T>() => d.sources.loadState<T>(owner, sourceId), save: (v: unknown) => d.sources.saveState(owner, sourceId, v) },
       async known(cal) {

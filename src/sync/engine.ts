@@ -88,6 +88,8 @@ export class SyncEngine {
   private readonly running = new Map<string, Promise<SyncResult>>();
   private readonly queued = new Map<string, Promise<SyncResult>>();
   private readonly abort = new AbortController();
+  /** The last warning announced per source (owner\0source), so a repeated one is not announced again. */
+  private readonly warnings = new Map<string, string>();
 
   constructor(private readonly d: EngineDeps) {}
 
@@ -209,6 +211,16 @@ export class SyncEngine {
     const previous = (await this.d.sources.ensure(owner, sourceId, this.d.catalog.source(owner, sourceId)?.type ?? "unknown")).status;
     await this.d.sources.setStatus(owner, sourceId, "auth_required", message);
     if (previous !== "auth_required") await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status: "auth_required", message });
+  }
+
+  /** An adapter's warning (e.g. a token about to expire): announced on the status feed once per message and process. */
+  async warned(owner: string, sourceId: string, message: string): Promise<void> {
+    const k = `${owner}\0${sourceId}`;
+    if (this.warnings.get(k) === message) return;
+    this.warnings.set(k, message);
+    const status = (await this.d.sources.ensure(owner, sourceId, this.d.catalog.source(owner, sourceId)?.type ?? "unknown")).status;
+    this.d.log.warn({ owner, source: sourceId }, message);
+    await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status, message });
   }
 
   /** Releases a lease whose holder was a process on this machine that no longer exists; true when it did. */

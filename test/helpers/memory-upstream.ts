@@ -622,6 +622,8 @@ export function memoryContext(opts: { signal?: AbortSignal } = {}): SourceContex
     tokenRefreshed: async (ok: boolean, message?: string): Promise<void> => {
       ctx.tokenRefreshes.push({ ok, message: message ?? null });
     },
+    warnings: [] as string[],
+    warn: async (message: string): Promise<void> => void ctx.warnings.push(message),
     signal: opts.signal ?? new AbortController().signal,
   };
   return ctx;

@@ -43,6 +43,8 @@ export class GoogleAdapter implements SourceAdapter {
   }
 
   async listCalendars(ctx: SourceContext): Promise<RemoteCalendar[]> {
+    const warning = await this.api.expiryWarning(ctx);
+    if (warning) await ctx.warn(warning);
     const out: RemoteCalendar[] = [];
     let pageToken: string | undefined;
     do {

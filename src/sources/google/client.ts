@@ -45,7 +45,7 @@ export function rootUrlOf(apiUrl: string): string {
 
 export class GoogleApi {
   requests = 0;
-  private session: { api: calendar_v3.Calendar; forceRefresh(): Promise<void> } | null = null;
+  private session: { api: calendar_v3.Calendar; forceRefresh(): Promise<void>; expiryWarning(now?: number): string | null } | null = null;
   private readonly userBudget: SlidingWindowBudget;
   private readonly clock: Clock;
 
@@ -55,11 +55,16 @@ export class GoogleApi {
     this.userBudget = new SlidingWindowBudget(opts.perUserPerMinute ?? 540, 60_000, this.clock);
   }
 
-  private async open(ctx: SourceContext): Promise<{ api: calendar_v3.Calendar; forceRefresh(): Promise<void> }> {
+  private async open(ctx: SourceContext): Promise<NonNullable<GoogleApi["session"]>> {
     if (this.session) return this.session;
-    const { client, forceRefresh } = await authorisedClient(this.source, ctx);
+    const { client, forceRefresh, expiryWarning } = await authorisedClient(this.source, ctx);
     const api = calendar({ version: "v3", auth: client, rootUrl: rootUrlOf(this.source.apiUrl ?? DEFAULT_API_URL) });
-    return (this.session = { api, forceRefresh });
+    return (this.session = { api, forceRefresh, expiryWarning });
+  }
+
+  /** A warning when the stored refresh token is expected to expire soon (apps in Testing status), else null. */
+  async expiryWarning(ctx: SourceContext): Promise<string | null> {
+    return (await this.open(ctx)).expiryWarning(this.clock.now());
   }
 
   backoffMs(attempt: number): number {
