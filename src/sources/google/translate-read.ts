@@ -22,6 +22,7 @@ export const META_DURATION = "duration";
 export const META_NOEND = "noend";
 export const META_NOSTATUS = "nostatus";
 export const META_NOORGANIZER = "noorganizer";
+export const META_RIDZONE = "ridzone";
 
 const utcStamp = (s: string | null | undefined): string | null => {
   const ms = s ? Date.parse(s) : NaN;

@@ -6,7 +6,7 @@ import { attendeeToG, attendeeToIcs, emailOf, organizerToG, organizerToIcs } fro
 import { alarmsToReminders, DEFAULT_MARKER } from "./translate-alarms.ts";
 import { emptyExtras, packExtended, type Extras } from "./translate-extras.ts";
 import { conferenceFromIcs, GOOGLE_X_PROPS, readJson, stringMap, TYPE_PROPS, X_COLOR, X_EVENT_TYPE, X_EXT_PRIVATE, X_EXT_SHARED } from "./translate-special.ts";
-import { META_DURATION, META_FLOAT, META_NOEND, META_NOORGANIZER, META_NOSTATUS } from "./translate-read.ts";
+import { META_DURATION, META_FLOAT, META_NOEND, META_NOORGANIZER, META_NOSTATUS, META_RIDZONE } from "./translate-read.ts";
 import { safeDuration } from "../../ical/values.ts";
 import { wallMs } from "../../ical/timezones.ts";
 
@@ -105,6 +105,14 @@ export function recurrenceLines(vevent: ICAL.Component, ctx: WriteContext, start
   return out;
 }
 
+/** Google keeps originalStartTime in the series' zone; a RECURRENCE-ID written in another form comes back in it. */
+function ridForm(vevent: ICAL.Component, ctx: WriteContext, x: Extras, masterZone: string | null): void {
+  const p = vevent.getFirstProperty("recurrence-id");
+  const t = p ? readIcsProp(p, ctx.root, ctx.pin) : null;
+  if (!t || t.date || t.floating) return;
+  if (t.zone !== masterZone) x.meta.set(META_RIDZONE, t.zone ?? "UTC");
+}
+
 function text(vevent: ICAL.Component, name: string): string | null {
   const v = vevent.getFirstPropertyValue(name);
   return v === null || v === undefined ? null : String(v);
@@ -160,18 +168,21 @@ function googleOnly(vevent: ICAL.Component, body: GEvent): void {
 }
 
 /** The body for one VEVENT (master, single event or override); recurrence is added by the caller. */
-export function veventToBody(vevent: ICAL.Component, ctx: WriteContext): { body: GEvent; start: IcsTime } {
+export function veventToBody(vevent: ICAL.Component, ctx: WriteContext, override: { masterZone: string | null } | null): { body: GEvent; start: IcsTime } {
   const x = emptyExtras();
   const used = new Set<ICAL.Property>();
   const { start, end } = times(vevent, ctx, x);
+  if (override) ridForm(vevent, ctx, x, override.masterZone);
   const body: GEvent = { start: icsToG(start), end: endG(end, start) };
   for (const n of ["summary", "description", "location"] as const) {
     const p = vevent.getFirstProperty(n);
-    body[n] = p ? String(p.getFirstValue() ?? "") : null;
-    if (p) {
+    const v = p ? String(p.getFirstValue() ?? "") : "";
+    // Google drops empty strings; an empty property is kept aside instead so it comes back as it was.
+    body[n] = v === "" ? null : v;
+    if (p && v !== "") {
       used.add(p);
       if (paramsOf(p) !== "[]") x.shadows.push(p);
-    }
+    } else if (p) x.props.push(p);
   }
   statusFields(vevent, body, x, used);
   people(vevent, body, x, used);
@@ -187,8 +198,8 @@ export function veventToBody(vevent: ICAL.Component, ctx: WriteContext): { body:
   x.alarms.push(...split.kept);
   const firsts = new Set(["summary", "description", "location", "dtstart", "dtend", "duration", "uid", "recurrence-id", "sequence"]);
   for (const p of vevent.getAllProperties()) {
-    if (used.has(p) || RECURRENCE.has(p.name)) continue;
-    if (MAPPED.has(p.name) && (!firsts.has(p.name) || vevent.getFirstProperty(p.name) === p)) continue;
+    if (used.has(p) || (RECURRENCE.has(p.name) && !override)) continue;
+    if (MAPPED.has(p.name) && (!firsts.has(p.name) || vevent.getFirstProperty(p.name) === p) && !(override && p.name === "recurrence-id" && vevent.getFirstProperty(p.name) !== p)) continue;
     if (p.name === "conference" && conf.used.has(String(p.getFirstValue() ?? ""))) continue;
     x.props.push(p);
   }

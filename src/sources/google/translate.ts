@@ -10,7 +10,7 @@ import { parseCalendarObject } from "../../ical/parse.ts";
 import { TranslateRefused, type GDateTime, type GEvent } from "./translate-types.ts";
 import { likeStart, pinZone, readIcsProp, ZoneUse, icsToG, type IcsTime } from "./translate-time.ts";
 import { vtimezoneFor } from "./translate-vtimezone.ts";
-import { eventToVevent, recurrenceProps, startFormOf, timeIn, type StartForm } from "./translate-read.ts";
+import { eventToVevent, META_RIDZONE, recurrenceProps, startFormOf, timeIn, type StartForm } from "./translate-read.ts";
 import { recurrenceLines, veventToBody } from "./translate-write.ts";
 import { unpackExtended } from "./translate-extras.ts";
 import type { Reminder } from "./translate-alarms.ts";
@@ -58,8 +58,11 @@ export function groupToIcs(group: GoogleGroup, opts: GroupToIcsOptions): string 
   }
   for (const inst of live) {
     // Orphans: RECURRENCE-ID in the instance's own zone (its master, and so the series' zone, is unknown).
-    const own = startFormOf(inst, unpackExtended(inst.extendedProperties), opts.calendarZone);
-    const f = form ?? { ...own, date: !!inst.originalStartTime?.date };
+    const x = unpackExtended(inst.extendedProperties);
+    const own = startFormOf(inst, x, opts.calendarZone);
+    const ridZone = x.meta.get(META_RIDZONE);
+    const base = form ?? { ...own, date: !!inst.originalStartTime?.date };
+    const f = ridZone && !base.date ? { ...base, zone: ridZone, floating: false } : base;
     const rid = inst.originalStartTime ? timeIn(inst.originalStartTime, f, use) : null;
     vevents.push(eventToVevent(inst, ctx, uid, rid).vevent);
   }
@@ -123,7 +126,7 @@ export function icsToPlan(ics: string, opts: { calendarZone: string | null }): G
   const overrideComps = all.filter((v) => v !== masterComp);
   const uid = String((masterComp ?? all[0])!.getFirstPropertyValue("uid") ?? "");
   const eventType = String((masterComp ?? all[0])!.getFirstPropertyValue(X_EVENT_TYPE) ?? "default") || "default";
-  const m = masterComp ? veventToBody(masterComp, ctx) : null;
+  const m = masterComp ? veventToBody(masterComp, ctx, null) : null;
   const masterStart: GDateTime | null = m ? m.body.start ?? null : null;
   const exdates: IcsTime[] = [];
   const overrides: { originalStartTime: GDateTime; body: GEvent }[] = [];
@@ -135,7 +138,7 @@ export function icsToPlan(ics: string, opts: { calendarZone: string | null }): G
       if (m) exdates.push(rid);
       continue;
     }
-    const { body } = veventToBody(o, ctx);
+    const { body } = veventToBody(o, ctx, { masterZone: masterStart?.timeZone ?? null });
     overrides.push({ originalStartTime: masterStart ? likeStart(rid, masterStart) : icsToG(rid), body });
   }
   if (m && masterComp) {
