@@ -38,7 +38,7 @@ fi
 # Node 20's --test does not expand glob patterns (that came in Node 21), so expand them here.
 # Pass files (or directories) as arguments to run a subset: bash test/run.sh test/clients
 roots=("$@")
-((${#roots[@]} > 0)) || roots=(test/unit test/integration test/contract test/model test/clients test/security test/fuzz test/crash test/load)
+((${#roots[@]} > 0)) || roots=(test/unit test/emulators test/integration test/contract test/model test/clients test/security test/fuzz test/crash test/load)
 files=()
 for r in "${roots[@]}"; do
   if [[ -f $r ]]; then
