@@ -255,3 +255,36 @@ describe("events: resources, validation, conditional requests (§2, §5, §6)", 
     assert.equal((await failure(cal.events.update({ calendarId: "primary", eventId: ev.id!, requestBody: { summary: "no times" } }))).status, 400);
   });
 });
+
+describe("events.move and partial responses", () => {
+  it("move: the event changes organizer calendar, the source keeps an id-only cancelled stub; instances cannot move", async (t) => {
+    const emu = await setup({ raggedPages: false });
+    t.after(() => emu.close());
+    const { cal } = api(emu);
+    const team = emu.addCalendar(ALICE, { summary: "Team" });
+    const ev = (await cal.events.insert({ calendarId: "primary", requestBody: { summary: "m", ...timed("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z") } })).data;
+    const token = (await cal.events.list({ calendarId: "primary" })).data.nextSyncToken!;
+    const moved = (await cal.events.move({ calendarId: "primary", eventId: ev.id!, destination: team })).data;
+    assert.equal(moved.id, ev.id);
+    assert.equal(moved.iCalUID, ev.iCalUID);
+    assert.deepEqual(moved.organizer, { email: team, displayName: "Team", self: true });
+    const left = (await cal.events.list({ calendarId: "primary", syncToken: token })).data.items!;
+    assert.deepEqual(left.map((e) => [e.id, e.status, Object.keys(e).sort().join()]), [[ev.id, "cancelled", "etag,id,kind,status"]]);
+    assert.equal((await cal.events.get({ calendarId: team, eventId: ev.id! })).data.summary, "m");
+    const series = emu.insertEvent(ALICE, { ...timed("2026-03-02T09:00:00", "2026-03-02T10:00:00", ZRH), recurrence: ["RRULE:FREQ=DAILY;COUNT=3"] });
+    const inst = emu.instanceId(ALICE, series.id, "2026-03-03T09:00:00+01:00");
+    assert.equal((await failure(cal.events.move({ calendarId: "primary", eventId: inst, destination: team }))).data.error.errors[0].reason, "cannotChangeOrganizerOfInstance");
+  });
+
+  it("fields= selects parts of a response", async (t) => {
+    const emu = await setup({ raggedPages: false });
+    t.after(() => emu.close());
+    const { cal } = api(emu);
+    emu.insertEvent(ALICE, { summary: "f", ...timed("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z") });
+    const r = (await cal.events.list({ calendarId: "primary", fields: "items(id,start/dateTime),nextSyncToken" })).data;
+    assert.deepEqual(Object.keys(r).sort(), ["items", "nextSyncToken"]);
+    assert.deepEqual(Object.keys(r.items![0]!).sort(), ["id", "start"]);
+    assert.deepEqual(Object.keys(r.items![0]!.start!), ["dateTime"]);
+    assert.equal((await failure(cal.events.list({ calendarId: "primary", fields: "items(" }))).status, 400);
+  });
+});

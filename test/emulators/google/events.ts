@@ -3,7 +3,7 @@
  * insert/import, patch/update (materialising exceptions for instance ids), delete (cancelling
  * instances), lookup of stored events and of not-yet-materialised instances.
  */
-import { E } from "./errors.ts";
+import { ApiError, E } from "./errors.ts";
 import { defaultHorizon, expandSeries, occurrenceKey, type Occurrence } from "./recurrence.ts";
 import { etagOf, mergePatch, normalizeEvent, startMs, writableFields } from "./resource.ts";
 import type { Calendar, Json, Store, StoredEvent } from "./store.ts";
@@ -213,7 +213,7 @@ export class EventOps {
   modify(calendarId: string, eventId: string, body: Json, mode: "patch" | "update", opts: WriteOptions): StoredEvent {
     const cal = this.calendar(calendarId);
     const found = this.resolve(calendarId, eventId);
-    if (!found) throw E.notFound();
+    if (!found || found.ev.stubOnly) throw E.notFound();
     const target = found.ev;
     this.checkIfMatch(target, opts.ifMatch);
     const old = target.res;
@@ -260,6 +260,37 @@ export class EventOps {
     return ev;
   }
 
+  /**
+   * events.move (§1): the event (a series with its exceptions) changes organizer calendar; only
+   * eventType default; the source keeps a cancelled stub with only the id (§2 status semantics).
+   */
+  move(calendarId: string, eventId: string, destinationId: string): StoredEvent {
+    const dest = this.calendar(destinationId);
+    const found = this.resolve(calendarId, eventId);
+    if (!found || found.ev.stubOnly) throw E.notFound();
+    if (found.virtual || found.ev.res.recurringEventId) {
+      throw new ApiError(400, { domain: "calendar", reason: "cannotChangeOrganizerOfInstance", message: "Cannot change the organizer of an instance." });
+    }
+    if (found.ev.res.status === "cancelled") throw E.deleted();
+    if ((found.ev.res.eventType ?? "default") !== "default") throw E.invalid("Only events of type default can be moved.", "eventType", "body");
+    const destEvents = this.store.calendarEvents(destinationId);
+    if (destEvents.has(eventId)) throw E.duplicate();
+    const movers = [found.ev, ...(this.isMaster(found.ev) ? this.exceptionsOf(found.ev).values() : [])];
+    let moved: StoredEvent | undefined;
+    for (const ev of movers) {
+      const copy: StoredEvent = { ...ev, calendarId: destinationId, res: { ...deepClone(ev.res), organizer: this.organizerOf(dest) } };
+      this.touch(copy);
+      destEvents.set(ev.res.id, copy);
+      moved ??= copy;
+      ev.res.status = "cancelled";
+      ev.stubOnly = true;
+      this.touch(ev);
+    }
+    this.store.changed(calendarId);
+    this.store.changed(destinationId);
+    return moved!;
+  }
+
   /** events.delete (§1): 410 when already deleted; on an instance id it cancels that occurrence. */
   remove(calendarId: string, eventId: string, opts: WriteOptions): void {
     this.calendar(calendarId);
@@ -267,6 +298,7 @@ export class EventOps {
     if (!found) throw E.notFound();
     if (found.ev.res.status === "cancelled") throw E.deleted();
     this.checkIfMatch(found.ev, opts.ifMatch);
+
     let ev = found.ev;
     if (found.virtual) {
       ev = { ...found.ev, res: { ...found.ev.res, status: "cancelled" }, created: this.store.now() };

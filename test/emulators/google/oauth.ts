@@ -17,6 +17,7 @@ const KNOWN_SCOPES = new Set([...Object.values(SCOPES), "openid", "email", "prof
 
 const TESTING_REFRESH_TTL_MS = 7 * 86_400_000;
 const CODE_TTL_MS = 10 * 60_000;
+const REFRESH_TOKEN_CAP = 100;
 
 interface Client { clientId: string; clientSecret: string; testing: boolean }
 interface Grant { id: number; clientId: string; email: string; scopes: string[]; revoked: boolean }
@@ -77,6 +78,9 @@ export class OAuth {
   private issueRefresh(grant: Grant): string {
     const token = opaqueToken(this.rng, "1//0", 48);
     this.refreshTokens.set(token, { grant, issuedAt: this.now(), revoked: false });
+    // At most 100 live refresh tokens per client and account: the oldest is silently invalidated (§9).
+    const live = [...this.refreshTokens.values()].filter((t) => !t.revoked && !t.grant.revoked && t.grant.clientId === grant.clientId && t.grant.email === grant.email);
+    if (live.length > REFRESH_TOKEN_CAP) live[0]!.revoked = true;
     return token;
   }
 

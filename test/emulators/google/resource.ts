@@ -182,6 +182,7 @@ export function etagOf(n: number): string {
 
 /** The full Event resource as the API returns it. */
 export function renderEvent(ev: StoredEvent, ctx: RenderContext): Json {
+  if (ev.stubOnly) return renderStub(ev, ctx);
   const r = deepClone(ev.res);
   const full: Json = {
     ...r,

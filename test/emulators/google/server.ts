@@ -6,6 +6,7 @@ import type http from "node:http";
 import { ApiError, E } from "./errors.ts";
 import type { Calendars } from "./calendars.ts";
 import type { EventOps } from "./events.ts";
+import { selectFields } from "./fields.ts";
 import { collectionEtag, type Listing } from "./listing.ts";
 import { SCOPES, type OAuth, type Principal } from "./oauth.ts";
 import type { Push } from "./push.ts";
@@ -118,6 +119,14 @@ export function createHandler(d: Deps): (req: http.IncomingMessage, res: http.Se
       const { cal, entry } = resolveCal(p, false);
       return { status: 200, body: d.listing.instances(cal, entry, eventId, q, p.email) };
     } };
+    if (sub === "move" && method === "POST") return { access: "eventsWrite", cost: 1, run: (p) => {
+      const { cal } = resolveCal(p, true);
+      const destination = one(q, "destination");
+      if (!destination) throw E.required("Required parameter: destination", "destination");
+      const dest = d.calendars.access(p.email, d.store.resolveCalendarId(p.email, destination));
+      if (dest.entry.accessRole !== "owner" && dest.entry.accessRole !== "writer") throw E.requiredAccessLevel();
+      return { status: 200, body: renderEvent(d.ops.move(cal.id, eventId, dest.cal.id), ctx(p, dest.cal)) };
+    } };
     if (sub !== undefined) return undefined;
     if (method === "GET") return { access: "eventsRead", cost: 1, run: (p) => {
       const { cal } = resolveCal(p, false);
@@ -156,14 +165,15 @@ export function createHandler(d: Deps): (req: http.IncomingMessage, res: http.Se
     return undefined;
   };
 
-  const api = async (req: http.IncomingMessage, url: URL, path: string): Promise<Answer & { lose?: boolean }> => {
+  const api = async (req: http.IncomingMessage, url: URL, path: string, flags: { lose: boolean }): Promise<Answer> => {
     const method = req.method ?? "GET";
     const q = queryOf(url);
     const segs = path.slice("/calendar/v3/".length).split("/").filter((s) => s !== "").map((s) => decodeURIComponent(s));
     const r = route(method, segs, q, req.headers);
     if (!r) throw E.notFound();
-    const fault = d.limits.takeFault(method, path);
+    const fault = d.limits.takeFault(method, decodeURIComponent(path));
     if (fault?.error) throw fault.error;
+    if (fault?.loseAnswer) flags.lose = true; // performed below, whatever the outcome
     const storm = d.limits.stormError();
     if (storm) throw storm;
     const principal = d.oauth.authenticate(req.headers.authorization);
@@ -185,7 +195,9 @@ export function createHandler(d: Deps): (req: http.IncomingMessage, res: http.Se
       }
     }
     const answer = r.run(principal, body);
-    return fault?.loseAnswer ? { ...answer, lose: true } : answer;
+    const fields = one(q, "fields");
+    if (fields !== undefined && answer.status === 200 && answer.body !== undefined) answer.body = selectFields(answer.body, fields);
+    return answer;
   };
 
   const send = (res: http.ServerResponse, a: Answer): void => {
@@ -219,10 +231,11 @@ export function createHandler(d: Deps): (req: http.IncomingMessage, res: http.Se
       }
       const record: RequestRecord = { method, path: decodeURIComponent(path), query: queryOf(url), status: 0, at: d.store.now() };
       d.requests.push(record);
-      let answer: Answer & { lose?: boolean };
+      let answer: Answer;
+      const flags = { lose: false };
       try {
         if (!path.startsWith("/calendar/v3/")) throw E.notFound();
-        answer = await api(req, url, path);
+        answer = await api(req, url, path, flags);
       } catch (e) {
         if (e instanceof ApiError) answer = { status: e.code, body: e.body() };
         else {
@@ -231,7 +244,7 @@ export function createHandler(d: Deps): (req: http.IncomingMessage, res: http.Se
         }
       }
       record.status = answer.status;
-      if (answer.lose) {
+      if (flags.lose) {
         // The request was performed; the answer is lost on the way back (socket destroyed).
         req.socket.destroy();
         return;

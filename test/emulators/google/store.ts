@@ -49,6 +49,8 @@ export interface StoredEvent {
   etagNum: number;
   created: number;
   updated: number;
+  /** left behind by events.move: only the id is guaranteed, it renders as a stub (§2) */
+  stubOnly?: boolean;
 }
 
 export interface SyncTokenState {
