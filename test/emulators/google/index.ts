@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { Calendars, type NewCalendar } from "./calendars.ts";
 import { EventOps } from "./events.ts";
 import { Listing } from "./listing.ts";
-import { OAuth } from "./oauth.ts";
+import { OAuth, SCOPES } from "./oauth.ts";
 import { Push, type Channel } from "./push.ts";
 import { Limits, type Fault } from "./quota.ts";
 import { renderEvent } from "./resource.ts";
@@ -83,8 +83,19 @@ export class GoogleEmulator {
   denyConsent(deny: boolean): void {
     this.oauth.deny = deny;
   }
-  grant(clientId: string, email: string, scopes: string[]): { refresh_token: string; access_token: string; expires_in: number } {
-    return this.oauth.grant(clientId, email, scopes);
+  /**
+   * Skips the browser flow. Also callable as grant({ clientId, email, scopes? }) (scopes default
+   * to the full calendar scope).
+   */
+  grant(clientId: string, email: string, scopes: string[]): { refresh_token: string; access_token: string; expires_in: number };
+  grant(g: { clientId: string; email: string; scopes?: string[] }): { refresh_token: string; access_token: string; expires_in: number };
+  grant(a: string | { clientId: string; email: string; scopes?: string[] }, email?: string, scopes?: string[]): { refresh_token: string; access_token: string; expires_in: number } {
+    if (typeof a === "string") return this.oauth.grant(a, email!, scopes ?? [SCOPES.full]);
+    return this.oauth.grant(a.clientId, a.email, a.scopes ?? [SCOPES.full]);
+  }
+  /** How many requests reached the token endpoint (any grant type). */
+  tokenRequests(): number {
+    return this.oauth.tokenRequests;
   }
   revokeRefreshToken(token: string): void {
     this.oauth.revokeRefreshToken(token);

@@ -57,6 +57,7 @@ export class OAuth {
   private grantSeq = 0;
   consentEmail: string | undefined;
   deny = false;
+  tokenRequests = 0;
 
   constructor(
     private readonly now: () => number,
@@ -151,6 +152,7 @@ export class OAuth {
 
   /** POST /token (§9). */
   token(form: URLSearchParams, authorization: string | undefined): HttpAnswer {
+    this.tokenRequests++;
     const client = this.clientOf(form, authorization);
     if (!client) return json(401, { error: "invalid_client", error_description: "Unauthorized" });
     const grantType = form.get("grant_type");
