@@ -24,8 +24,9 @@ import { pushRoute, syncNowRoute } from "./http/routes.ts";
 import { SyncEngine } from "./sync/engine.ts";
 import { Writer } from "./sync/writer.ts";
 import { Scheduler } from "./sync/scheduler.ts";
-import { ADAPTERS, PUSH_PARSERS, isSynced, type AdapterRegistry } from "./sources/registry.ts";
+import { ADAPTERS, PUSH_PARSERS, type AdapterRegistry } from "./sources/registry.ts";
 import { ChannelStore } from "./store/channels.ts";
+import { configWarnings } from "./config/warnings.ts";
 import { PushChannels } from "./sync/push.ts";
 import { WriteBackStore } from "./store/writeback.ts";
 import { SecretStore } from "./store/secrets.ts";
@@ -83,11 +84,7 @@ export const startServer: StartServer = async (config, opts) => {
   const db = await openDb(config.storage.filename);
   const { calendars, bus, catalog, engine, writer, service } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
-  for (const u of config.users) {
-    for (const s of u.sources) {
-      if (s.type !== "local" && !isSynced(s.type)) log.warn({ user: u.username, source: s.id, type: s.type }, `source type "${s.type}" is not synced by this version yet; its calendars are not served`);
-    }
-  }
+  for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
   const scheduler = new Scheduler(engine, writer, config, log);
   const push = new PushChannels({
     catalog, calendars, channels: new ChannelStore(db), publicUrl: config.server.publicUrl ?? null, log,

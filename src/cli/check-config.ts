@@ -1,4 +1,6 @@
 import { displayConfigPath, loadConfig, resolveConfigPath } from "../config/load.ts";
+import { configWarnings } from "../config/warnings.ts";
+import { isSynced } from "../sources/registry.ts";
 import { CONFIG_OPTION, UsageError, type Command } from "./common.ts";
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -8,7 +10,8 @@ export const checkConfig: Command = {
   summary: "Validate the config file and report every problem with file:line",
   synopsis: "calgate check-config [-c FILE]",
   description: `Reads the config file, substitutes \${ENV_VAR} references and checks every key.
-Prints "ok: FILE (N users, M sources)" and exits 0, or lists each problem as
+Prints "ok: FILE (N users, M sources)" and exits 0 (after a "warning:" line on stderr
+for each key this version accepts but does not act on yet), or lists each problem as
 FILE:LINE:COLUMN: key.path: message on stderr and exits 1.`,
   options: { config: CONFIG_OPTION },
   async run({ values, positionals }, ctx) {
@@ -20,6 +23,7 @@ FILE:LINE:COLUMN: key.path: message on stderr and exits 1.`,
     }
     const config = loadConfig(path, ctx.env);
     const sources = config.users.reduce((n, u) => n + u.sources.length, 0);
+    for (const w of configWarnings(config, isSynced)) ctx.stderr.write(`warning: ${displayConfigPath(path)}: ${w}\n`);
     ctx.stdout.write(`ok: ${displayConfigPath(path)} (${plural(config.users.length, "user")}, ${plural(sources, "source")})\n`);
     return 0;
   },

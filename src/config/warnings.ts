@@ -1,0 +1,26 @@
+/**
+ * What a valid config asks for that this version does not do (yet), or cannot do as written: said
+ * out loud by check-config and at start-up, never a silent "ok".
+ */
+import type { Config } from "./schema.ts";
+
+/** `synced(type)`: whether this version syncs sources of that type (sources/registry.ts). */
+export function configWarnings(config: Config, synced: (type: string) => boolean): string[] {
+  const out: string[] = [];
+  const publicUrl = config.server.publicUrl ?? null;
+  for (const u of config.users) {
+    for (const s of u.sources) {
+      if (s.type !== "local" && !synced(s.type)) out.push(`users.${u.username}.sources.${s.id}: ${s.type} sources are not synced by this version yet; its calendars are not served`);
+      if (s.type === "google" && publicUrl !== null && !publicUrl.startsWith("https://")) {
+        out.push(`users.${u.username}.sources.${s.id}: Google sends push notifications only to an https server.publicUrl with a certificate from a public CA; with ${publicUrl} calgate polls this source instead`);
+      }
+    }
+    if ((u.merged?.length ?? 0) > 0) out.push(`users.${u.username}.merged: merged calendars are not served by this version yet; the key is accepted and ignored`);
+    if ((u.mirrors?.length ?? 0) > 0) out.push(`users.${u.username}.mirrors: mirror rules are not applied by this version yet; the key is accepted and ignored`);
+  }
+  const upstreams = config.users.some((u) => u.sources.some((s) => s.type !== "local" && synced(s.type)));
+  if (upstreams && config.sync.conflictPolicy !== "upstream-wins") {
+    out.push(`sync.conflictPolicy: "${config.sync.conflictPolicy}" is not implemented yet: on a conflict the upstream's version is served and yours is kept in the conflict log (as upstream-wins)`);
+  }
+  return out;
+}

@@ -1,0 +1,26 @@
+/** check-config's warnings: keys a valid config sets that this version does not act on (yet). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseConfigText } from "../../src/config/load.ts";
+import { configWarnings } from "../../src/config/warnings.ts";
+import { isSynced } from "../../src/sources/registry.ts";
+
+const KEY = "abcdefghijklmnopqrstuvwxyz0123456789abcd";
+const cfg = (extra: string, sources: string): ReturnType<typeof parseConfigText> =>
+  parseConfigText(`secretKey: ${KEY}\n${extra}\nusers:\n  - username: alice\n    password: x\n    sources:\n${sources}`, "w.yaml", {});
+
+test("a local-only config has no warnings", () => {
+  assert.deepEqual(configWarnings(cfg("", "      - { id: home, type: local, calendars: [{ id: personal, name: Personal }] }"), isSynced), []);
+});
+
+test("google push over plain http, microsoft sources and the unimplemented conflict policy are warned about", () => {
+  const w = configWarnings(cfg('server: { publicUrl: "http://cal.example.com/" }', [
+    "      - { id: work, type: google, clientId: c.apps.googleusercontent.com, clientSecret: s }",
+    "      - { id: office, type: microsoft, clientId: 00000000-0000-0000-0000-000000000000 }",
+  ].join("\n")), isSynced);
+  assert.ok(w.some((x) => /work: Google sends push notifications only to an https/.test(x)), w.join("\n"));
+  assert.ok(w.some((x) => /office: microsoft sources are not synced/.test(x)), w.join("\n"));
+  assert.ok(w.some((x) => /conflictPolicy: "merge" is not implemented yet/.test(x)), w.join("\n"));
+  const https = configWarnings(cfg('server: { publicUrl: "https://cal.example.com/" }', "      - { id: work, type: google, clientId: c.apps.googleusercontent.com, clientSecret: s }"), isSynced);
+  assert.ok(!https.some((x) => /push/.test(x)), "an https publicUrl is fine");
+});
