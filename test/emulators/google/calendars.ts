@@ -14,6 +14,18 @@ const PALETTE: Record<string, string> = {
   "19": "#c2c2c2", "20": "#cabdbf", "21": "#cca6ac", "22": "#f691b2", "23": "#cd74e6", "24": "#a47ae2",
 };
 
+/** colors.get().event */
+const EVENT_PALETTE: Record<string, string> = {
+  "1": "#a4bdfc", "2": "#7ae7bf", "3": "#dbadff", "4": "#ff887c", "5": "#fbd75b", "6": "#ffb878",
+  "7": "#46d6db", "8": "#e1e1e1", "9": "#5484ed", "10": "#51b749", "11": "#dc2127",
+};
+
+/** colors.get: the static palettes behind calendar and event colorId values. */
+export function colors(): Json {
+  const map = (p: Record<string, string>, fg: string) => Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { background: v, foreground: fg }]));
+  return { kind: "calendar#colors", updated: "2012-02-14T00:00:00.000Z", calendar: map(PALETTE, "#1d1d1d"), event: map(EVENT_PALETTE, "#1d1d1d") };
+}
+
 const ROLE_RANK: Record<AccessRole, number> = { freeBusyReader: 0, reader: 1, writer: 2, owner: 3 };
 
 export interface NewCalendar {

@@ -288,3 +288,36 @@ describe("events.move and partial responses", () => {
     assert.equal((await failure(cal.events.list({ calendarId: "primary", fields: "items(" }))).status, 400);
   });
 });
+
+describe("attendee copies, colours, long-unused refresh tokens", () => {
+  it("403 forbiddenForNonOrganizer when an attendee copy changes guestsCan* (an update without them sets defaults)", async (t) => {
+    const emu = await setup();
+    t.after(() => emu.close());
+    const { cal } = api(emu);
+    const ev = emu.importEvent(ALICE, { iCalUID: "invite@other.example", organizer: { email: "carol@other.example" }, guestsCanModify: true, summary: "invite", ...timed("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z") });
+    assert.deepEqual(ev.organizer, { email: "carol@other.example" });
+    const forbidden = await failure(cal.events.patch({ calendarId: "primary", eventId: ev.id, requestBody: { guestsCanModify: false } }));
+    assert.equal(forbidden.status, 403);
+    assert.deepEqual(forbidden.data.error.errors[0], { domain: "calendar", reason: "forbiddenForNonOrganizer", message: "Shared properties can only be changed by the organizer of the event." });
+    assert.equal((await failure(cal.events.update({ calendarId: "primary", eventId: ev.id, requestBody: { summary: "x", ...timed("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z") } }))).status, 403);
+    assert.equal((await cal.events.patch({ calendarId: "primary", eventId: ev.id, requestBody: { summary: "mine" } })).data.summary, "mine");
+    const colors = (await cal.colors.get()).data;
+    assert.equal(colors.kind, "calendar#colors");
+    assert.equal(colors.event!["11"]!.background, "#dc2127");
+  });
+
+  it("a refresh token unused for six months stops working", async (t) => {
+    const clock = new Clock();
+    const emu = await setup({ now: clock.now });
+    t.after(() => emu.close());
+    const used = emu.grant(CLIENT_ID, ALICE, [SCOPES.full]).refresh_token;
+    const idle = emu.grant({ clientId: CLIENT_ID, email: ALICE }).refresh_token;
+    const refresh = (token: string) => fetch(emu.tokenUrl, { method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: token, client_id: CLIENT_ID, client_secret: CLIENT_SECRET }) });
+    for (let i = 0; i < 4; i++) {
+      clock.advance(60 * 86_400_000);
+      assert.equal((await refresh(used)).status, 200);
+    }
+    assert.equal((await (await refresh(idle)).json()).error, "invalid_grant");
+    assert.equal(emu.tokenRequests(), 5);
+  });
+});

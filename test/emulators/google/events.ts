@@ -205,6 +205,21 @@ export class EventOps {
     return { ev, virtual: true, master };
   }
 
+  /**
+   * guestsCan* are shared properties: only the organizer's copy may change them; on an attendee's
+   * copy an update without them means setting the defaults, which counts as a change (§2, §6).
+   */
+  private checkSharedProperties(calendarId: string, old: Json, next: Json): void {
+    const organizer = old.organizer?.email;
+    if (!organizer || organizer === calendarId || organizer === this.calendar(calendarId).owner) return;
+    const defaults: Json = { guestsCanModify: false, guestsCanInviteOthers: true, guestsCanSeeOtherGuests: true };
+    for (const [k, def] of Object.entries(defaults)) {
+      if ((old[k] ?? def) !== (next[k] ?? def)) {
+        throw new ApiError(403, { domain: "calendar", reason: "forbiddenForNonOrganizer", message: "Shared properties can only be changed by the organizer of the event." });
+      }
+    }
+  }
+
   private checkIfMatch(ev: StoredEvent, ifMatch: string | undefined): void {
     if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== etagOf(ev.etagNum)) throw E.conditionNotMet();
   }
@@ -233,6 +248,7 @@ export class EventOps {
       merged.eventType = old.eventType;
     }
     if (old.recurringEventId) delete merged.recurrence; // never on instances (§11.7)
+    this.checkSharedProperties(calendarId, old, merged);
     const norm = normalizeEvent(merged, cal.timeZone);
     this.conference(norm, old, opts);
     const res: Json = {

@@ -18,10 +18,11 @@ const KNOWN_SCOPES = new Set([...Object.values(SCOPES), "openid", "email", "prof
 const TESTING_REFRESH_TTL_MS = 7 * 86_400_000;
 const CODE_TTL_MS = 10 * 60_000;
 const REFRESH_TOKEN_CAP = 100;
+const UNUSED_REFRESH_TTL_MS = 183 * 86_400_000;
 
 interface Client { clientId: string; clientSecret: string; testing: boolean }
 interface Grant { id: number; clientId: string; email: string; scopes: string[]; revoked: boolean }
-interface RefreshToken { grant: Grant; issuedAt: number; revoked: boolean }
+interface RefreshToken { grant: Grant; issuedAt: number; lastUsed: number; revoked: boolean }
 interface AccessToken { grant: Grant; expiresAt: number; revoked: boolean }
 interface Code {
   clientId: string; redirectUri: string; scopes: string[]; email: string; challenge?: string; method?: string;
@@ -78,7 +79,7 @@ export class OAuth {
 
   private issueRefresh(grant: Grant): string {
     const token = opaqueToken(this.rng, "1//0", 48);
-    this.refreshTokens.set(token, { grant, issuedAt: this.now(), revoked: false });
+    this.refreshTokens.set(token, { grant, issuedAt: this.now(), lastUsed: this.now(), revoked: false });
     // At most 100 live refresh tokens per client and account: the oldest is silently invalidated (§9).
     const live = [...this.refreshTokens.values()].filter((t) => !t.revoked && !t.grant.revoked && t.grant.clientId === grant.clientId && t.grant.email === grant.email);
     if (live.length > REFRESH_TOKEN_CAP) live[0]!.revoked = true;
@@ -147,6 +148,9 @@ export class OAuth {
     if (!rt || rt.revoked || rt.grant.revoked || rt.grant.clientId !== client.clientId) return false;
     // "Testing" publishing status: refresh tokens expire 7 days after issue (§9).
     if (client.testing && this.now() >= rt.issuedAt + TESTING_REFRESH_TTL_MS) return false;
+    // Unused for six months: invalid (§9).
+    if (this.now() >= rt.lastUsed + UNUSED_REFRESH_TTL_MS) return false;
+    rt.lastUsed = this.now();
     return true;
   }
 

@@ -4,7 +4,7 @@
  */
 import type http from "node:http";
 import { ApiError, E } from "./errors.ts";
-import type { Calendars } from "./calendars.ts";
+import { colors, type Calendars } from "./calendars.ts";
 import type { EventOps } from "./events.ts";
 import { selectFields } from "./fields.ts";
 import { collectionEtag, type Listing } from "./listing.ts";
@@ -155,6 +155,7 @@ export function createHandler(d: Deps): (req: http.IncomingMessage, res: http.Se
       if (segs.length === 3) return { access: "calendarRead", cost: 1, run: (p) => ({ status: 200, body: d.calendars.list(p.email, q) }) };
       if (segs.length === 4 && cid) return { access: "calendarRead", cost: 1, run: (p) => ({ status: 200, body: d.calendars.renderEntry(d.calendars.access(p.email, d.store.resolveCalendarId(p.email, cid)).entry) }) };
     }
+    if (segs[0] === "colors" && segs.length === 1 && method === "GET") return { access: "calendarRead", cost: 1, run: () => ({ status: 200, body: colors() }) };
     if (segs[0] === "channels" && segs[1] === "stop" && segs.length === 2 && method === "POST") {
       return { access: "any", cost: 1, run: (_p, body) => (d.push.stop(body), { status: 204 }) };
     }
