@@ -111,7 +111,7 @@ interface World {
   holidays: string;
 }
 
-async function startWorld(opts: { push?: boolean; seed?: number } = {}): Promise<World> {
+async function startWorld(opts: { push?: boolean; seed?: number; testingApp?: boolean; obtainedAt?: number } = {}): Promise<World> {
   const emu = await startGoogleEmulator({ seed: opts.seed ?? 7, requireHttpsWebhooks: false });
   emu.addClient(CLIENT);
   emu.addAccount(EMAIL, { timeZone: "Europe/Zurich" });
@@ -122,7 +122,7 @@ async function startWorld(opts: { push?: boolean; seed?: number } = {}): Promise
   // The refresh token `calgate auth google work` would have stored (that flow has its own test).
   const db = await openDb(filename);
   const grant = emu.grant(CLIENT.clientId, EMAIL, ["https://www.googleapis.com/auth/calendar"]);
-  await new SecretStore(db, SecretBox.fromSecretKey(SECRET_KEY)).put("alice", "work", "oauth", JSON.stringify({ refresh_token: grant.refresh_token, scope: "https://www.googleapis.com/auth/calendar", obtained_at: Date.now(), client_id: CLIENT.clientId }));
+  await new SecretStore(db, SecretBox.fromSecretKey(SECRET_KEY)).put("alice", "work", "oauth", JSON.stringify({ refresh_token: grant.refresh_token, scope: "https://www.googleapis.com/auth/calendar", obtained_at: opts.obtainedAt ?? Date.now(), client_id: CLIENT.clientId }));
   const port = await freePort();
   const publicUrl = opts.push ? `, publicUrl: "http://127.0.0.1:${port}/"` : "";
   const yaml = `server: { host: 127.0.0.1, port: ${port}${publicUrl} }
@@ -133,7 +133,7 @@ users:
   - username: alice
     password: secret-a
     sources:
-      - { id: work, type: google, clientId: ${CLIENT.clientId}, clientSecret: ${CLIENT.clientSecret}, apiUrl: "${emu.apiUrl}", authUrl: "${emu.authUrl}", tokenUrl: "${emu.tokenUrl}" }
+      - { id: work, type: google, clientId: ${CLIENT.clientId}, clientSecret: ${CLIENT.clientSecret}, apiUrl: "${emu.apiUrl}", authUrl: "${emu.authUrl}", tokenUrl: "${emu.tokenUrl}"${opts.testingApp ? ", testingApp: true" : ""} }
 `;
   const config = parseConfigText(yaml, "google-test.yaml", {});
   const server = await startServer(config, {
@@ -303,6 +303,23 @@ describe("Google source against the emulator", () => {
     console.log(`# idle poll: ${calls.length} API calls for 3 calendars`);
   });
 
+  test("calendars added or removed at Google follow (a removed one after three listings without it)", async () => {
+    const extra = w.emu.addCalendar(EMAIL, { summary: "Side project", timeZone: "UTC", accessRole: "writer" });
+    await syncNow(w);
+    assert.equal((await req(col(w, "work-side-project"), "PROPFIND", undefined, { depth: "0" })).status, 207, "the new calendar is served");
+    w.emu.removeCalendar(EMAIL, extra);
+    for (let i = 0; i < 3; i++) await syncNow(w);
+    assert.equal((await req(col(w, "work-side-project"), "PROPFIND", undefined, { depth: "0" })).status, 404, "the removed calendar is dropped");
+  });
+
+  test("an access token Google stopped accepting early is refreshed on the 401, and the sync goes on", async () => {
+    w.emu.expireAccessTokens();
+    const before = w.emu.tokenRequests();
+    await syncNow(w);
+    assert.equal((await sourceRow(w)).status, "ok");
+    assert.ok(w.emu.tokenRequests() > before, "a refresh was forced");
+  });
+
   test("a revoked token marks the source auth_required with the command that fixes it, without a retry loop", async () => {
     w.emu.revokeAll(EMAIL);
     w.emu.expireAccessTokens();
@@ -379,9 +396,39 @@ describe("Google push", () => {
     assert.equal(unknown.status, 404);
   });
 
+  test("a channel near its expiry is replaced by a new one (new id), and the old one is stopped", async () => {
+    const before = w.emu.channels.filter((c) => !c.stopped).map((c) => c.id).sort();
+    // calgate's clock a little over six days later: every channel expires within a day.
+    await w.db("push_channels").update({ expires_at: Date.now() + 12 * 3600_000 });
+    await syncNow(w);
+    await until("renewed channels", async () => {
+      const live = w.emu.channels.filter((c) => !c.stopped).map((c) => c.id);
+      return live.length === 3 && live.every((id) => !before.includes(id));
+    });
+    assert.ok(before.every((id) => w.emu.channels.find((c) => c.id === id)!.stopped), "the old channels were stopped");
+  });
+
   test("channels are stopped on shutdown", async () => {
     await w.server.close();
     assert.ok(w.emu.channels.length >= 3 && w.emu.channels.every((c) => c.stopped), "every channel stopped");
     w.server = { url: w.server.url, close: async () => {} };
+  });
+});
+
+describe("Google: a Testing app's refresh token", () => {
+  let w: World;
+  before(async () => {
+    w = await startWorld({ testingApp: true, obtainedAt: Date.now() - 6 * 24 * 3600_000, seed: 9 });
+  });
+  after(async () => {
+    if (w) await stopWorld(w);
+  });
+
+  test("is announced on the status feed before it expires, naming the command that renews it", async () => {
+    await syncNow(w);
+    const warned = await until("a source.status warning", async () =>
+      (await w.db("status_events").where({ type: "source.status" })).map((e) => JSON.parse(e.payload) as { message?: string }).find((p) => /expire/i.test(p.message ?? "")));
+    assert.match(warned.message!, /calgate auth google work/);
+    assert.equal((await sourceRow(w)).status, "ok", "a warning, not a failure");
   });
 });
