@@ -89,6 +89,11 @@ describe("recurring series (§2, §4)", () => {
     assert.deepEqual((await cal.events.instances({ calendarId: "primary", eventId: m.id })).data.items!.map((i) => i.id), [`${m.id}_20260302T080000Z`, `${m.id}_20260303T080000Z`]);
     assert.equal(emu.instanceId(ALICE, d.id, "2026-03-03"), `${d.id}_20260303`);
     assert.equal((await cal.events.get({ calendarId: "primary", eventId: `${d.id}_20260303` })).data.start!.date, "2026-03-03");
+    // The case of t/z has been seen to differ (§2): both spellings address the same instance.
+    const lower = (await cal.events.patch({ calendarId: "primary", eventId: `${m.id}_20260303t080000z`, requestBody: { summary: "exc" } })).data;
+    assert.equal(lower.id, `${m.id}_20260303T080000Z`);
+    await cal.events.patch({ calendarId: "primary", eventId: `${m.id}_20260303T080000Z`, requestBody: { location: "here" } });
+    assert.deepEqual(emu.events(ALICE).filter((e) => e.recurringEventId).map((e) => [e.summary, e.location]), [["exc", "here"]]);
   });
 
   it("events.import: an existing iCalUID updates in place, or fails as duplicate (configurable, §5)", async (t) => {

@@ -191,6 +191,10 @@ export class EventOps {
       }
     }
     if (!ref || ref.calendarId !== calendarId) return undefined;
+    // Legacy ids have been seen with `t`/`z` in either case (§2): the canonical id is the stored one.
+    const canonical = this.store.instanceId(calendarId, ref.masterId, ref.key);
+    const materialised = events.get(canonical);
+    if (materialised) return { ev: materialised, virtual: false };
     const master = events.get(ref.masterId);
     if (!master || !this.isMaster(master)) return undefined;
     const keyMs = ref.key.length === 8
@@ -200,8 +204,7 @@ export class EventOps {
     const occ = expandSeries(master.res, this.calendar(calendarId).timeZone, keyMs + 1).find((o) => o.key === ref.key);
     if (!occ) return undefined;
     const ev = this.instanceView(master, occ);
-    if (ev.res.id !== eventId && this.store.opts.instanceIds !== "legacy") return undefined;
-    ev.res.id = eventId;
+    if (ev.res.id !== canonical) return undefined;
     return { ev, virtual: true, master };
   }
 
@@ -269,7 +272,7 @@ export class EventOps {
     let ev = target;
     if (found.virtual) {
       ev = { ...target, res };
-      this.store.calendarEvents(calendarId).set(eventId, ev);
+      this.store.calendarEvents(calendarId).set(res.id, ev);
     } else ev.res = res;
     this.touch(ev, onlyReminders && !found.virtual);
     this.store.changed(calendarId);
@@ -318,7 +321,7 @@ export class EventOps {
     let ev = found.ev;
     if (found.virtual) {
       ev = { ...found.ev, res: { ...found.ev.res, status: "cancelled" }, created: this.store.now() };
-      this.store.calendarEvents(calendarId).set(eventId, ev);
+      this.store.calendarEvents(calendarId).set(ev.res.id, ev);
     } else ev.res.status = "cancelled";
     this.touch(ev);
     if (this.isMaster(ev)) {
