@@ -187,7 +187,10 @@ export const GoogleSourceSchema = z
     type: z.literal("google"),
     clientId: nonEmpty("an OAuth client id").describe("OAuth client id (Desktop app) from the Google Cloud console."),
     clientSecret: secret("an OAuth client secret").describe("OAuth client secret. Use ${ENV_VAR}."),
-    apiUrl: httpUrl().optional().describe("Calendar API base URL override (emulators); default https://www.googleapis.com/calendar/v3."),
+    apiUrl: httpUrl()
+      .refine((u) => /\/calendar\/v3\/?$/.test(u), { message: "expected the Calendar API base URL, ending with /calendar/v3 (e.g. https://www.googleapis.com/calendar/v3)" })
+      .optional()
+      .describe("Calendar API base URL override (emulators); default https://www.googleapis.com/calendar/v3."),
     authUrl: httpUrl().optional().describe("OAuth authorization endpoint override; default https://accounts.google.com/o/oauth2/v2/auth."),
     tokenUrl: httpUrl().optional().describe("OAuth token endpoint override; default https://oauth2.googleapis.com/token."),
     caCert: caCert().optional(),
