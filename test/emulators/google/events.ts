@@ -19,6 +19,8 @@ export interface WriteOptions {
 const ID_RE = /^[a-v0-9]{5,1024}$/;
 
 export class EventOps {
+  private readonly exceptionIndex = new Map<string, { seq: number; byMaster: Map<string, Map<string, StoredEvent>> }>();
+
   constructor(
     private readonly store: Store,
     private readonly importDuplicate: "update" | "error",
@@ -151,13 +153,20 @@ export class EventOps {
 
   /** Exceptions (and cancelled instances) of a master, by occurrence key. */
   exceptionsOf(master: StoredEvent): Map<string, StoredEvent> {
-    const out = new Map<string, StoredEvent>();
-    for (const ev of this.store.calendarEvents(master.calendarId).values()) {
-      if (ev.res.recurringEventId === master.res.id && ev.res.originalStartTime) {
-        out.set(occurrenceKey(!!ev.res.originalStartTime.date, startMs(ev.res.originalStartTime)), ev);
+    const seq = this.store.currentSeq();
+    let cached = this.exceptionIndex.get(master.calendarId);
+    if (!cached || cached.seq !== seq) {
+      // One pass over the calendar per state (every change bumps the sequence).
+      cached = { seq, byMaster: new Map() };
+      for (const ev of this.store.calendarEvents(master.calendarId).values()) {
+        if (!ev.res.recurringEventId || !ev.res.originalStartTime) continue;
+        let m = cached.byMaster.get(ev.res.recurringEventId);
+        if (!m) cached.byMaster.set(ev.res.recurringEventId, (m = new Map()));
+        m.set(occurrenceKey(!!ev.res.originalStartTime.date, startMs(ev.res.originalStartTime)), ev);
       }
+      this.exceptionIndex.set(master.calendarId, cached);
     }
-    return out;
+    return new Map(cached.byMaster.get(master.res.id) ?? []);
   }
 
   /** Instances of a series up to `untilMs`, exceptions applied; cancelled ones only when asked. */

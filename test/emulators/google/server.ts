@@ -222,8 +222,16 @@ export function createHandler(d: Deps): (req: http.IncomingMessage, res: http.Se
         res.writeHead(a.status, a.headers).end(a.body);
         return;
       }
-      if ((path === "/token" || path === "/revoke") && method === "POST") {
-        const form = new URLSearchParams(await readBody(req));
+      if ((path === "/token" && method === "POST") || (path === "/revoke" && (method === "POST" || method === "GET"))) {
+        const text = await readBody(req);
+        let form = new URLSearchParams(text);
+        if ((req.headers["content-type"] ?? "").startsWith("application/json")) {
+          try {
+            form = new URLSearchParams(Object.entries(JSON.parse(text) as Record<string, string>).map(([k, v]): [string, string] => [k, String(v)]));
+          } catch {
+            form = new URLSearchParams();
+          }
+        }
         const a = path === "/token"
           ? d.oauth.token(form, req.headers.authorization)
           : d.oauth.revoke(url.searchParams.get("token") ?? form.get("token"));
