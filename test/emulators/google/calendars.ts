@@ -36,6 +36,10 @@ export interface NewCalendar {
   backgroundColor?: string;
   colorId?: string;
   description?: string;
+  /** calendarList entry only: hidden from the list unless showHidden (or a sync token) */
+  hidden?: boolean;
+  /** calendarList entry only: the user's own name for the calendar */
+  summaryOverride?: string;
 }
 
 export class Calendars {
@@ -77,6 +81,9 @@ export class Calendars {
       });
     }
     this.subscribe(email, id, { accessRole: role, ...(c.colorId ? { colorId: c.colorId } : {}), ...(c.backgroundColor ? { backgroundColor: c.backgroundColor } : {}) });
+    const entry = this.store.accountEntries(email).get(id)!;
+    if (c.hidden) entry.hidden = true;
+    if (c.summaryOverride !== undefined) entry.summaryOverride = c.summaryOverride;
     return id;
   }
 

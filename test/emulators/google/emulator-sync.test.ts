@@ -8,6 +8,17 @@ import { ALICE, allPages, api, BOB, failure, raw, sample, setup, timed } from ".
 
 const ZRH = "Europe/Zurich";
 const items = (pages: Array<{ items?: any[] }>) => pages.flatMap((p) => p.items ?? []);
+/** Every calendarList entry, across (possibly ragged) pages. */
+async function entries(cal: any, params: object): Promise<any[]> {
+  const out: any[] = [];
+  let pageToken: string | undefined;
+  do {
+    const r = (await cal.calendarList.list({ ...params, ...(pageToken ? { pageToken } : {}) })).data;
+    out.push(...(r.items ?? []));
+    pageToken = r.nextPageToken ?? undefined;
+  } while (pageToken);
+  return out;
+}
 
 describe("recurring series (§2, §4)", () => {
   it("an exception and a cancelled instance, in full and incremental sync, instances and iCalUID lookups", async (t) => {
@@ -234,6 +245,11 @@ describe("calendarList and calendars (§1)", () => {
     assert.deepEqual([t2.summary, t2.timeZone, t2.colorId, t2.backgroundColor, t2.accessRole, t2.description], ["Team", "America/New_York", "7", "#42d692", "owner", "desc"]);
     for (const k of ["kind", "etag", "foregroundColor", "defaultReminders", "selected"]) assert.ok(k in t2, k);
     assert.equal((await cal.calendarList.list({ minAccessRole: "writer" })).data.items!.length, 2);
+    const hidden = emu.addCalendar(ALICE, { summary: "Hidden", hidden: true, summaryOverride: "Mine" });
+    assert.ok(!(await entries(cal, {})).some((e) => e.id === hidden));
+    const h = (await entries(cal, { showHidden: true })).find((e) => e.id === hidden);
+    assert.deepEqual([h.hidden, h.summary, h.summaryOverride], [true, "Hidden", "Mine"]);
+    emu.removeCalendar(ALICE, hidden);
 
     emu.removeCalendar(ALICE, shared);
     const incPages: any[] = [];
@@ -243,7 +259,7 @@ describe("calendarList and calendars (§1)", () => {
       pageToken = incPages.at(-1).nextPageToken;
     } while (pageToken);
     const inc = incPages.at(-1);
-    assert.deepEqual(items(incPages).map((e) => [e.id, e.deleted]), [[shared, true]]);
+    assert.deepEqual(items(incPages).map((e) => [e.id, e.deleted]), [[shared, true], [hidden, true]], "deleted (and hidden) entries come back with a sync token");
     assert.equal((await failure(cal.calendarList.list({ syncToken: inc.nextSyncToken!, minAccessRole: "reader" }))).status, 400);
     assert.equal((await failure(cal.calendarList.list({ syncToken: "garbage" }))).status, 410);
     assert.equal((await cal.calendars.get({ calendarId: team })).data.timeZone, "America/New_York");

@@ -119,7 +119,8 @@ export function normalizeEvent(body: Json, calTz: string): Json {
   out.start = normalizeTime(body.start, "start", calTz);
   out.end = normalizeTime(body.end, "end", calTz);
   if (("date" in out.start) !== ("date" in out.end)) throw E.invalid("Invalid start time.");
-  if (startMs(out.end) < startMs(out.start)) throw E.timeRangeEmpty("end");
+  // end is exclusive: timed events may last zero seconds, all-day events at least one day (§2).
+  if (startMs(out.end) < startMs(out.start) || (out.start.date && out.end.date <= out.start.date)) throw E.timeRangeEmpty("end");
   if (body.originalStartTime != null) out.originalStartTime = normalizeTime(body.originalStartTime, "originalStartTime", calTz);
   for (const [k, allowed] of Object.entries(ENUMS)) {
     if (out[k] != null && !allowed.includes(out[k])) throw E.invalid(`Invalid value for: ${k}`);
