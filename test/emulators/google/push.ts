@@ -34,6 +34,7 @@ const CHANNEL_ID = /^[A-Za-z0-9\-_+/=]{1,64}$/;
 export class Push {
   readonly channels: LiveChannel[] = [];
   private readonly pending = new Set<Promise<void>>();
+  private readonly inFlight = new Set<http.ClientRequest>();
   private closed = false;
 
   constructor(
@@ -129,7 +130,7 @@ export class Push {
     if (ch.token !== undefined) headers["X-Goog-Channel-Token"] = ch.token;
     for (let attempt = 0; ; attempt++) {
       if (this.closed) return;
-      const status = await post(ch.address, headers);
+      const status = await post(ch.address, headers, this.inFlight);
       if (status === 0 || status < 500 || ![500, 502, 503, 504].includes(status) || attempt >= RETRY_DELAYS_MS.length) return;
       await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[attempt]).unref());
     }
@@ -137,18 +138,24 @@ export class Push {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const req of this.inFlight) req.destroy();
     await Promise.allSettled([...this.pending]);
   }
 }
 
 /** One body-less POST; resolves with the status (0 on a network error). */
-function post(address: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve) => {
+function post(address: string, headers: Record<string, string>, inFlight: Set<http.ClientRequest>): Promise<number> {
+  return new Promise<number>((resolve) => {
     const mod = address.startsWith("https:") ? https : http;
     const req = mod.request(address, { method: "POST", headers, agent: false, timeout: 5000 }, (res) => {
+      resolve(res.statusCode ?? 0);
       res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-      res.on("error", () => resolve(0));
+      res.on("error", () => undefined);
+    });
+    inFlight.add(req);
+    req.on("close", () => {
+      inFlight.delete(req);
+      resolve(0); // no-op when an answer already resolved it
     });
     req.on("timeout", () => req.destroy());
     req.on("error", () => resolve(0));
