@@ -147,6 +147,9 @@ describe("events.list paging and sync tokens (§3, §4, §11.1, §11.2)", () => 
     assert.ok(pages.slice(0, -1).every((p) => p.nextPageToken && !p.nextSyncToken));
     assert.ok(pages.at(-1).nextSyncToken);
     assert.ok(pages.some((p) => p.items.length === 0 && p.nextPageToken), "an empty page with nextPageToken");
+    // The envelopes carry the same fields as the recorded first and last pages.
+    assert.deepEqual(Object.keys(pages[0]).sort(), Object.keys(sample("google-events-list-page1-nextPageToken.json").response.body).sort());
+    assert.deepEqual(Object.keys(pages.at(-1)).sort(), Object.keys(sample("google-events-list-last-page-nextSyncToken.json").response.body).sort());
     assert.ok(pages.some((p) => p.items.length > 0 && p.items.length < 4 && p.nextPageToken), "a short page");
     const seen = items(pages).map((e) => e.id);
     assert.equal(new Set(seen).size, 40, "the snapshot: every original event exactly once");
