@@ -340,3 +340,25 @@ describe("fidelity to the recorded samples", () => {
     for (const k of ["kind", "summary", "description", "timeZone", "accessRole", "defaultReminders"]) assert.deepEqual((page as any)[k], sample("google-events-list-page1-nextPageToken.json").response.body[k], k);
   });
 });
+
+describe("further resource rules (§2)", () => {
+  it("reminders-only edits keep `updated`; sequence may not go down; conferenceData needs conferenceDataVersion=1; eventType rules; maxAttendees", async (t) => {
+    const emu = await setup();
+    t.after(() => emu.close());
+    const { cal } = api(emu);
+    const ev = (await cal.events.insert({ calendarId: "primary", requestBody: { ...timed("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z"), attendees: [{ email: "a@x.example" }, { email: "b@x.example" }], conferenceData: { createRequest: { requestId: "r1", conferenceSolutionKey: { type: "hangoutsMeet" } } } } })).data;
+    assert.equal(ev.conferenceData, undefined, "ignored without conferenceDataVersion=1");
+    const r = (await cal.events.patch({ calendarId: "primary", eventId: ev.id!, requestBody: { reminders: { useDefault: false, overrides: [{ method: "email", minutes: 60 }] } } })).data;
+    assert.equal(r.updated, ev.updated);
+    assert.notEqual(r.etag, ev.etag);
+    await cal.events.patch({ calendarId: "primary", eventId: ev.id!, requestBody: { sequence: 5 } });
+    assert.equal((await failure(cal.events.patch({ calendarId: "primary", eventId: ev.id!, requestBody: { sequence: 4 } }))).status, 400);
+    const meet = (await cal.events.patch({ calendarId: "primary", eventId: ev.id!, conferenceDataVersion: 1, requestBody: { conferenceData: { createRequest: { requestId: "r2", conferenceSolutionKey: { type: "hangoutsMeet" } } } } })).data;
+    assert.match(meet.hangoutLink!, /^https:\/\/meet\.google\.com\//);
+    assert.equal(meet.conferenceData!.createRequest!.status!.statusCode, "success");
+    assert.equal((await failure(cal.events.patch({ calendarId: "primary", eventId: ev.id!, requestBody: { eventType: "focusTime" } }))).status, 400, "eventType is immutable");
+    assert.equal((await failure(cal.events.insert({ calendarId: "primary", requestBody: { eventType: "fromGmail", ...timed("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z") } }))).status, 400);
+    const few = (await cal.events.get({ calendarId: "primary", eventId: ev.id!, maxAttendees: 1 })).data;
+    assert.deepEqual([few.attendees!.length, few.attendeesOmitted], [1, true]);
+  });
+});
