@@ -144,7 +144,7 @@ describe("push notifications (§8, §11.8)", () => {
     assert.deepEqual(emu.channels.map((c) => [c.id, c.stopped]), [["chan-1", true], ["chan-2", true]]);
   });
 
-  it("https required by default; expired channels get nothing; 5xx answers are retried", async (t) => {
+  it("https required by default; 5xx answers are retried; dropped notifications; expired channels get nothing", async (t) => {
     const clock = new Clock(Date.now());
     const strict = await setup();
     const emu = await setup({ requireHttpsWebhooks: false, now: clock.now });
@@ -165,9 +165,15 @@ describe("push notifications (§8, §11.8)", () => {
     const retried = await hook.next();
     assert.equal(first.headers["x-goog-message-number"], "1");
     assert.equal(retried.headers["x-goog-message-number"], "1", "the sync message was redelivered after a 503");
+    emu.dropNotifications({ probability: 1 });
+    await emu.notify(ALICE);
+    assert.equal(hook.all.length, 2, "a dropped notification never arrives");
+    emu.dropNotifications(null);
+    await emu.notify(ALICE);
+    assert.equal((await hook.next()).headers["x-goog-resource-state"], "exists");
     clock.advance(61_000);
     await emu.notify(ALICE);
     assert.equal(hook.pending(), 0);
-    assert.equal(hook.all.length, 2, "expired channels get nothing");
+    assert.equal(hook.all.length, 3, "expired channels get nothing");
   });
 });

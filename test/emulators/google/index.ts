@@ -168,6 +168,10 @@ export class GoogleEmulator {
       ...(c.token !== undefined ? { token: c.token } : {}),
     }));
   }
+  /** Each `exists` message is dropped with that probability (seeded), as Google sometimes does (§8). */
+  dropNotifications(opts: { probability: number } | null): void {
+    this.push.dropProbability = opts?.probability ?? 0;
+  }
   notify(calendarId: string): Promise<void> {
     return this.push.notify(calendarId);
   }
@@ -183,7 +187,7 @@ export async function startGoogleEmulator(opts: GoogleEmulatorOptions = {}): Pro
   const calendars = new Calendars(store, pager);
   const ops = new EventOps(store, opts.importDuplicate ?? "update");
   const listing = new Listing(store, ops, pager);
-  const push = new Push(now, opts.requireHttpsWebhooks ?? true);
+  const push = new Push(now, opts.requireHttpsWebhooks ?? true, rng);
   // Every change to a calendar's events notifies its channels (§8), without blocking the writer.
   store.onEventChange((calendarId) => void push.notify(calendarId));
   const limits = new Limits(now, rng, opts.quota?.perUserPerMinute ?? 600, opts.quota?.perProjectPerMinute ?? 10_000);

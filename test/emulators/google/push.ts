@@ -36,10 +36,13 @@ export class Push {
   private readonly pending = new Set<Promise<void>>();
   private readonly inFlight = new Set<http.ClientRequest>();
   private closed = false;
+  /** probability that an `exists` message is silently dropped (§8: delivery is not 100% reliable) */
+  dropProbability = 0;
 
   constructor(
     private readonly now: () => number,
     private readonly requireHttps: boolean,
+    private readonly rng: () => number,
   ) {}
 
   resourceIdOf(calendarId: string): string {
@@ -99,7 +102,9 @@ export class Push {
 
   /** Delivers `exists` to every live channel of the calendar; resolves when delivered (or given up). */
   notify(calendarId: string): Promise<void> {
-    const live = this.channels.filter((c) => c.calendarId === calendarId && !c.stopped && c.expiration > this.now());
+    const live = this.channels
+      .filter((c) => c.calendarId === calendarId && !c.stopped && c.expiration > this.now())
+      .filter(() => this.dropProbability <= 0 || this.rng() >= this.dropProbability);
     const p = Promise.all(live.map((c) => this.enqueue(c, "exists"))).then(() => undefined);
     this.track(p);
     return p;
