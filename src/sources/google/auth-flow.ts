@@ -217,8 +217,9 @@ export async function loopbackAuth(source: GoogleOAuthSource, io: LoopbackIo): P
     io.stdin.pause();
     done = true;
     server.close();
-    // The browser's connection was answered with "connection: close"; anything else is dropped.
-    setImmediate(() => server.closeAllConnections());
+    // The browser's answer went out with "connection: close"; idle (pre-)connections go now, the rest soon.
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
   }
 }
 
