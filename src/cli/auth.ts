@@ -12,7 +12,11 @@ export const auth: Command = {
   synopsis: "calgate auth <google|microsoft> <source-id> [-c FILE] [-u USER]",
   description: `Walks through OAuth for one source of the config file: a loopback redirect in your
 browser for Google, a device code for Microsoft. The refresh token is stored encrypted
-(with secretKey) in the database; \`calgate serve\` may keep running meanwhile.`,
+(with secretKey) in the database; \`calgate serve\` may keep running meanwhile.
+
+Google over SSH: open the printed address in a browser on any machine; it ends on a
+http://127.0.0.1:PORT/?... page that cannot load there. Paste that page's address into
+this terminal and press Enter.`,
   positionals: [
     { name: "google|microsoft", description: "The provider; must match the source's type" },
     { name: "source-id", description: "The id of a google or microsoft source in the config file" },
