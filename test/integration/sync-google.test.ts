@@ -303,6 +303,24 @@ describe("Google source against the emulator", () => {
     console.log(`# idle poll: ${calls.length} API calls for 3 calendars`);
   });
 
+  test("an event from Gmail: a new title is refused with a CalDAV error and nothing changes at Google; a new reminder is written", async () => {
+    const flight = w.emu.seedEvent(w.team, { eventType: "fromGmail", summary: "Flight LX 318", start: { dateTime: "2026-12-23T07:00:00Z" }, end: { dateTime: "2026-12-23T09:00:00Z" } });
+    await syncNow(w);
+    const url = col(w, "work-team");
+    const [name, ics] = [...(await objects(url))].find(([, i]) => i.includes("Flight LX 318"))!;
+    const etag = (await req(`${url}${name}`, "GET")).headers.get("etag")!;
+    const renamed = await req(`${url}${name}`, "PUT", unfold(ics).replace("SUMMARY:Flight LX 318", "SUMMARY:My flight"), { "if-match": etag });
+    assert.ok(renamed.status >= 400, `${renamed.status} ${renamed.body}`);
+    assert.match(renamed.body, /Gmail/, renamed.body);
+    assert.equal(w.emu.events(w.team).find((e) => e.id === flight.id).summary, "Flight LX 318", "nothing changed at Google");
+    const served = (await req(`${url}${name}`, "GET"));
+    assert.match(served.body, /SUMMARY:Flight LX 318/, "the cache serves Google's version again");
+    const alarm = ["BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:Flight", "TRIGGER:-PT2H", "END:VALARM", "END:VEVENT"].join("\r\n");
+    const reminded = await req(`${url}${name}`, "PUT", unfold(served.body).replace(/BEGIN:VALARM[\s\S]*?END:VALARM\r?\n/g, "").replace(/END:VEVENT/, alarm), { "if-match": served.headers.get("etag")! });
+    assert.ok(reminded.status < 300, `${reminded.status} ${reminded.body}`);
+    await until("the reminder at Google", async () => w.emu.events(w.team).find((e) => e.id === flight.id).reminders?.overrides?.some((o: { minutes: number }) => o.minutes === 120));
+  });
+
   test("calendars added or removed at Google follow (a removed one after three listings without it)", async () => {
     const extra = w.emu.addCalendar(EMAIL, { summary: "Side project", timeZone: "UTC", accessRole: "writer" });
     await syncNow(w);
@@ -360,7 +378,12 @@ describe("Google: a rate-limit storm during a 5,000-event import", () => {
 
     const url = col(w, "work-team");
     await Promise.all(Array.from({ length: 40 }, (_, i) => req(`${url}storm-${i}.ics`, "PUT", vevent(`storm-${i}@calgate.test`, `Storm ${i}`))));
-    await until("every storm write at Google", async () => w.emu.events(w.team).filter((e) => String(e.iCalUID).startsWith("storm-")).length === 40, 60_000);
+    try {
+      await until("every storm write at Google", async () => w.emu.events(w.team).filter((e) => String(e.iCalUID).startsWith("storm-")).length === 40, 90_000);
+    } catch (e) {
+      const open = await w.db("outbox").whereNot({ state: "done" }).select("object_name", "state", "attempts", "last_error", "next_attempt_at");
+      throw new Error(`${(e as Error).message}; outbox rows not done: ${JSON.stringify(open)}; conflicts: ${(await w.db("conflicts").count({ n: "*" }).first())?.n}`);
+    }
     w.emu.rateLimitStorm(null);
     await until("the outbox to drain", async () => (await w.db("outbox").whereNot({ state: "done" }).whereNot({ state: "superseded" })).length === 0, 60_000);
     const uids = w.emu.events(w.team, { includeCancelled: true }).filter((e) => String(e.iCalUID).startsWith("storm-")).map((e) => e.iCalUID);

@@ -67,7 +67,7 @@ export class EventOps {
   }
 
   /** events.insert / events.import (§1, §2, §5). */
-  insert(calendarId: string, body: Json, opts: WriteOptions & { importing?: boolean }): StoredEvent {
+  insert(calendarId: string, body: Json, opts: WriteOptions & { importing?: boolean; seeding?: boolean }): StoredEvent {
     const cal = this.calendar(calendarId);
     const events = this.store.calendarEvents(calendarId);
     const input = writableFields(body, opts.importing ? ["id", "iCalUID", "organizer", "originalStartTime"] : ["id", "iCalUID"]);
@@ -93,14 +93,16 @@ export class EventOps {
         if (this.importDuplicate === "error") throw E.duplicate();
         return this.modify(calendarId, existing.res.id, { ...input, status: input.status ?? "confirmed" }, "update", { ...opts, importing: true } as WriteOptions);
       }
-    } else if (input.eventType === "fromGmail") throw E.invalid("Event type cannot be created.", "eventType", "body");
+    } else if (input.eventType === "fromGmail" && !opts.seeding) throw E.invalid("Event type cannot be created.", "eventType", "body");
     if (input.id !== undefined && (typeof input.id !== "string" || !ID_RE.test(input.id))) {
       throw E.invalid("Invalid resource id value.");
     }
     const id: string = input.id ?? randomBase32hex(this.store.opts.rng, 26);
     if (events.has(id) || this.store.instanceIndex.has(id)) throw E.duplicate();
     const iCalUID: string = input.iCalUID ?? `${id}@google.com`;
-    if (!opts.importing && [...events.values()].some((e) => e.res.iCalUID === iCalUID && !e.res.recurringEventId && e.res.status !== "cancelled")) {
+    // A deleted event keeps its iCalUID: inserting the UID again is still a duplicate (observed:
+    // googleapis/google-api-python-client#846, 409 "The requested identifier already exists" after a delete).
+    if (!opts.importing && [...events.values()].some((e) => e.res.iCalUID === iCalUID && !e.res.recurringEventId)) {
       throw E.duplicate();
     }
     const norm = normalizeEvent(input, cal.timeZone);

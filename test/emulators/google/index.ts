@@ -123,6 +123,13 @@ export class GoogleEmulator {
   insertEvent(calendarId: string, body: object): any {
     return this.render(calendarId, this.ops.insert(calendarId, body as Json, { conferenceDataVersion: 1, supportsAttachments: true }));
   }
+  /**
+   * An event made by Google itself rather than by an API client (an event from Gmail, a contact's
+   * birthday): any eventType, which the API would refuse to create.
+   */
+  seedEvent(calendarId: string, body: object): any {
+    return this.render(calendarId, this.ops.insert(calendarId, body as Json, { conferenceDataVersion: 1, supportsAttachments: true, seeding: true }));
+  }
   importEvent(calendarId: string, body: object): any {
     return this.render(calendarId, this.ops.insert(calendarId, body as Json, { importing: true, conferenceDataVersion: 1, supportsAttachments: true }));
   }
