@@ -1,0 +1,213 @@
+/**
+ * Graph v1.0 calendar routes (reference §1): calendars, events (list/get/create/update/delete),
+ * instances, calendarView and calendarView/delta, subscriptions. `/users/{id|upn}/…` ≡ `/me/…`
+ * for the signed-in user. `Prefer: outlook.timezone` / `outlook.body-content-type` /
+ * `odata.maxpagesize` are honoured and echoed in `Preference-Applied`.
+ */
+import type { Calendars } from "./calendars.ts";
+import type { Delta } from "./delta.ts";
+import { E, GraphApiError } from "./errors.ts";
+import type { EventOps } from "./events.ts";
+import type { Principal } from "./identity.ts";
+import { applySelect, parseSelect, renderInstance, type Instance, type RenderCtx } from "./render.ts";
+import { oid, type Calendar, type Json, type Store } from "./store.ts";
+import type { Webhooks } from "./webhooks.ts";
+import { ianaOf, parseQueryDateTime } from "./util.ts";
+
+export interface Answer {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface ApiDeps {
+  store: Store;
+  calendars: Calendars;
+  ops: EventOps;
+  delta: Delta;
+  webhooks: Webhooks;
+  baseUrl: () => string;
+  pageSize: number;
+}
+
+/** `Prefer` header → map (handles quoted values and several comma-separated preferences). */
+export function parsePrefer(h: string | string[] | undefined): Map<string, string> {
+  const m = new Map<string, string>();
+  const all = Array.isArray(h) ? h.join(",") : h ?? "";
+  for (const part of all.match(/(?:[^,"]|"[^"]*")+/g) ?? []) {
+    const eq = part.indexOf("=");
+    const k = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
+    const v = eq < 0 ? "" : part.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
+    if (k) m.set(k, v);
+  }
+  return m;
+}
+
+export function graphApi(d: ApiDeps) {
+  const ctxOf = (p: Principal, cal: Calendar, prefer: Map<string, string>, applied: string[]): RenderCtx => {
+    const tz = prefer.get("outlook.timezone");
+    let zoneName = "UTC";
+    let iana = "UTC";
+    if (tz !== undefined) {
+      const z = ianaOf(tz);
+      if (!z) throw E.timeZone(tz);
+      zoneName = tz;
+      iana = z;
+      applied.push(`outlook.timezone="${tz}"`);
+    }
+    const bodyType = prefer.get("outlook.body-content-type");
+    const bodyText = bodyType?.toLowerCase() === "text";
+    if (bodyType !== undefined) applied.push(`outlook.body-content-type="${bodyText ? "text" : "html"}"`);
+    return { zoneName, iana, bodyText, baseUrl: d.baseUrl(), calendar: cal };
+    void p;
+  };
+
+  const pageSizeOf = (prefer: Map<string, string>, q: Record<string, string>): number => {
+    const top = q.$top !== undefined ? Number(q.$top) : undefined;
+    if (top !== undefined && (!Number.isInteger(top) || top < 1 || top > 1000)) throw E.badRequest("Invalid page size specified.");
+    const mp = prefer.get("odata.maxpagesize");
+    return top ?? (mp !== undefined && Number(mp) > 0 ? Math.min(Number(mp), 1000) : d.pageSize);
+  };
+
+  /** $skip-based paging of a computed list (calendars, events, calendarView, instances). */
+  const paged = (items: Json[], q: Record<string, string>, size: number, link: string, context: string): Json => {
+    const skip = Number(q.$skip ?? 0);
+    if (!Number.isInteger(skip) || skip < 0) throw E.badRequest("Invalid $skip value.");
+    const body: Json = { "@odata.context": context };
+    if (skip + size < items.length) {
+      const nq = new URLSearchParams({ ...q, $skip: String(skip + size) });
+      if (q.$top === undefined) nq.delete("$top");
+      body["@odata.nextLink"] = `${link}?${nq.toString().replace(/%24/g, "$")}`;
+    }
+    body.value = items.slice(skip, skip + size);
+    return body;
+  };
+
+  const render = (inst: Instance, ctx: RenderCtx, select: string[] | undefined): Json => applySelect(renderInstance(inst, ctx), select);
+
+  const windowOf = (q: Record<string, string>): [number, number] => {
+    const from = parseQueryDateTime(q.startDateTime);
+    const to = parseQueryDateTime(q.endDateTime);
+    if (q.startDateTime === undefined || q.endDateTime === undefined) {
+      throw new GraphApiError(400, "ErrorInvalidParameter", "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.");
+    }
+    if (from === undefined || to === undefined) throw new GraphApiError(400, "ErrorInvalidParameter", "The time window parameters are not valid date-times.");
+    return [from, to];
+  };
+
+  return function route(method: string, segs: string[], q: Record<string, string>, headers: Record<string, string | string[] | undefined>, p: Principal, body: Json): Answer | Promise<Answer> {
+    const prefer = parsePrefer(headers.prefer);
+    const applied: string[] = [];
+    const api = `${d.baseUrl()}v1.0`;
+    const answer = (status: number, b?: unknown): Answer => ({ status, body: b, headers: applied.length ? { "preference-applied": applied.join(", ") } : {} });
+    const ctx = (cal: Calendar) => ctxOf(p, cal, prefer, applied);
+    const select = parseSelect(q.$select);
+
+    if (segs[0] === "subscriptions") return d.webhooks.route(method, segs.slice(1), p, body);
+
+    // /me/... or /users/{id}/...
+    let rest: string[];
+    if (segs[0] === "me") rest = segs.slice(1);
+    else if (segs[0] === "users" && segs[1] !== undefined) {
+      const who = decodeURIComponent(segs[1]).toLowerCase();
+      const acct = d.calendars.account(p.upn);
+      if (who !== p.upn.toLowerCase() && who !== acct.oid) throw E.accessDenied();
+      rest = segs.slice(2);
+    } else throw E.noRoute();
+    const me = `${api}/me`;
+
+    // calendars
+    if (rest[0] === "calendars" && rest.length === 1 && method === "GET") {
+      const items = d.calendars.list(p.upn).map((c) => applySelect(d.calendars.render(c), select));
+      return answer(200, paged(items, q, pageSizeOf(prefer, q), `${me}/calendars`, `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/calendars`));
+    }
+    let cal: Calendar | undefined;
+    let sub = rest;
+    if (rest[0] === "calendars" && rest[1] !== undefined) {
+      cal = d.calendars.get(p.upn, decodeURIComponent(rest[1]));
+      sub = rest.slice(2);
+    } else if (rest[0] === "calendar") {
+      cal = d.calendars.defaultOf(p.upn);
+      sub = rest.slice(1);
+    } else if (rest[0] === "calendarView" || (rest[0] === "events" && rest.length === 1)) {
+      cal = d.calendars.defaultOf(p.upn);
+    }
+    const calLink = cal ? (rest[0] === "calendars" ? `${me}/calendars/${cal.id}` : rest[0] === "calendar" ? `${me}/calendar` : me) : me;
+    if (cal && sub.length === 0 && method === "GET") return answer(200, { "@odata.context": `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/calendars/$entity`, ...applySelect(d.calendars.render(cal), select) });
+
+    if (cal && sub[0] === "calendarView") {
+      if (sub[1] === "delta" && sub.length === 2 && method === "GET") {
+        const c = ctx(cal);
+        const mp = prefer.get("odata.maxpagesize");
+        const maxPageSize = mp !== undefined && Number(mp) > 0 ? Math.min(Number(mp), 1000) : undefined;
+        const page = d.delta.page(p.upn, cal.id, q, `${calLink}/calendarView/delta`, c, maxPageSize);
+        const a = answer(200, page.body);
+        const pa = [a.headers?.["preference-applied"], page.headers["preference-applied"]].filter(Boolean).join(", ");
+        return { ...a, headers: pa ? { "preference-applied": pa } : {} };
+      }
+      if (sub.length === 1 && method === "GET") {
+        const [from, to] = windowOf(q);
+        const c = ctx(cal);
+        const items = d.ops.window(cal.id, from, to).sort((a, b) => a.start.at - b.start.at).map((i) => render(i, c, select));
+        return answer(200, paged(items, q, pageSizeOf(prefer, q), `${calLink}/calendarView`, `${api}/$metadata#Collection(event)`));
+      }
+    }
+    if (cal && sub[0] === "events" && sub.length === 1) {
+      if (method === "GET") {
+        const c = ctx(cal);
+        const items = d.store.calendarEvents(cal.id).filter((e) => e.type !== "exception")
+          .sort((a, b) => a.created - b.created)
+          .map((e) => render({ id: e.id, event: e, start: e.start, end: e.end, isAllDay: e.isAllDay }, c, select));
+        return answer(200, paged(items, q, pageSizeOf(prefer, q), `${calLink}/events`, `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events`));
+      }
+      if (method === "POST") {
+        if (!cal.canEdit) throw E.accessDenied();
+        const c = ctx(cal);
+        const { event } = d.ops.create(p.upn, cal.id, body);
+        const inst = d.ops.instanceById(p.upn, event.id)!;
+        return answer(201, { "@odata.context": `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events/$entity`, ...render(inst, c, undefined) });
+      }
+    }
+
+    // /me/events/{id}[/instances]
+    if (rest[0] === "events" && rest[1] !== undefined) {
+      const id = decodeURIComponent(rest[1]);
+      const inst = d.ops.resolve(p.upn, id);
+      const evCal = d.calendars.get(p.upn, (inst.event ?? inst.master!).calendarId);
+      const c = ctx(evCal);
+      if (rest.length === 2 && method === "GET") {
+        const out: Json = { "@odata.context": `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events/$entity`, ...render(inst, c, select) };
+        const master = inst.event?.type === "seriesMaster" ? inst.event : undefined;
+        if (select?.includes("cancelledOccurrences")) {
+          out.cancelledOccurrences = master ? [...master.cancelled].sort().map((dt) => oid(master.id, dt)) : [];
+        }
+        const expand = (q.$expand ?? "").split(",").map((s) => s.trim());
+        if (expand.includes("exceptionOccurrences") || select?.includes("exceptionOccurrences")) {
+          out.exceptionOccurrences = master
+            ? d.store.exceptionsOf(master).sort((a, b) => (a.occurrenceDate! < b.occurrenceDate! ? -1 : 1))
+              .map((ex) => render(d.ops.instanceById(p.upn, ex.id)!, c, select))
+            : [];
+          if (!expand.includes("exceptionOccurrences")) out.exceptionOccurrences = out.exceptionOccurrences.map((x: Json) => ({ id: x.id }));
+        }
+        return answer(200, out);
+      }
+      if (rest.length === 2 && method === "PATCH") {
+        if (!evCal.canEdit) throw E.accessDenied();
+        const ev = d.ops.update(p.upn, id, body, typeof headers["if-match"] === "string" ? headers["if-match"] : undefined);
+        return answer(200, { "@odata.context": `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events/$entity`, ...render(d.ops.instanceById(p.upn, ev.id)!, c, undefined) });
+      }
+      if (rest.length === 2 && method === "DELETE") {
+        if (!evCal.canEdit) throw E.accessDenied();
+        d.ops.remove(p.upn, id, typeof headers["if-match"] === "string" ? headers["if-match"] : undefined);
+        return { status: 204 };
+      }
+      if (rest[2] === "instances" && rest.length === 3 && method === "GET") {
+        const [from, to] = windowOf(q);
+        const master = inst.event?.type === "seriesMaster" ? inst.event : undefined;
+        const items = master ? d.ops.instancesOf(master, from, to).map((i) => render(i, c, select)) : [];
+        return answer(200, paged(items, q, pageSizeOf(prefer, q), `${me}/events/${id}/instances`, `${api}/$metadata#Collection(event)`));
+      }
+    }
+    throw E.noRoute();
+  };
+}
