@@ -157,6 +157,10 @@ export class GoogleEmulator {
   expireSyncTokens(calendarId?: string): void {
     this.store.expireSyncTokens(calendarId);
   }
+  /** Drops every scripted fault not yet consumed. */
+  clearFaults(): void {
+    this.limits.clearFaults();
+  }
   fault(f: Fault): void {
     this.limits.addFault(f);
   }

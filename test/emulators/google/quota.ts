@@ -39,6 +39,9 @@ export class Limits {
     private readonly perProject: number,
   ) {}
 
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
   addFault(f: Fault): void {
     this.faults.push({ ...f, left: f.times ?? 1 });
   }
