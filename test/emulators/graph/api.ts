@@ -14,6 +14,8 @@ import { oid, type Calendar, type Json, type Store } from "./store.ts";
 import type { Webhooks } from "./webhooks.ts";
 import { ianaOf, parseQueryDateTime } from "./util.ts";
 
+const SERIES_ONLY = new Set(["recurrence", "originalStartTimeZone", "originalEndTimeZone", "exceptionOccurrences", "cancelledOccurrences"]);
+
 export interface Answer {
   status: number;
   body?: unknown;
@@ -181,13 +183,20 @@ export function graphApi(d: ApiDeps) {
         if (select?.includes("cancelledOccurrences")) {
           out.cancelledOccurrences = master ? [...master.cancelled].sort().map((dt) => oid(master.id, dt)) : [];
         }
-        const expand = (q.$expand ?? "").split(",").map((s) => s.trim());
-        if (expand.includes("exceptionOccurrences") || select?.includes("exceptionOccurrences")) {
+        const expanded = /(^|,)\s*exceptionOccurrences\b/.test(q.$expand ?? "");
+        if (expanded || select?.includes("exceptionOccurrences")) {
+          // Expanded items: a nested $select, else the outer one minus series-only fields (as in the sample).
+          const nested = /exceptionOccurrences\(\$select=([^)]*)\)/.exec(q.$expand ?? "")?.[1];
+          const inner = nested !== undefined ? parseSelect(nested) : select?.filter((s) => !SERIES_ONLY.has(s));
           out.exceptionOccurrences = master
             ? d.store.exceptionsOf(master).sort((a, b) => (a.occurrenceDate! < b.occurrenceDate! ? -1 : 1))
-              .map((ex) => render(d.ops.instanceById(p.upn, ex.id)!, c, select))
+              .map((ex) => {
+                const x = render(d.ops.instanceById(p.upn, ex.id)!, c, inner);
+                if (inner) delete x["@odata.etag"];
+                return x;
+              })
             : [];
-          if (!expand.includes("exceptionOccurrences")) out.exceptionOccurrences = out.exceptionOccurrences.map((x: Json) => ({ id: x.id }));
+          if (!expanded) out.exceptionOccurrences = out.exceptionOccurrences.map((x: Json) => ({ id: x.id }));
         }
         return answer(200, out);
       }

@@ -27,7 +27,7 @@ interface DeltaState {
 }
 interface Entry { id: string; removed: boolean }
 interface Round { state: DeltaState; entries: Entry[]; next: DeltaState; failWith?: ResetHow }
-type Token = { kind: "skip"; round: Round; offset: number; lastServed?: string } | { kind: "delta"; state: DeltaState };
+type Token = { kind: "skip"; round: Round; offset: number; pageNo: number; lastServed?: string } | { kind: "delta"; state: DeltaState };
 
 export interface DeltaPage {
   body: Json;
@@ -94,9 +94,9 @@ export class Delta {
       const t = this.tokens.get(delta);
       if (!t || t.kind !== "delta") throw E.deltaReset(400, "syncStateNotFound");
       if (t.state.failWith) throw this.fail(t.state.failWith, t.state, linkBase);
-      tok = { kind: "skip", round: this.laterRound(t.state), offset: 0 };
+      tok = { kind: "skip", round: this.laterRound(t.state), offset: 0, pageNo: 0 };
     } else {
-      tok = { kind: "skip", round: this.initialRound(upn, calendarId, q), offset: 0 };
+      tok = { kind: "skip", round: this.initialRound(upn, calendarId, q), offset: 0, pageNo: 0 };
     }
     const round = tok.round;
     if (round.state.upn !== upn || round.state.calendarId !== calendarId) throw E.deltaReset(400, "syncStateNotFound");
@@ -106,19 +106,20 @@ export class Delta {
     const remaining = round.entries.length - tok.offset;
     let size = Math.min(n, remaining);
     if (this.opts.raggedPages && remaining > 0) {
+      // Ragged: the second page of a multi-page round is always empty, later ones sometimes.
       const r = this.store.rng();
-      size = r < 0.2 ? 0 : Math.min(remaining, 1 + Math.floor(this.store.rng() * n));
+      size = tok.pageNo === 1 || r < 0.15 ? 0 : Math.min(remaining, 1 + Math.floor(this.store.rng() * n));
     }
     const slice = round.entries.slice(tok.offset, tok.offset + size);
     // Duplicates are allowed (§2): sometimes repeat the item that ended the previous page.
-    if (this.opts.raggedPages && tok.lastServed && this.store.rng() < 0.15) slice.unshift({ id: tok.lastServed, removed: false });
+    if (this.opts.raggedPages && size > 0 && tok.lastServed && this.store.rng() < 0.15) slice.unshift({ id: tok.lastServed, removed: false });
     const value = slice.map((e) => this.render(upn, e, ctx));
     const offset = tok.offset + size;
     const headers: Record<string, string> = maxPageSize !== undefined ? { "preference-applied": `odata.maxpagesize=${maxPageSize}` } : {};
     const body: Json = { "@odata.context": `${linkBase.replace(/\/me\/.*$/, "")}/$metadata#Collection(event)` };
     if (offset < round.entries.length || (size === 0 && remaining > 0)) {
       const last = slice.filter((e) => !e.removed).pop()?.id ?? tok.lastServed;
-      body["@odata.nextLink"] = `${linkBase}?$skiptoken=${this.token({ kind: "skip", round, offset, ...(last ? { lastServed: last } : {}) }, "R0usmcCM")}`;
+      body["@odata.nextLink"] = `${linkBase}?$skiptoken=${this.token({ kind: "skip", round, offset, pageNo: tok.pageNo + 1, ...(last ? { lastServed: last } : {}) }, "R0usmcCM")}`;
     } else {
       body["@odata.deltaLink"] = `${linkBase}?$deltatoken=${this.token({ kind: "delta", state: round.next }, "R0usmcMD")}`;
     }

@@ -15,7 +15,7 @@ import { Limits, type Fault } from "./limits.ts";
 import { renderInstance } from "./render.ts";
 import { createHandler, type RequestRecord } from "./server.ts";
 import { occurrenceIdOf, Store, type Json } from "./store.ts";
-import { makePki } from "./tls.ts";
+import { sharedPki, type TestPki } from "./tls.ts";
 import { ianaOf, seededRng } from "./util.ts";
 import { Webhooks } from "./webhooks.ts";
 
@@ -52,7 +52,7 @@ export class GraphEmulator {
   /** @internal use startGraphEmulator() */
   constructor(
     private readonly server: https.Server,
-    private readonly pki: ReturnType<typeof makePki>,
+    private readonly pki: TestPki,
     private readonly store: Store,
     private readonly identity: Identity,
     private readonly cals: Calendars,
@@ -199,7 +199,7 @@ export class GraphEmulator {
 }
 
 export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promise<GraphEmulator> {
-  const pki = makePki();
+  const pki = sharedPki();
   const rng = seededRng(opts.seed ?? 1);
   const now = opts.now ?? Date.now;
   let baseUrl = "https://127.0.0.1/";

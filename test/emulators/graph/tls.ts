@@ -28,6 +28,21 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
+let shared: TestPki | undefined;
+
+/**
+ * One CA + server certificate per process (RSA key generation costs ~0.5 s; suites start many
+ * emulators). The files live until the process exits.
+ */
+export function sharedPki(): TestPki {
+  if (!shared) {
+    const p = makePki();
+    shared = { ...p, cleanup: () => undefined };
+    process.once("exit", () => p.cleanup());
+  }
+  return shared;
+}
+
 export function makePki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), "graph-emu-pki-"));
   openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "3",
