@@ -226,3 +226,32 @@ test("microsoftSession: forceRefresh after the emulator expired access tokens ge
   assert.equal(after.obtained_at, signedIn.obtained_at);
   assert.ok((after.refreshed_at ?? 0) >= signedIn.obtained_at, "the refresh is noted (90-day idle clock)");
 });
+
+test("deviceCodeAuth: an expired code, an unknown application and a cancelled wait fail in plain words and store nothing", async () => {
+  // The code expires while the person is away (the emulator's clock jumps past expires_in).
+  let shift = 0;
+  const late = await startGraphEmulator({ deviceCodeIntervalSec: 1, now: () => Date.now() + shift });
+  try {
+    late.addClient(CLIENT_ID);
+    late.addAccount(UPN);
+    const secrets = memorySecrets();
+    const stdout = new Writable({ write: (_c, _e, cb) => ((shift = 16 * 60_000), cb()) });
+    const src = { ...source(), authority: late.authority, caCert: late.caCertPath };
+    await assert.rejects(deviceCodeAuth(src, { stdout }, secrets), (e: Error) => /code for source "office" expired before the sign-in was completed; nothing was stored/.test(e.message));
+    assert.equal(secrets.map.size, 0);
+  } finally {
+    await late.close();
+  }
+
+  const secrets = memorySecrets();
+  const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+  await assert.rejects(deviceCodeAuth({ ...source(), clientId: "not-registered" }, { stdout: quiet }, secrets), (e: Error) => /did not start the sign-in for source "office" \(HTTP 400 unauthorized_client: AADSTS700016/.test(e.message) && /Check clientId/.test(e.message));
+
+  const ac = new AbortController();
+  const polls = emu.tokenRequests();
+  const waiting = new Writable({ write: (_c, _e, cb) => (setTimeout(() => ac.abort(), 50), cb()) });
+  await assert.rejects(deviceCodeAuth(source(), { stdout: waiting, signal: ac.signal }, secrets), (e: Error) => /sign-in for source "office" was cancelled; nothing was stored/.test(e.message));
+  await new Promise((r) => setTimeout(r, 1500)); // one polling interval: MSAL stops instead of polling on
+  assert.ok(emu.tokenRequests() <= polls + 1, "no polling after the cancel");
+  assert.equal(secrets.map.size, 0);
+});

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AuthError, ClientConfigurationError, InteractionRequiredAuthError, PublicClientApplication, ServerError, type INetworkModule } from "@azure/msal-node";
-import { AuthRequired } from "../../src/sources/adapter.ts";
+import { AuthRequired, Transient } from "../../src/sources/adapter.ts";
 import {
   IDLE_WARNING_AFTER_MS,
   MSAL_ACCOUNT_KIND,
@@ -260,4 +260,15 @@ test("microsoftSession: a sign-in made with another clientId is not used", async
   const secrets = memorySecrets({ [MSAL_CACHE_KIND]: cacheJson(), [MSAL_ACCOUNT_KIND]: serializeAccount({ ...account(Date.now()), client_id: "another-app" }) });
   await assert.rejects(microsoftSession(SOURCE, { secrets, tokenRefreshed: async (ok) => void calls.push(ok) }), (e: Error) => e instanceof AuthRequired && /clientId changed/.test(e.message) && /calgate auth microsoft office/.test(e.message));
   assert.deepEqual(calls, [false]);
+});
+
+test("microsoftSession: an identity platform that cannot be reached → Transient, nothing marked", async () => {
+  const calls: boolean[] = [];
+  const secrets = memorySecrets({ [MSAL_CACHE_KIND]: cacheJson(), [MSAL_ACCOUNT_KIND]: serializeAccount(account(Date.now())) });
+  // Port 1 on localhost: connection refused at once, no network needed.
+  const session = await microsoftSession({ ...SOURCE, tenant: "common", authority: "https://127.0.0.1:1/" }, { secrets, tokenRefreshed: async (ok) => void calls.push(ok) });
+  assert.equal(session.username, "alice@contoso.example");
+  await assert.rejects(session.accessToken(true), (e: Error) => e instanceof Transient && /source "office"/.test(e.message) && /ECONNREFUSED/.test(e.message));
+  assert.deepEqual(calls, []);
+  assert.equal(secrets.map.get(MSAL_CACHE_KIND), cacheJson(), "the stored cache is untouched");
 });
