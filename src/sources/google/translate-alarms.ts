@@ -30,7 +30,7 @@ export function reminderOf(alarm: ICAL.Component): Reminder | null {
   const v = (trig.jCal as unknown[])[3];
   const d = typeof v === "string" ? safeDuration(v) : null;
   if (!d) return null;
-  const secs = -(d.days * 86400 + d.secs);
+  const secs = 0 - (d.days * 86400 + d.secs); // not -(x): -0 would leak into minutes
   if (secs < 0 || secs % 60 !== 0 || secs / 60 > MAX_MINUTES) return null;
   return { method, minutes: secs / 60 };
 }

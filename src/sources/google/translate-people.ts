@@ -55,7 +55,8 @@ export function organizerToG(p: ICAL.Property | null): GEvent["organizer"] | nul
   return cn ? { email, displayName: cn } : { email };
 }
 
-const safeParam = (s: string): string => s.replace(/["\r\n]/g, "'");
+// ical.js writes DQUOTE and newlines in parameter values as RFC 6868 ^' and ^n, so values pass unchanged.
+const safeParam = (s: string): string => s;
 
 export function attendeeToIcs(a: Attendee): ICAL.Property | null {
   if (!a.email) return null;

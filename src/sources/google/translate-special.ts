@@ -64,7 +64,7 @@ export function conferenceToIcs(c: Conference | undefined, vevent: ICAL.Componen
     const f = FEATURE[e.entryPointType ?? ""];
     if (f) p.setParameter("feature", f);
     const label = e.label ?? (e.pin ? `PIN ${e.pin}` : null);
-    if (label) p.setParameter("label", label.replace(/["\r\n]/g, "'"));
+    if (label) p.setParameter("label", label);
     vevent.addProperty(p);
   }
   vevent.addProperty(jsonProp(X_CONFERENCE, c));
