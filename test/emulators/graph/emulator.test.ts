@@ -124,7 +124,7 @@ describe("Graph emulator: calendars and events (Graph SDK)", () => {
   });
   after(() => emu.close());
 
-  test("no or expired token → 401 InvalidAuthenticationToken; http links get no token", async () => {
+  test("no or expired token → 401 InvalidAuthenticationToken", async () => {
     const r = await raw(emu, "GET", "v1.0/me/calendars");
     assert.equal(r.status, 401);
     assert.equal(r.body.error.code, "InvalidAuthenticationToken");

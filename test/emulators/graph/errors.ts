@@ -10,6 +10,8 @@ export class GraphApiError extends Error {
     message: string,
     readonly headers: Record<string, string> = {},
     readonly innerExtra: Record<string, string> = {},
+    /** The throttling sample's innerError has no client-request-id. */
+    readonly withClientRequestId = true,
   ) {
     super(message);
   }
@@ -23,7 +25,7 @@ export class GraphApiError extends Error {
           ...this.innerExtra,
           date: new Date(now).toISOString().slice(0, 19),
           "request-id": requestId,
-          "client-request-id": clientRequestId ?? requestId,
+          ...(this.withClientRequestId ? { "client-request-id": clientRequestId ?? requestId } : {}),
         },
       },
     };
@@ -31,7 +33,7 @@ export class GraphApiError extends Error {
 }
 
 const e = (status: number, code: string, message: string, headers?: Record<string, string>, inner?: Record<string, string>): GraphApiError =>
-  new GraphApiError(status, code, message, headers, inner);
+  new GraphApiError(status, code, message, headers, inner, inner?.code !== "429");
 
 export const E = {
   badRequest: (message = "Invalid request.") => e(400, "BadRequest", message),

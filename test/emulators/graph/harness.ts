@@ -117,6 +117,7 @@ export async function receiver(opts: { validate?: (token: string) => { status: n
   const queue: Received[] = [];
   const waiters: Array<(r: Received) => void> = [];
   const handshakes: string[] = [];
+  let hits = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -130,6 +131,7 @@ export async function receiver(opts: { validate?: (token: string) => { status: n
         res.end(a.body);
         return;
       }
+      hits++;
       const text = Buffer.concat(chunks).toString("utf8");
       const r: Received = { path: u.pathname, query: u.searchParams, body: text ? JSON.parse(text) : undefined, text };
       const status = opts.status ? opts.status() : 202;
@@ -147,6 +149,7 @@ export async function receiver(opts: { validate?: (token: string) => { status: n
     url,
     handshakes,
     queue,
+    hits: () => hits,
     next: (): Promise<Received> => {
       const r = queue.shift();
       return r ? Promise.resolve(r) : new Promise((resolve) => waiters.push(resolve));
