@@ -94,14 +94,19 @@ function params(p: ICAL.Property): string {
 function meanings(v: ICAL.Component, c: Ctx, extraExdates: string[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const add = (name: string, m: string): void => { out.set(name, [...(out.get(name) ?? []), m]); };
+  // The client's TZID string (a Windows name, say) is echoed back; one naming no known zone becomes UTC (reported apart).
+  const spelling = (name: string, p: ICAL.Property): void => {
+    const tz = tzOf(p);
+    if (tz) add(ianaNameFor(tz) ? "TZID (spelling)" : "(TZID without IANA zone, sent as UTC)", `${name}|${tz}`);
+  };
   const start = v.getFirstProperty("dtstart");
   const st = start ? timeKey(rawValues(start)[0]!, tzOf(start), c) : null;
   for (const p of v.getAllProperties()) {
     const name = p.name.toUpperCase();
     switch (name) {
       case "DTSTAMP": case "LAST-MODIFIED": add(name, "present"); break;
-      case "DTSTART": case "RECURRENCE-ID": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key); break;
-      case "DTEND": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key.replace(/^[^|]*\|/, "end|")); break;
+      case "DTSTART": case "RECURRENCE-ID": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key); spelling(name, p); break;
+      case "DTEND": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key.replace(/^[^|]*\|/, "end|")); spelling(name, p); break;
       case "DURATION": { const d = safeDuration(rawValues(p)[0]!); add(name, `${st && d ? st.ms + (d.days * 86400 + d.secs) * 1000 : "?"}`); break; }
       case "EXDATE": case "RDATE":
         for (const r of rawValues(p)) { const [a, b] = r.split("/"); add(name, `${timeKey(a!, tzOf(p), c).key.replace(/^(zoned:[^|]*|floating)\|/, "t|").replace(/^utc\|/, "t|")}${b ? `/${/^[+-]?P/.test(b) ? b : timeKey(b, tzOf(p), c).ms}` : ""}`); }
@@ -186,6 +191,7 @@ interface Tally { kept: number; lost: number; added: number }
 const table = new Map<string, Tally>();
 const refused: string[] = [];
 const losses: string[] = [];
+const expected: string[] = [];
 let objects = 0;
 const tally = (name: string): Tally => { let t = table.get(name); if (!t) { t = { kept: 0, lost: 0, added: 0 }; table.set(name, t); } return t; };
 
@@ -201,7 +207,8 @@ function compare(file: string, uid: string, before: string, after: string): void
         const i = pool.indexOf(v);
         if (i >= 0) { pool.splice(i, 1); tally(name).kept++; } else {
           tally(name).lost++;
-          losses.push(`${file} ${uid} [${key}] ${name}: ${v.slice(0, 160)}  (back: ${(back?.get(name) ?? []).join(" ; ").slice(0, 160) || "-"})`);
+          // Rows in parentheses are expected, documented losses: counted and listed, not failed.
+          (name.startsWith("(") ? expected : losses).push(`${file} ${uid} [${key}] ${name}: ${v.slice(0, 160)}  (back: ${(back?.get(name) ?? []).join(" ; ").slice(0, 160) || "-"})`);
         }
       }
     }
@@ -236,6 +243,7 @@ test("google fidelity: every property survives; table", () => {
   for (const n of names) { const t = table.get(n)!; lines.push(`| ${n} | ${t.kept} | ${t.lost} | ${t.added} |`); }
   console.log(`\nGoogle fidelity over ${rows.length} files, ${objects} objects (${refused.length} refused), calendar zone ${CAL_ZONE}\n${lines.join("\n")}`);
   console.log(`\nRefused:\n${refused.map((r) => `- ${r}`).join("\n") || "(none)"}`);
+  if (expected.length) console.log(`\nExpected (documented) losses:\n${expected.join("\n")}`);
   if (losses.length) console.log(`\nLost:\n${losses.join("\n")}`);
   assert.deepEqual(losses, [], "no property may be lost");
 });

@@ -162,6 +162,8 @@ test("Windows TZIDs map to IANA; an unknown custom VTIMEZONE becomes UTC at the 
     "RRULE:FREQ=WEEKLY", "EXDATE;TZID=W. Europe Standard Time:20240117T100000")), ZRH).master;
   assert.deepEqual(win.start, { dateTime: "2024-01-10T10:00:00+01:00", timeZone: "Europe/Berlin" });
   assert.deepEqual(win.recurrence, ["RRULE:FREQ=WEEKLY", "EXDATE;TZID=Europe/Berlin:20240117T100000"]);
+  const back = roundTrip(cal(...ev("DTSTART;TZID=W. Europe Standard Time:20240110T100000", "RRULE:FREQ=WEEKLY", "EXDATE;TZID=W. Europe Standard Time:20240117T100000")));
+  for (const l of ["DTSTART;TZID=W. Europe Standard Time:20240110T100000", "EXDATE;TZID=W. Europe Standard Time:20240117T100000", "TZID:W. Europe Standard Time"]) ok(has(back, l), `client's TZID spelling echoed: ${l}`);
   const custom = cal("BEGIN:VTIMEZONE", "TZID:My Own Zone", "BEGIN:STANDARD", "DTSTART:19700101T000000", "TZOFFSETFROM:+0300", "TZOFFSETTO:+0300", "END:STANDARD", "END:VTIMEZONE",
     ...ev("DTSTART;TZID=My Own Zone:20240110T100000", "DTEND;TZID=My Own Zone:20240110T110000"));
   assert.deepEqual(icsToPlan(custom, ZRH).master.start, { dateTime: "2024-01-10T07:00:00Z", timeZone: "UTC" });

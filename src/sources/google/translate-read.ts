@@ -23,6 +23,7 @@ export const META_NOEND = "noend";
 export const META_NOSTATUS = "nostatus";
 export const META_NOORGANIZER = "noorganizer";
 export const META_RIDZONE = "ridzone";
+export const META_TZALIAS = "tzalias";
 
 const utcStamp = (s: string | null | undefined): string | null => {
   const ms = s ? Date.parse(s) : NaN;
@@ -171,7 +172,7 @@ export function recurrenceProps(lines: readonly string[], use: ZoneUse): ICAL.Pr
     if (typeof tz === "string" && !isUtcName(tz)) {
       const v = String((p.jCal as unknown[])[3] ?? "");
       const y = Number(v.slice(0, 4));
-      if (y > 0) use.note(tz, Date.UTC(y, 0, 1));
+      if (y > 0) p.setParameter("tzid", use.note(tz, Date.UTC(y, 0, 1)));
     }
     out.push(p);
   }

@@ -72,13 +72,28 @@ export function eventZone(g: GDateTime, calendarZone: string | null): string {
   return isUtcName(z) || !ianaZone(z) ? "UTC" : z;
 }
 
-/** Collects, per TZID written, the earliest year used (VTIMEZONE generation starts there). */
+/** Collects, per TZID written, the IANA zone behind it and the earliest year used (VTIMEZONE generation starts
+ *  there). `aliases` maps an IANA zone to the client's original spelling of it (e.g. a Windows name), which is
+ *  echoed back so Outlook-style TZIDs survive; the VTIMEZONE under that name carries the IANA rules. */
 export class ZoneUse {
-  readonly years = new Map<string, number>();
-  note(zone: string, ms: number): void {
+  readonly years = new Map<string, { zone: string; year: number }>();
+  readonly aliases = new Map<string, string>();
+  /** Notes a use of `zone`; returns the TZID to write. */
+  note(zone: string, ms: number): string {
+    const label = this.aliases.get(zone) ?? zone;
     const y = new Date(ms).getUTCFullYear();
-    const prev = this.years.get(zone);
-    if (prev === undefined || y < prev) this.years.set(zone, y);
+    const prev = this.years.get(label);
+    if (!prev || y < prev.year) this.years.set(label, { zone, year: y });
+    return label;
+  }
+  addAliases(json: string | undefined): void {
+    if (!json) return;
+    try {
+      const m = JSON.parse(json) as Record<string, unknown>;
+      for (const [zone, label] of Object.entries(m)) if (typeof label === "string" && label && !this.aliases.has(zone)) this.aliases.set(zone, label);
+    } catch {
+      /* a damaged marker only loses the spelling */
+    }
   }
 }
 
@@ -96,8 +111,7 @@ export function gToIcs(g: GDateTime, zone: string, floating: boolean, use: ZoneU
   if (zone === "UTC") return floating ? { kind: "floating", text: icsWall(wallOf(ms)), tzid: null } : { kind: "utc", text: `${icsWall(wallOf(ms))}Z`, tzid: null };
   const text = icsWall(wallIn(zone, ms));
   if (floating) return { kind: "floating", text, tzid: null };
-  use.note(zone, ms);
-  return { kind: "zoned", text, tzid: zone };
+  return { kind: "zoned", text, tzid: use.note(zone, ms) };
 }
 
 /** Sets an ICAL property from a TimeOut. */
@@ -114,6 +128,8 @@ export function timeProp(name: string, t: TimeOut): ICAL.Property {
 
 /** One iCalendar time value read for Google. */
 export interface IcsTime {
+  /** The TZID as the client spelled it, when it differs from `zone` (an alias Google cannot store). */
+  readonly alias?: string;
   readonly date: boolean;
   /** Wall clock (DATE: midnight). */
   readonly wall: Wall;
@@ -142,7 +158,8 @@ export function readIcsValue(raw: string, tzid: string | null, root: ICAL.Compon
     if (zone) {
       const ms = zone.toUtc(wall);
       const iana = ianaNameFor(tzid);
-      return { date: false, wall, ms, zone: iana && !isUtcName(iana) && ianaZone(iana) ? iana : "UTC", floating: false };
+      const z = iana && !isUtcName(iana) && ianaZone(iana) ? iana : "UTC";
+      return { date: false, wall, ms, zone: z, floating: false, ...(z !== "UTC" && tzid !== z ? { alias: tzid } : {}) };
     }
   }
   const pz = ianaZone(pin);

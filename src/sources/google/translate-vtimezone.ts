@@ -83,11 +83,11 @@ function patternStart(trs: readonly Transition[]): number {
 }
 
 /** A VTIMEZONE for an IANA zone, valid from `fromYear` on (cached per zone and year). */
-export function vtimezoneFor(zone: string, fromYear: number): ICAL.Component {
+export function vtimezoneFor(zone: string, fromYear: number, tzid: string = zone): ICAL.Component {
   const year = Math.max(1900, Math.min(fromYear - 1, LAST_YEAR - 1));
   const key = `${zone}|${year}`;
   const hit = cache.get(key);
-  if (hit) return new ICAL.Component(hit.toJSON() as unknown[]);
+  if (hit) return named(hit, tzid);
   const vtz = new ICAL.Component("vtimezone");
   vtz.addPropertyWithValue("tzid", zone);
   const start = Date.UTC(year, 0, 1);
@@ -102,5 +102,12 @@ export function vtimezoneFor(zone: string, fromYear: number): ICAL.Component {
     vtz.addSubcomponent(observance(tr, r.local, i >= p ? r.rule : null));
   }
   cache.set(key, vtz);
-  return new ICAL.Component(vtz.toJSON() as unknown[]);
+  return named(vtz, tzid);
+}
+
+/** A copy of a cached VTIMEZONE under the TZID the object uses. */
+function named(vtz: ICAL.Component, tzid: string): ICAL.Component {
+  const c = new ICAL.Component(vtz.toJSON() as unknown[]);
+  c.updatePropertyWithValue("tzid", tzid);
+  return c;
 }

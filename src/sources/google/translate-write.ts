@@ -6,7 +6,7 @@ import { attendeeToG, attendeeToIcs, emailOf, organizerToG, organizerToIcs } fro
 import { alarmsToReminders, DEFAULT_MARKER } from "./translate-alarms.ts";
 import { emptyExtras, packExtended, type Extras } from "./translate-extras.ts";
 import { conferenceFromIcs, GOOGLE_X_PROPS, readJson, stringMap, TYPE_PROPS, X_COLOR, X_EVENT_TYPE, X_EXT_PRIVATE, X_EXT_SHARED } from "./translate-special.ts";
-import { META_DURATION, META_FLOAT, META_NOEND, META_NOORGANIZER, META_NOSTATUS, META_RIDZONE } from "./translate-read.ts";
+import { META_DURATION, META_FLOAT, META_NOEND, META_NOORGANIZER, META_NOSTATUS, META_RIDZONE, META_TZALIAS } from "./translate-read.ts";
 import { safeDuration } from "../../ical/values.ts";
 import { wallMs } from "../../ical/timezones.ts";
 
@@ -28,12 +28,14 @@ function times(vevent: ICAL.Component, ctx: WriteContext, x: Extras): { start: I
   const start = readIcsProp(sp, ctx.root, ctx.pin);
   if (!start) throw new TranslateRefused(`DTSTART: '${String(sp.jCal[3])}' is not a DATE or DATE-TIME`);
   if (start.floating) x.meta.set(META_FLOAT, ctx.pin);
+  noteAlias(x, start);
   const ep = vevent.getFirstProperty("dtend");
   const dp = vevent.getFirstProperty("duration");
   let end: IcsTime | null = null;
   if (ep) {
     end = readIcsProp(ep, ctx.root, ctx.pin);
     if (!end) throw new TranslateRefused(`DTEND: '${String(ep.jCal[3])}' is not a DATE or DATE-TIME`);
+    noteAlias(x, end);
     if (end.date !== start.date) throw new TranslateRefused(`DTEND: a ${end.date ? "DATE" : "DATE-TIME"} with a ${start.date ? "DATE" : "DATE-TIME"} DTSTART; Google needs both ends of the same kind (all-day or timed)`);
   } else if (dp) {
     const raw = String(dp.jCal[3] ?? "");
@@ -50,6 +52,15 @@ function times(vevent: ICAL.Component, ctx: WriteContext, x: Extras): { start: I
   }
   if (end.ms < start.ms) throw new TranslateRefused(`DTEND: ${ep ? String(ep.jCal[3]) : "the end"} is before DTSTART; Google refuses a negative duration`);
   return { start, end };
+}
+
+/** Remembers the client's spelling of a zone (e.g. "W. Europe Standard Time" for Europe/Berlin). */
+function noteAlias(x: Extras, t: IcsTime): void {
+  if (!t.alias || !t.zone) return;
+  const m = JSON.parse(x.meta.get(META_TZALIAS) ?? "{}") as Record<string, string>;
+  if (m[t.zone]) return;
+  m[t.zone] = t.alias;
+  x.meta.set(META_TZALIAS, JSON.stringify(m));
 }
 
 /** Google form of the end: a DURATION end keeps the start's zone. */
@@ -110,6 +121,7 @@ function ridForm(vevent: ICAL.Component, ctx: WriteContext, x: Extras, masterZon
   const p = vevent.getFirstProperty("recurrence-id");
   const t = p ? readIcsProp(p, ctx.root, ctx.pin) : null;
   if (!t || t.date || t.floating) return;
+  noteAlias(x, t);
   if (t.zone !== masterZone) x.meta.set(META_RIDZONE, t.zone ?? "UTC");
 }
 

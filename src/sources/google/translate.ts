@@ -10,7 +10,7 @@ import { parseCalendarObject } from "../../ical/parse.ts";
 import { TranslateRefused, type GDateTime, type GEvent } from "./translate-types.ts";
 import { likeStart, pinZone, readIcsProp, ZoneUse, icsToG, type IcsTime } from "./translate-time.ts";
 import { vtimezoneFor } from "./translate-vtimezone.ts";
-import { eventToVevent, META_RIDZONE, recurrenceProps, startFormOf, timeIn, type StartForm } from "./translate-read.ts";
+import { eventToVevent, META_RIDZONE, META_TZALIAS, recurrenceProps, startFormOf, timeIn, type StartForm } from "./translate-read.ts";
 import { recurrenceLines, veventToBody } from "./translate-write.ts";
 import { unpackExtended } from "./translate-extras.ts";
 import type { Reminder } from "./translate-alarms.ts";
@@ -46,6 +46,7 @@ export function groupToIcs(group: GoogleGroup, opts: GroupToIcsOptions): string 
   const uid = master?.iCalUID ?? live.find((i) => i.iCalUID)?.iCalUID ?? (master?.id ? `${master.id}@google.com` : null)
     ?? (live[0]?.recurringEventId ? `${live[0].recurringEventId}@google.com` : null);
   if (!uid) throw new TranslateRefused("groupToIcs: no live event in the group (master cancelled or absent, no live instance)");
+  for (const e of [master, ...live]) if (e) use.addAliases(unpackExtended(e.extendedProperties).meta.get(META_TZALIAS));
   const vevents: ICAL.Component[] = [];
   let form: StartForm | null = null;
   if (master) {
@@ -69,7 +70,7 @@ export function groupToIcs(group: GoogleGroup, opts: GroupToIcsOptions): string 
   const cal = new ICAL.Component("vcalendar");
   cal.addPropertyWithValue("version", "2.0");
   cal.addPropertyWithValue("prodid", PRODID);
-  for (const [zone, year] of [...use.years].sort((a, b) => a[0].localeCompare(b[0]))) cal.addSubcomponent(vtimezoneFor(zone, year));
+  for (const [label, { zone, year }] of [...use.years].sort((a, b) => a[0].localeCompare(b[0]))) cal.addSubcomponent(vtimezoneFor(zone, year, label));
   for (const v of vevents) cal.addSubcomponent(v);
   return cal.toString() + "\r\n";
 }
