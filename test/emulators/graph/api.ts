@@ -106,6 +106,10 @@ export function graphApi(d: ApiDeps) {
     const select = parseSelect(q.$select);
 
     if (segs[0] === "subscriptions") return d.webhooks.route(method, segs.slice(1), p, body);
+    // Delegated permissions: reads need Calendars.Read(Write), writes Calendars.ReadWrite (§9).
+    const scopes = new Set(p.scopes.map((s) => s.toLowerCase().replace(/\.shared$/, "")));
+    const write = method !== "GET";
+    if (!scopes.has("calendars.readwrite") && (write || !scopes.has("calendars.read"))) throw E.accessDenied();
 
     // /me/... or /users/{id}/...
     let rest: string[];

@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { InteractionRequiredAuthError } from "@azure/msal-node";
+import { InteractionRequiredAuthError, PublicClientApplication } from "@azure/msal-node";
 import type { GraphEmulator } from "./index.ts";
 import { ALICE, BOB, CLIENT_ID, SCOPES, api, failure, graphClient, msalApp, raw, sample, setup } from "./harness.ts";
+import { CaNetworkClient } from "./msal-network.ts";
 
 describe("Graph emulator: identity (MSAL Node)", () => {
   let emu: GraphEmulator;
@@ -66,6 +67,30 @@ describe("Graph emulator: identity (MSAL Node)", () => {
     const g = await failure(client.api("/me/calendars").get());
     assert.equal(g.statusCode, 401);
     assert.equal(g.code, "InvalidAuthenticationToken");
+  });
+
+  test("authorityMetadata + cloudDiscoveryMetadata instead of knownAuthorities: no discovery requests", async () => {
+    const net = new CaNetworkClient(emu.caCert);
+    const pca = new PublicClientApplication({
+      auth: {
+        clientId: CLIENT_ID, authority: emu.authority + "organizations",
+        authorityMetadata: emu.authorityMetadata("organizations"), cloudDiscoveryMetadata: emu.cloudDiscoveryMetadata("organizations"),
+      },
+      system: { networkClient: net },
+    });
+    const r = await pca.acquireTokenByDeviceCode({ scopes: SCOPES, deviceCodeCallback: (d) => emu.approveDeviceCode(d.userCode, BOB) });
+    assert.equal(r?.account?.username, BOB);
+    assert.deepEqual(net.calls.map((c) => new URL(c.url).pathname), ["/organizations/oauth2/v2.0/devicecode", "/organizations/oauth2/v2.0/token"]);
+  });
+
+  test("MSAL: a declined sign-in rejects; a refresh token from grant() is redeemable", async () => {
+    const { pca } = msalApp(emu);
+    const e = await failure(pca.acquireTokenByDeviceCode({ scopes: SCOPES, deviceCodeCallback: (d) => emu.declineDeviceCode(d.userCode) }));
+    assert.match(String(e.errorMessage ?? e.message), /authorization_declined/);
+    const g = emu.grant(CLIENT_ID, BOB);
+    const r = await pca.acquireTokenByRefreshToken({ refreshToken: g.refresh_token, scopes: SCOPES });
+    assert.equal(r?.account?.username, BOB);
+    assert.ok(r?.accessToken);
   });
 
   test("device code: pending, declined, expired, bad code; both grant type spellings", async () => {
@@ -229,6 +254,15 @@ describe("Graph emulator: calendars and events (Graph SDK)", () => {
     assert.equal(badZone.code, "TimeZoneNotSupportedException");
     const badProp = await failure(client.api("/me/events").post({ subject: "x", colour: "red", start: { dateTime: "2026-01-24T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-01-24T11:00:00", timeZone: "UTC" } }));
     assert.equal(badProp.statusCode, 400);
+  });
+
+  test("a Calendars.Read token reads but cannot write (403 ErrorAccessDenied)", async () => {
+    const t = emu.grant(CLIENT_ID, BOB, ["Calendars.Read"]);
+    const client = graphClient(emu, () => t.access_token);
+    assert.equal((await client.api("/me/calendars").get()).value.length, 1);
+    const e = await failure(client.api("/me/events").post({ subject: "x", start: { dateTime: "2026-01-24T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-01-24T11:00:00", timeZone: "UTC" } }));
+    assert.equal(e.statusCode, 403);
+    assert.equal(e.code, "ErrorAccessDenied");
   });
 
   test("/users/{upn} is /me for the signed-in user only", async () => {

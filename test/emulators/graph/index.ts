@@ -116,6 +116,17 @@ export class GraphEmulator {
   expireAccessTokens(): void {
     this.identity.expireAccessTokens();
   }
+  /**
+   * MSAL `auth.authorityMetadata` (the tenant's OpenID configuration as a JSON string): with it and
+   * `cloudDiscoveryMetadata`, MSAL needs neither knownAuthorities nor any discovery request.
+   */
+  authorityMetadata(tenant = "common"): string {
+    return JSON.stringify(this.identity.openidConfiguration(tenant));
+  }
+  /** MSAL `auth.cloudDiscoveryMetadata` (instance-discovery answer naming the emulator host). */
+  cloudDiscoveryMetadata(tenant = "common"): string {
+    return JSON.stringify(this.identity.instanceDiscovery(`${this.url}${tenant}/oauth2/v2.0/authorize`));
+  }
   /** How many requests reached the token endpoint. */
   tokenRequests(): number {
     return this.identity.tokenRequests;
