@@ -367,11 +367,24 @@ test("property: icsToPlan(groupToIcs(event)) gives back every mapped field", () 
       end: g.allDay ? { date: day(startMs + (1 + (g.len % 5)) * 86400000) } : { dateTime: new Date(startMs + g.len * 60000).toISOString(), timeZone: g.zone },
       extendedProperties: { private: g.priv },
     }));
-    const p = icsToPlan(groupToIcs({ master: e, instances: [] }, { calendarZone: "Europe/Zurich" }), { calendarZone: "Europe/Zurich" }).master;
     const inst = (x: GEvent["start"]): unknown => (x?.date ? x.date : [Date.parse(x!.dateTime!), x!.timeZone === "UTC" ? "UTC" : x!.timeZone]);
+    // A recurring event also gets a moved exception and a cancelled instance (a week and two weeks in).
+    const slot = (days: number): GEvent["start"] => (e.start!.date ? { date: day(startMs + days * 86400000) } : { dateTime: new Date(startMs + days * 86400000).toISOString(), timeZone: g.zone });
+    const instances: GEvent[] = g.rrule ? [
+      { id: "p1_a", recurringEventId: "p1", status: "confirmed", originalStartTime: slot(7), start: slot(8), end: slot(9), summary: "moved", reminders: { useDefault: true } },
+      { id: "p1_b", recurringEventId: "p1", status: "cancelled", originalStartTime: slot(14) },
+    ] : [];
+    const plan = icsToPlan(groupToIcs({ master: e, instances }, { calendarZone: "Europe/Zurich" }), { calendarZone: "Europe/Zurich" });
+    const p = plan.master;
+    if (g.rrule) {
+      assert.equal(plan.overrides.length, 1);
+      assert.deepEqual([inst(plan.overrides[0]!.originalStartTime), inst(plan.overrides[0]!.body.start), plan.overrides[0]!.body.summary], [inst(slot(7)), inst(slot(8)), "moved"]);
+      assert.equal(p.recurrence!.length, 2, "RRULE + EXDATE of the cancelled instance");
+      assert.match(p.recurrence![1]!, /^EXDATE[;:]/);
+    }
     assert.deepEqual([inst(p.start), inst(p.end)], [inst(e.start), inst(e.end)]);
     for (const k of ["summary", "description", "location", "transparency", "visibility", "colorId"] as const) assert.equal(p[k] ?? undefined, e[k], k);
-    assert.deepEqual([p.status, p.sequence, p.recurrence ?? undefined, p.reminders], [e.status, e.sequence, e.recurrence, e.reminders]);
+    assert.deepEqual([p.status, p.sequence, p.recurrence?.[0], p.reminders], [e.status, e.sequence, e.recurrence?.[0], e.reminders]);
     assert.deepEqual(p.attendees, e.attendees);
     const userPriv = Object.fromEntries(Object.entries(p.extendedProperties!.private!).filter(([k]) => !k.startsWith("calgate:")));
     assert.deepEqual(userPriv, { ...g.priv });

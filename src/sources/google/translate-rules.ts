@@ -102,8 +102,13 @@ function requiredFields(type: string, root: ICAL.Component): string | null {
  *  a client change on an event whose current text is `current`, else a message naming the first property that may
  *  not change and why. */
 export function refusedChange(current: string, next: string): string | null {
-  const a = signature(current);
-  const b = signature(next);
+  let a: ReturnType<typeof signature>, b: ReturnType<typeof signature>;
+  try {
+    a = signature(current);
+    b = signature(next);
+  } catch (e) {
+    return `not iCalendar: ${e instanceof Error ? e.message : String(e)}`;
+  }
   const typeOf = (r: ICAL.Component): string => String(r.getFirstSubcomponent("vevent")?.getFirstPropertyValue(X_EVENT_TYPE) ?? "default") || "default";
   const type = typeOf(a.root);
   if (typeOf(b.root) !== type) return `${X_EVENT_TYPE.toUpperCase()}: the event type cannot change after creation (${type} → ${typeOf(b.root)}) [D]`;
@@ -126,4 +131,14 @@ export function refusedChange(current: string, next: string): string | null {
     }
   }
   return null;
+}
+
+/** Google fields a write may carry for an event of this type ("all" = no restriction beyond the required fields);
+ *  for the adapter, which should PATCH only these on special types. Same sources as ALLOWED above. */
+export function editableFields(eventType: string): readonly string[] | "all" {
+  switch (eventType) {
+    case "fromGmail": return ["reminders", "colorId", "visibility", "status", "extendedProperties"];
+    case "birthday": return ["summary", "colorId", "reminders"];
+    default: return "all";
+  }
 }

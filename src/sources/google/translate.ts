@@ -17,7 +17,7 @@ import type { Reminder } from "./translate-alarms.ts";
 import { X_EVENT_TYPE } from "./translate-special.ts";
 
 export { TranslateRefused, type GEvent, type GDateTime } from "./translate-types.ts";
-export { refusedChange } from "./translate-rules.ts";
+export { editableFields, refusedChange } from "./translate-rules.ts";
 export type { Reminder } from "./translate-alarms.ts";
 
 /** The Google events that form one calendar object resource: the master (or single event), and the
