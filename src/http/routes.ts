@@ -3,7 +3,11 @@
  * over a narrow interface; the work stays in its room (status/ for the feed, sync/ for syncing).
  */
 import type Koa from "koa";
-import type { PushNotice } from "../sources/adapter.ts";
+import type { PushNotice, PushParse, PushRequest } from "../sources/adapter.ts";
+import { readBodyBytes } from "./middleware/body.ts";
+
+/** Notifications are small (Google: empty; Graph: a few ids); anything larger is not one. */
+const MAX_PUSH_BODY = 256 * 1024;
 
 /** An extra route: returns true when it handled the request. `authenticate` resolves null after answering 401/429 itself. */
 export type ExtraRoute = (ctx: Koa.Context, user: string | null, authenticate: () => Promise<string | null>) => Promise<boolean>;
@@ -55,7 +59,7 @@ export interface PushReceiver {
  * POST /hooks/<provider>: provider push notifications. Providers cannot send our Basic credentials:
  * a notification is trusted only when it names a subscription calgate opened and carries its secret.
  */
-export function pushRoute(receiver: PushReceiver, parsers: Readonly<Record<string, (headers: Record<string, string | string[] | undefined>, body: string) => PushNotice | null>>): ExtraRoute {
+export function pushRoute(receiver: PushReceiver, parsers: Readonly<Record<string, (req: PushRequest) => PushParse | null>>): ExtraRoute {
   return async (ctx: Koa.Context) => {
     const m = /^\/hooks\/([a-z]+)$/.exec(ctx.path);
     if (!m) return false;
@@ -67,14 +71,29 @@ export function pushRoute(receiver: PushReceiver, parsers: Readonly<Record<strin
       ctx.body = "POST only\n";
       return true;
     }
-    const notice = parse(ctx.headers, "");
-    if (!notice) {
+    let body: string;
+    try {
+      body = (await readBodyBytes(ctx.req, MAX_PUSH_BODY)).toString("utf8");
+    } catch {
+      ctx.status = 413;
+      ctx.body = "too large for a push notification\n";
+      return true;
+    }
+    const query = Object.fromEntries(Object.entries(ctx.query).filter((e): e is [string, string] => typeof e[1] === "string"));
+    const parsed = parse({ headers: ctx.headers, query, body });
+    if (!parsed) {
       ctx.status = 400;
       ctx.body = "not a push notification\n";
       return true;
     }
-    const outcome = await receiver.notice(notice);
-    ctx.status = outcome === "unknown" ? 404 : outcome === "forbidden" ? 403 : 200;
+    if ("reply" in parsed) {
+      ctx.status = parsed.reply.status;
+      ctx.type = parsed.reply.contentType;
+      ctx.body = parsed.reply.body;
+      return true;
+    }
+    const outcomes = await Promise.all(parsed.notices.map((n) => receiver.notice(n)));
+    ctx.status = parsed.status ?? (outcomes.includes("forbidden") ? 403 : outcomes.every((o) => o === "unknown") ? 404 : 200);
     ctx.body = "";
     return true;
   };

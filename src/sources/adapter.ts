@@ -148,6 +148,22 @@ export interface PushSubscription {
   readonly data: unknown;
 }
 
+/** A request to POST /hooks/<type>, for the provider's parser. */
+export interface PushRequest {
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly query: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/**
+ * What a provider's parser makes of a push request: a direct answer (Graph's validation handshake), or
+ * the notices it carries, with the status to answer when the provider expects one whatever the
+ * outcome (Graph: 202 even for a notice that is not ours); otherwise 200, 404 unknown, 403 bad secret.
+ */
+export type PushParse =
+  | { readonly reply: { readonly status: number; readonly contentType: string; readonly body: string } }
+  | { readonly notices: readonly PushNotice[]; readonly status?: number };
+
 /** A provider notification as its parser reads it (sources/registry.ts PUSH_PARSERS). */
 export interface PushNotice {
   readonly subscriptionId: string;

@@ -1,11 +1,8 @@
 /**
- * Client-side request budgets that keep calgate inside Google's per-minute quotas (reference section 7:
- * 600 requests per minute per user per project, 10,000 per minute per project, sliding one-minute
- * windows; a burst over quota throttles the following window too). Waiting here is cheaper than
- * being refused: a refused request still counts, and a storm of refusals stretches an import.
- *
- * One budget per Google account (per source) and one per OAuth client (project), shared by every
- * source of this process that uses that client.
+ * Client-side request budgets that keep an adapter inside its provider's quotas (Google: 600 requests
+ * per minute per user and 10,000 per project, sliding one-minute windows; Graph: 10,000 requests per
+ * 10 minutes per app and mailbox). Waiting here is cheaper than being refused: a refused request
+ * still counts, and a storm of refusals stretches an import.
  */
 
 export interface Clock {
@@ -73,10 +70,10 @@ export class SlidingWindowBudget {
   }
 }
 
-/** Per-project budgets, shared by every source of this process using the same OAuth client id. */
-const projectBudgets = new Map<string, SlidingWindowBudget>();
-export function projectBudget(clientId: string, limit: number): SlidingWindowBudget {
-  let b = projectBudgets.get(clientId);
-  if (!b || b.limit !== limit) projectBudgets.set(clientId, (b = new SlidingWindowBudget(limit)));
+/** Budgets shared by every source of this process with the same key (e.g. one Google OAuth client = one project). */
+const sharedBudgets = new Map<string, SlidingWindowBudget>();
+export function sharedBudget(key: string, limit: number, windowMs = 60_000): SlidingWindowBudget {
+  let b = sharedBudgets.get(key);
+  if (!b || b.limit !== limit || b.windowMs !== windowMs) sharedBudgets.set(key, (b = new SlidingWindowBudget(limit, windowMs)));
   return b;
 }

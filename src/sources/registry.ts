@@ -1,6 +1,6 @@
 /** Config `type` → adapter factory. Local sources have no adapter: their calendars live only in the cache. */
 import type { SourceConfig, CaldavSourceConfig, GoogleSourceConfig } from "../config/schema.ts";
-import type { PushNotice, SourceAdapter } from "./adapter.ts";
+import type { PushParse, PushRequest, SourceAdapter } from "./adapter.ts";
 import { parseNotification as parseGoogleNotification } from "./google/push.ts";
 import { CaldavAdapter } from "./caldav/adapter.ts";
 import { GoogleAdapter } from "./google/adapter.ts";
@@ -25,6 +25,9 @@ export function isSynced(type: string): boolean {
  * Provider push notifications arrive at POST /hooks/<type> before calgate knows whose they are: each
  * provider's parser reads the subscription id and secret from the request.
  */
-export const PUSH_PARSERS: Readonly<Record<string, (headers: Record<string, string | string[] | undefined>, body: string) => PushNotice | null>> = {
-  google: (headers) => parseGoogleNotification(headers),
+export const PUSH_PARSERS: Readonly<Record<string, (req: PushRequest) => PushParse | null>> = {
+  google: (req) => {
+    const n = parseGoogleNotification(req.headers);
+    return n ? { notices: [n] } : null;
+  },
 };

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { GoogleSourceConfig } from "../../src/config/schema.ts";
 import { GoogleAdapter } from "../../src/sources/google/adapter.ts";
-import type { Clock } from "../../src/sources/google/budget.ts";
+import type { Clock } from "../../src/sources/budget.ts";
 import { startGoogleEmulator } from "../emulators/google/index.ts";
 import { memoryContext } from "../helpers/memory-upstream.ts";
 

@@ -1,7 +1,7 @@
 /** The Google adapter's pure parts: request budgets, series grouping and versions, error classification. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SlidingWindowBudget, type Clock } from "../../src/sources/google/budget.ts";
+import { SlidingWindowBudget, type Clock } from "../../src/sources/budget.ts";
 import { groupSeries, isLive, parseVersion, versionOf, withoutMark, WRITE_MARK, writeMarkOf } from "../../src/sources/google/groups.ts";
 import { failureOf, upstreamErrorOf } from "../../src/sources/google/errors.ts";
 import { AuthRequired, CursorExpired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, RateLimited, Transient } from "../../src/sources/adapter.ts";

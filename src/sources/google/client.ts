@@ -15,7 +15,7 @@ import { calendar, type calendar_v3 } from "@googleapis/calendar";
 import type { GoogleSourceConfig } from "../../config/schema.ts";
 import { AuthRequired, UpstreamError, type SourceContext } from "../adapter.ts";
 import { authorisedClient } from "./auth.ts";
-import { projectBudget, realClock, SlidingWindowBudget, type Clock } from "./budget.ts";
+import { realClock, sharedBudget, SlidingWindowBudget, type Clock } from "../budget.ts";
 import { failureOf, isAmbiguous, isInvalidGrant, isRateLimit, upstreamErrorOf } from "./errors.ts";
 
 export const DEFAULT_API_URL = "https://www.googleapis.com/calendar/v3";
@@ -74,7 +74,7 @@ export class GoogleApi {
 
   async call<T>(what: string, kind: CallKind, fn: (api: calendar_v3.Calendar, o: Options) => Promise<{ data: T }>, ctx: SourceContext, cost = 1): Promise<T> {
     const signal = ctx.signal;
-    const project = projectBudget(this.source.clientId, this.opts.perProjectPerMinute ?? 9_000);
+    const project = sharedBudget(`google:${this.source.clientId}`, this.opts.perProjectPerMinute ?? 9_000);
     const maxAttempts = this.opts.maxAttempts ?? 6;
     let refreshed = false;
     for (let attempt = 0; ; ) {
