@@ -14,6 +14,14 @@ import { oid, type Calendar, type Json, type Store } from "./store.ts";
 import type { Webhooks } from "./webhooks.ts";
 import { ianaOf, parseQueryDateTime } from "./util.ts";
 
+function dec(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw E.idMalformed();
+  }
+}
+
 const SERIES_ONLY = new Set(["recurrence", "originalStartTimeZone", "originalEndTimeZone", "exceptionOccurrences", "cancelledOccurrences"]);
 
 export interface Answer {
@@ -115,7 +123,7 @@ export function graphApi(d: ApiDeps) {
     let rest: string[];
     if (segs[0] === "me") rest = segs.slice(1);
     else if (segs[0] === "users" && segs[1] !== undefined) {
-      const who = decodeURIComponent(segs[1]).toLowerCase();
+      const who = dec(segs[1]).toLowerCase();
       const acct = d.calendars.account(p.upn);
       if (who !== p.upn.toLowerCase() && who !== acct.oid) throw E.accessDenied();
       rest = segs.slice(2);
@@ -130,7 +138,7 @@ export function graphApi(d: ApiDeps) {
     let cal: Calendar | undefined;
     let sub = rest;
     if (rest[0] === "calendars" && rest[1] !== undefined) {
-      cal = d.calendars.get(p.upn, decodeURIComponent(rest[1]));
+      cal = d.calendars.get(p.upn, dec(rest[1]));
       sub = rest.slice(2);
     } else if (rest[0] === "calendar") {
       cal = d.calendars.defaultOf(p.upn);
@@ -154,7 +162,8 @@ export function graphApi(d: ApiDeps) {
       if (sub.length === 1 && method === "GET") {
         const [from, to] = windowOf(q);
         const c = ctx(cal);
-        const items = d.ops.window(cal.id, from, to).sort((a, b) => a.start.at - b.start.at).map((i) => render(i, c, select));
+        const at = (i: Instance) => (i.isAllDay ? i.start.at * 86_400_000 : i.start.at);
+        const items = d.ops.window(cal.id, from, to).sort((a, b) => at(a) - at(b)).map((i) => render(i, c, select));
         return answer(200, paged(items, q, pageSizeOf(prefer, q), `${calLink}/calendarView`, `${api}/$metadata#Collection(event)`));
       }
     }
@@ -177,7 +186,7 @@ export function graphApi(d: ApiDeps) {
 
     // /me/events/{id}[/instances]
     if (rest[0] === "events" && rest[1] !== undefined) {
-      const id = decodeURIComponent(rest[1]);
+      const id = dec(rest[1]);
       const inst = d.ops.resolve(p.upn, id);
       const evCal = d.calendars.get(p.upn, (inst.event ?? inst.master!).calendarId);
       const c = ctx(evCal);

@@ -215,6 +215,35 @@ describe("Graph emulator: recurrence", () => {
     assert.equal(ok.recurrence.range.numberOfOccurrences, 3);
   });
 
+  test("occurrence PATCH over HTTP: If-Match is the master's etag, a refused PATCH leaves no exception", async () => {
+    const { client } = api(emu);
+    const m = await client.api("/me/events").post({
+      subject: "Weekly", start: { dateTime: "2026-04-06T09:00:00", timeZone: "UTC" }, end: { dateTime: "2026-04-06T10:00:00", timeZone: "UTC" },
+      recurrence: { pattern: { type: "weekly", interval: 1, daysOfWeek: ["monday"] }, range: { type: "numbered", startDate: "2026-04-06", numberOfOccurrences: 4 } },
+    });
+    const occ = emu.occurrenceId(ALICE, m.id, "2026-04-13");
+    const bad = await failure(client.api(`/me/events/${occ}`).patch({ start: { dateTime: "2026-04-13T11:00:00", timeZone: "Nowhere/Land" }, end: { dateTime: "2026-04-13T12:00:00", timeZone: "UTC" } }));
+    assert.equal(bad.code, "TimeZoneNotSupportedException");
+    assert.equal(emu.events(ALICE, calId).filter((e) => e.seriesMasterId === m.id).length, 0);
+    const got = await client.api(`/me/events/${occ}`).get();
+    assert.equal(got.type, "occurrence");
+    assert.equal(got["@odata.etag"], m["@odata.etag"]);
+    const ex = await client.api(`/me/events/${occ}`).header("If-Match", got["@odata.etag"]).patch({ subject: "Weekly (special)" });
+    assert.equal(ex.type, "exception");
+    assert.equal(ex.id, occ);
+    assert.equal(ex.seriesMasterId, m.id);
+    assert.equal(ex.uid, m.uid);
+    assert.notEqual(ex.iCalUId, m.iCalUId);
+    assert.equal(ex.originalStart, "2026-04-13T09:00:00Z");
+    assert.notEqual(ex.changeKey, m.changeKey);
+    await client.api(`/me/events/${occ}`).delete();
+    const after = await client.api(`/me/events/${m.id}?$select=cancelledOccurrences,exceptionOccurrences`).get();
+    assert.deepEqual(after.cancelledOccurrences, [`OID.${m.id}.2026-04-13`]);
+    assert.deepEqual(after.exceptionOccurrences, []);
+    const inst = await client.api(`/me/events/${m.id}/instances?startDateTime=2026-04-01T00:00:00Z&endDateTime=2026-05-01T00:00:00Z`).get();
+    assert.deepEqual(inst.value.map((i: any) => i.start.dateTime.slice(0, 10)), ["2026-04-06", "2026-04-20", "2026-04-27"]);
+  });
+
   test("series edits keep exceptions by default; seriesEditDropsExceptions discards them", async () => {
     for (const drop of [false, true]) {
       const e2 = await setup({ seriesEditDropsExceptions: drop });

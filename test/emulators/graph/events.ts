@@ -238,36 +238,39 @@ export class EventOps {
     const inst = this.resolve(upn, id);
     this.checkIfMatch(etagOf((inst.event ?? inst.master!).changeKey), ifMatch);
     const props = this.validateProps(patch, true);
-    let ev = inst.event;
-    if (!ev) {
-      // PATCH on an occurrence id: it becomes an exception with the master's properties (§4).
-      const master = inst.master!;
-      ev = {
-        id: inst.id, upn, calendarId: master.calendarId, type: "exception", masterId: master.id, occurrenceDate: inst.date,
-        originalStartMs: inst.originalStartMs, props: deepClone(master.props), isAllDay: inst.isAllDay, start: inst.start, end: inst.end,
-        cancelled: new Set(), exceptions: new Map(), changeKey: master.changeKey, created: this.store.now(), modified: this.store.now(), sub: 0,
-        iCalUId: master.uid, uid: master.uid, originalStartTimeZone: master.originalStartTimeZone, originalEndTimeZone: master.originalEndTimeZone, seq: 0,
-      };
-      master.exceptions.set(inst.date!, ev.id);
+    const master = inst.master;
+    const materialise = !inst.event;
+    // PATCH on an occurrence id: it becomes an exception with the master's properties (§4).
+    const ev: StoredEvent = inst.event ?? {
+      id: inst.id, upn, calendarId: master!.calendarId, type: "exception", masterId: master!.id, occurrenceDate: inst.date,
+      originalStartMs: inst.originalStartMs, props: deepClone(master!.props), isAllDay: inst.isAllDay, start: inst.start, end: inst.end,
+      cancelled: new Set(), exceptions: new Map(), changeKey: master!.changeKey, created: this.store.now(), modified: this.store.now(), sub: 0,
+      iCalUId: master!.uid, uid: master!.uid, originalStartTimeZone: master!.originalStartTimeZone, originalEndTimeZone: master!.originalEndTimeZone, seq: 0,
+    };
+    if (ev.type === "exception" && "recurrence" in patch && patch.recurrence !== null) throw E.validation("An exception cannot have a recurrence.");
+    // Validate everything before changing anything: a refused PATCH leaves no trace.
+    const t = this.timing(patch, ev);
+    const next = { isAllDay: t?.isAllDay ?? ev.isAllDay, start: t?.start ?? ev.start };
+    let recurrence = ev.recurrence;
+    if ("recurrence" in patch && patch.recurrence !== null) {
+      recurrence = parseRecurrence(patch.recurrence, this.startDate(next), (z) => !!ianaOf(z));
+    } else if ("recurrence" in patch) {
+      recurrence = undefined;
+    } else if (recurrence && t) {
+      // Moving a master keeps the pattern; range.startDate follows the new start date.
+      recurrence = { ...recurrence, range: { ...recurrence.range, startDate: this.startDate(next) } };
+    }
+    if (materialise) {
+      master!.exceptions.set(inst.date!, ev.id);
       this.store.events.set(ev.id, ev);
     }
-    if (ev.type !== "seriesMaster" && "recurrence" in patch && patch.recurrence !== null) {
-      if (ev.type === "exception") throw E.validation("An exception cannot have a recurrence.");
-    }
-    const t = this.timing(patch, ev);
     const before = { start: ev.start.at, end: ev.end.at, allDay: ev.isAllDay, rec: JSON.stringify(ev.recurrence ?? null) };
     Object.assign(ev.props, props);
     if (t) Object.assign(ev, t);
-    if ("recurrence" in patch) {
-      if (patch.recurrence === null) {
-        if (ev.type === "seriesMaster") this.dropSeries(ev);
-      } else {
-        ev.recurrence = parseRecurrence(patch.recurrence, this.startDate(ev), (z) => !!ianaOf(z));
-        if (ev.type === "singleInstance") ev.type = "seriesMaster";
-      }
-    } else if (ev.recurrence && t) {
-      // Moving a master keeps the pattern; range.startDate follows the new start date.
-      ev.recurrence = { ...ev.recurrence, range: { ...ev.recurrence.range, startDate: this.startDate(ev) } };
+    if (ev.type === "seriesMaster" && !recurrence) this.dropSeries(ev);
+    else if (recurrence && ev.type !== "exception") {
+      ev.recurrence = recurrence;
+      ev.type = "seriesMaster";
     }
     if (ev.type === "seriesMaster") {
       const changed = before.start !== ev.start.at || before.end !== ev.end.at || before.allDay !== ev.isAllDay || before.rec !== JSON.stringify(ev.recurrence ?? null);

@@ -66,7 +66,13 @@ async function handle(d: ServerDeps, req: http.IncomingMessage, res: http.Server
   const raw = await readBody(req);
   const requestId = uuid(d.rng);
   const clientRequestId = typeof req.headers["client-request-id"] === "string" ? req.headers["client-request-id"] : undefined;
-  const rec: RequestRecord = { method, path: decodeURIComponent(url.pathname), query, status: 0, at: d.now(), concurrent: 0 };
+  let path = url.pathname;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    // keep the raw path; the route answers ErrorInvalidIdMalformed or BadRequest
+  }
+  const rec: RequestRecord = { method, path, query, status: 0, at: d.now(), concurrent: 0 };
   const ra = req.headers["retry-attempt"];
   if (typeof ra === "string") rec.retryAttempt = Number(ra);
   d.requests.push(rec);
