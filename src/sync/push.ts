@@ -16,6 +16,8 @@ import type { Catalog } from "./catalog.ts";
 const RENEW_BEFORE_MS = 24 * 3600_000;
 const DEBOUNCE_MS = 500;
 const STOP_TIMEOUT_MS = 5_000;
+/** After a provider refused to open a subscription (e.g. Google and a non-https address), try again this much later. */
+const RETRY_REFUSED_MS = 60 * 60_000;
 
 export interface PushDeps {
   catalog: Catalog;
@@ -39,6 +41,8 @@ export class PushChannels {
   private readonly debounce = new Map<string, NodeJS.Timeout>();
   private readonly abort = new AbortController();
   private readonly busy = new Map<string, Promise<void>>();
+  /** owner\0source → when opening a subscription last failed (not retried on every sync). */
+  private readonly failedAt = new Map<string, number>();
 
   constructor(private readonly d: PushDeps) {}
 
@@ -55,7 +59,15 @@ export class PushChannels {
     const key = `${owner}\0${sourceId}`;
     const running = this.busy.get(key);
     if (running) return running;
-    const p = this.reconcile(owner, sourceId).finally(() => this.busy.delete(key));
+    const failed = this.failedAt.get(key);
+    if (failed !== undefined && this.now() - failed < RETRY_REFUSED_MS) return Promise.resolve();
+    const p = this.reconcile(owner, sourceId)
+      .then(() => void this.failedAt.delete(key))
+      .catch((e: unknown) => {
+        this.failedAt.set(key, this.now());
+        throw e;
+      })
+      .finally(() => this.busy.delete(key));
     this.busy.set(key, p);
     return p;
   }
