@@ -116,8 +116,9 @@ export function graphApi(d: ApiDeps) {
     if (segs[0] === "subscriptions") return d.webhooks.route(method, segs.slice(1), p, body);
     // Delegated permissions: reads need Calendars.Read(Write), writes Calendars.ReadWrite (§9).
     const scopes = new Set(p.scopes.map((s) => s.toLowerCase().replace(/\.shared$/, "")));
-    const write = method !== "GET";
-    if (!scopes.has("calendars.readwrite") && (write || !scopes.has("calendars.read"))) throw E.accessDenied();
+    const calendarScope = (): void => {
+      if (!scopes.has("calendars.readwrite") && (method !== "GET" || !scopes.has("calendars.read"))) throw E.accessDenied();
+    };
 
     // /me/... or /users/{id}/...
     let rest: string[];
@@ -129,7 +130,30 @@ export function graphApi(d: ApiDeps) {
       rest = segs.slice(2);
     } else throw E.noRoute();
     const me = `${api}/me`;
+    const ctxUser = `${api}/$metadata#users('${encodeURIComponent(p.upn)}')`;
 
+    // /me (User.Read) and /me/mailboxSettings[/timeZone] (MailboxSettings.Read): the mailbox zone (recurrence reference §4).
+    if (rest.length === 0 && method === "GET") {
+      if (!scopes.has("user.read")) throw E.accessDenied("Insufficient privileges to complete the operation.");
+      const a = d.calendars.account(p.upn);
+      return answer(200, { "@odata.context": `${api}/$metadata#users/$entity`, id: a.oid, displayName: a.displayName, userPrincipalName: a.upn, mail: a.upn, givenName: null, surname: null, preferredLanguage: "en-US" });
+    }
+    if (rest[0] === "mailboxSettings" && method === "GET" && rest.length <= 2) {
+      if (!scopes.has("mailboxsettings.read") && !scopes.has("mailboxsettings.readwrite")) throw E.accessDenied();
+      const a = d.calendars.account(p.upn);
+      if (rest[1] === "timeZone") return answer(200, { "@odata.context": `${ctxUser}/mailboxSettings/timeZone`, value: a.timeZone });
+      if (rest.length === 1) {
+        return answer(200, {
+          "@odata.context": `${ctxUser}/mailboxSettings`, archiveFolder: "", timeZone: a.timeZone,
+          automaticRepliesSetting: { status: "disabled", externalAudience: "all", internalReplyMessage: "", externalReplyMessage: "" },
+          dateFormat: "yyyy-MM-dd", timeFormat: "HH:mm", delegateMeetingMessageDeliveryOptions: "sendToDelegateOnly", userPurpose: "user",
+          language: { locale: "en-US", displayName: "English (United States)" },
+          workingHours: { daysOfWeek: ["monday", "tuesday", "wednesday", "thursday", "friday"], startTime: "08:00:00.0000000", endTime: "17:00:00.0000000", timeZone: { name: a.timeZone } },
+        });
+      }
+    }
+
+    calendarScope();
     // calendars
     if (rest[0] === "calendars" && rest.length === 1 && method === "GET") {
       const items = d.calendars.list(p.upn).map((c) => applySelect(d.calendars.render(c), select));

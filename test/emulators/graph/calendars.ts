@@ -44,7 +44,7 @@ export class Calendars {
     if (!(COLORS as readonly string[]).includes(color)) throw new Error(`Graph emulator: calendar color must be one of ${COLORS.join(", ")}`);
     const ownerAddress = c.owner ?? upn;
     const cal: Calendar = {
-      id: this.store.newId("calendar"), upn, name: c.name, color, hexColor: c.hexColor ?? HEX[color] ?? "",
+      id: this.store.newId("calendar", upn), upn, name: c.name, color, hexColor: c.hexColor ?? HEX[color] ?? "",
       canEdit: c.canEdit ?? true, owner: { name: ownerAddress === upn ? acct.displayName : ownerAddress.split("@")[0]!, address: ownerAddress },
       isDefault, changeKey: this.store.newChangeKey(),
     };
@@ -66,7 +66,7 @@ export class Calendars {
 
   /** A calendar of `upn` by id: malformed id → 400 ErrorInvalidIdMalformed, unknown → 404. */
   get(upn: string, id: string): Calendar {
-    if (parseId(id)?.kind !== "calendar") throw E.idMalformed();
+    if (parseId(id, upn)?.kind !== "calendar") throw E.idMalformed();
     const cal = this.store.calendars.get(id);
     if (!cal || cal.upn !== upn) throw E.notFound();
     return cal;

@@ -160,7 +160,7 @@ export class Delta {
     const known = new Map([...cur].map(([id, i]) => [id, Delta.etag(i)]));
     for (const id of st.known.keys()) {
       if (cur.has(id)) continue;
-      const p = parseId(id);
+      const p = parseId(id, st.upn);
       if (p?.kind === "occurrence" && !this.opts.reportCancelledOccurrences) {
         const master = this.store.events.get(p.masterId);
         if (master && master.cancelled.has(p.date)) continue; // not reported (§2); the client never learns

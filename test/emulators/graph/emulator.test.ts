@@ -265,6 +265,23 @@ describe("Graph emulator: calendars and events (Graph SDK)", () => {
     assert.equal(e.code, "ErrorAccessDenied");
   });
 
+  test("/me, /me/mailboxSettings (needs MailboxSettings.Read); ids of another mailbox are malformed here", async () => {
+    const t = emu.grant(CLIENT_ID, ALICE, ["Calendars.ReadWrite", "User.Read", "MailboxSettings.Read"]);
+    const client = graphClient(emu, () => t.access_token);
+    const me = await client.api("/me").get();
+    assert.equal(me.userPrincipalName, ALICE);
+    assert.equal(me.id, emu.accountIds(ALICE).oid);
+    assert.equal((await client.api("/me/mailboxSettings/timeZone").get()).value, "W. Europe Standard Time");
+    assert.equal((await client.api("/me/mailboxSettings").get()).workingHours.timeZone.name, "W. Europe Standard Time");
+    const noScope = await failure(api(emu).client.api("/me/mailboxSettings").get());
+    assert.equal(noScope.statusCode, 403);
+    const bobEvent = emu.createEvent(BOB, emu.defaultCalendarId(BOB), { subject: "Bob's", start: { dateTime: "2026-01-24T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-01-24T11:00:00", timeZone: "UTC" } });
+    assert.notEqual(bobEvent.id.slice(0, 8), emu.defaultCalendarId(ALICE).slice(0, 8));
+    const e = await failure(client.api(`/me/events/${bobEvent.id}`).get());
+    assert.equal(e.statusCode, 400);
+    assert.equal(e.code, "ErrorInvalidIdMalformed");
+  });
+
   test("/users/{upn} is /me for the signed-in user only", async () => {
     const { client } = api(emu, BOB);
     const mine = await client.api(`/users/${BOB}/calendars`).get();

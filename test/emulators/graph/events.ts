@@ -114,7 +114,7 @@ export class EventOps {
     if (!t) throw E.validation("Your request can't be completed. The 'start' property is required.");
     const now = this.store.now();
     const ev: StoredEvent = {
-      id: this.store.newId("item"), upn, calendarId, type: "singleInstance", props, ...t,
+      id: this.store.newId("item", upn), upn, calendarId, type: "singleInstance", props, ...t,
       cancelled: new Set(), exceptions: new Map(), changeKey: this.store.newChangeKey(), created: now, modified: now,
       sub: Math.floor(this.store.rng() * 10000), iCalUId: "", uid: this.store.newUid(),
       originalStartTimeZone: windowsOf(typeof body.originalStartTimeZone === "string" ? body.originalStartTimeZone : t.start.timeZone),
@@ -139,7 +139,7 @@ export class EventOps {
   // Resolution ------------------------------------------------------------------------------------
   /** Looks an id up like Exchange: malformed → 400, unknown/cancelled → 404. */
   resolve(upn: string, id: string): Instance {
-    const p = parseId(id);
+    const p = parseId(id, upn);
     if (!p || p.kind === "calendar") throw E.idMalformed();
     const inst = this.instanceById(upn, id);
     if (!inst) throw E.notFound();
@@ -147,7 +147,7 @@ export class EventOps {
   }
 
   instanceById(upn: string, id: string): Instance | undefined {
-    const p = parseId(id);
+    const p = parseId(id, upn);
     if (!p) return undefined;
     if (p.kind === "item") {
       const ev = this.store.events.get(id);

@@ -73,7 +73,7 @@ export function renderInstance(inst: Instance, ctx: RenderCtx): Json {
   const changeKey = src.changeKey;
   const uid = master ? master.uid : src.uid;
   const iCalUId = type === "occurrence" || type === "exception" ? occICalUId(uid, inst.date ?? "") : src.iCalUId;
-  const loc = p.location ?? { displayName: "", locationType: "default", uniqueIdType: "unknown", address: {}, coordinates: {} };
+  const loc = normLocation(p.location);
   const out: Json = {
     "@odata.etag": etagOf(changeKey),
     createdDateTime: utc7(src.created, src.sub),
@@ -114,13 +114,19 @@ export function renderInstance(inst: Instance, ctx: RenderCtx): Json {
     start: slot(inst.start, allDay, ctx),
     end: slot(inst.end, allDay, ctx),
     location: loc,
-    locations: p.locations ?? (loc.displayName ? [loc] : []),
+    locations: Array.isArray(p.locations) ? p.locations.map(normLocation) : loc.displayName ? [loc] : [],
     attendees: (p.attendees ?? []).map((a: Json) => ({ type: a.type ?? "required", status: a.status ?? { response: "none", time: "0001-01-01T00:00:00Z" }, emailAddress: a.emailAddress })),
     organizer: p.organizer ?? { emailAddress: { name: ctx.calendar.owner.name, address: ctx.calendar.owner.address } },
     onlineMeeting: p.isOnlineMeeting ? { joinUrl: `https://teams.microsoft.com/l/meetup-join/19%3ameeting_${inst.id.slice(8, 20)}%40thread.v2/0` } : null,
     id: inst.id,
   };
   return out;
+}
+
+/** A location as Graph returns it (sample: displayName + locationType + uniqueId/uniqueIdType). */
+function normLocation(l: Json | undefined): Json {
+  if (!l || !l.displayName) return { displayName: "", locationType: "default", uniqueIdType: "unknown", address: {}, coordinates: {}, ...(l ?? {}) };
+  return { displayName: l.displayName, locationType: l.locationType ?? "default", uniqueId: l.uniqueId ?? l.displayName, uniqueIdType: l.uniqueIdType ?? "private", ...l };
 }
 
 export function occICalUId(uid: string, date: string): string {

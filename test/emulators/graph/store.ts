@@ -67,7 +67,15 @@ export interface Change {
   etag?: string;
 }
 
-const ID_PREFIX = "AAMkAGI2";
+const PREFIX_LEN = 8;
+
+/**
+ * Exchange ids start with a mailbox-specific part (`AAMkAGI2…`): an id of another mailbox does not
+ * parse there (reference §6: ErrorInvalidIdMalformed for stale ids from another mailbox).
+ */
+export function mailboxPrefix(upn: string): string {
+  return "AAMkA" + createHash("sha256").update(upn.toLowerCase()).digest("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 3);
+}
 const KIND_CALENDAR = 0;
 const KIND_ITEM = 1;
 const KIND_OCCURRENCE = 2;
@@ -84,23 +92,24 @@ export type ParsedId =
   | { kind: "occurrence"; masterId: string; date: string };
 
 /** Parses an id the way Exchange does before any lookup; undefined = ErrorInvalidIdMalformed. */
-export function parseId(id: string): ParsedId | undefined {
-  if (!id.startsWith(ID_PREFIX)) return undefined;
-  const b = unb64(id.slice(ID_PREFIX.length));
+export function parseId(id: string, upn: string): ParsedId | undefined {
+  const prefix = mailboxPrefix(upn);
+  if (!id.startsWith(prefix)) return undefined;
+  const b = unb64(id.slice(PREFIX_LEN));
   if (!b) return undefined;
   if (b.length === 15 && b[0] === KIND_CALENDAR) return { kind: "calendar" };
   if (b.length === 15 && b[0] === KIND_ITEM) return { kind: "item" };
   if (b.length === 24 && b[0] === KIND_OCCURRENCE && b[1] === KIND_ITEM) {
     const digits = b.subarray(16).toString("latin1");
     if (!/^\d{8}$/.test(digits)) return undefined;
-    return { kind: "occurrence", masterId: ID_PREFIX + b64(b.subarray(1, 16)), date: `${digits.slice(0, 4)}-${digits.slice(4, 6)}-${digits.slice(6)}` };
+    return { kind: "occurrence", masterId: prefix + b64(b.subarray(1, 16)), date: `${digits.slice(0, 4)}-${digits.slice(4, 6)}-${digits.slice(6)}` };
   }
   return undefined;
 }
 
 export function occurrenceIdOf(masterId: string, date: string): string {
-  const m = unb64(masterId.slice(ID_PREFIX.length))!;
-  return ID_PREFIX + b64(Buffer.concat([Buffer.from([KIND_OCCURRENCE]), m, Buffer.from(date.replace(/-/g, ""), "latin1")]));
+  const m = unb64(masterId.slice(PREFIX_LEN))!;
+  return masterId.slice(0, PREFIX_LEN) + b64(Buffer.concat([Buffer.from([KIND_OCCURRENCE]), m, Buffer.from(date.replace(/-/g, ""), "latin1")]));
 }
 
 /** `OID.<masterId>.<yyyy-MM-dd>` (reference §4, event-get 2025 revision). */
@@ -126,9 +135,9 @@ export class Store {
     return ++this.seqNo;
   }
 
-  newId(kind: "calendar" | "item"): string {
+  newId(kind: "calendar" | "item", upn: string): string {
     const b = Buffer.concat([Buffer.from([kind === "calendar" ? KIND_CALENDAR : KIND_ITEM]), randomBytes(this.rng, 14)]);
-    return ID_PREFIX + b64(b);
+    return mailboxPrefix(upn) + b64(b);
   }
 
   /** changeKey like `DwAAABYAAAAkVqx3r1BOQZ4uUpcBp7EAAAIuFcxA`; the etag is `W/"<changeKey>"`. */
@@ -139,11 +148,6 @@ export class Store {
   /** Exchange GOID-style UID: `040000008200E00074C5B7101A82E008` + hex. */
   newUid(): string {
     return "040000008200E00074C5B7101A82E00800000000" + randomBytes(this.rng, 28).toString("hex").toUpperCase();
-  }
-
-  /** iCalUId differs per occurrence; derived from the uid and the date. */
-  occurrenceICalUId(uid: string, date: string): string {
-    return uid.slice(0, 32) + createHash("sha256").update(uid + date).digest("hex").slice(0, 64).toUpperCase();
   }
 
   calendarsOf(upn: string): Calendar[] {
