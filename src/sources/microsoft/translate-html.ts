@@ -21,7 +21,7 @@ export function htmlToText(html: string): string {
     .replace(/\s*\n\s*/g, " ")
     .replace(/<br\s*\/?>/gi, "\n")
     .replace(/<li\b[^>]*>/gi, "\n- ")
-    .replace(/<\/(p|div|h[1-6]|li|tr|table|ul|ol|blockquote|pre)\s*>/gi, "\n")
+    .replace(/<\/(p|div|h[1-6]|tr|table|ul|ol|blockquote|pre)\s*>/gi, "\n")
     .replace(/<(p|div|h[1-6]|tr|table|ul|ol|blockquote|pre)\b[^>]*>/gi, "\n")
     .replace(/<\/t[dh]\s*>/gi, "\t")
     .replace(/<[^>]*>/g, "");

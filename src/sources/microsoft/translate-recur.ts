@@ -216,8 +216,8 @@ function patternOf(rr: Parsed, s: SeriesStart): Pattern {
     if (!yearly && has("BYMONTH")) refuse(rr, "BYMONTH in a MONTHLY rule has no Outlook equivalent");
     const month = yearly ? single(rr, "BYMONTH", 1, 12, "month") : null;
     const dom = single(rr, "BYMONTHDAY", 1, 31, "day of the month");
+    if (dom !== null && has("BYDAY")) refuse(rr, "BYMONTHDAY together with BYDAY has no Outlook equivalent");
     const rel = relativePart(rr);
-    if (dom !== null && rel) refuse(rr, "BYMONTHDAY together with BYDAY has no Outlook equivalent");
     if (yearly && month === null && (dom !== null || rel)) refuse(rr, "a YEARLY rule with BYDAY or BYMONTHDAY but no BYMONTH repeats in every month; Outlook yearly patterns name one month");
     const m = yearly ? { month: month ?? s.wall.mo } : {};
     if (rel) return { type: yearly ? "relativeYearly" : "relativeMonthly", interval, ...rel, ...m };
