@@ -161,6 +161,27 @@ describe("Graph emulator: change notifications", () => {
     assert.deepEqual(hook.queue, []);
   });
 
+  test("mailbox-wide subscription (me/events) sees every calendar; subscriptionRemoved ends it", async () => {
+    const { client } = api(emu);
+    const other = emu.addCalendar(ALICE, { name: "Side" });
+    const sub = await client.api("/subscriptions").post({
+      changeType: "created", notificationUrl: `${hook.url}/all`, lifecycleNotificationUrl: `${hook.url}/lc`, resource: "me/events", expirationDateTime: expiry(60),
+    });
+    const ev = emu.createEvent(ALICE, other, { subject: "Side event", start: { dateTime: "2026-03-02T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-03-02T11:00:00", timeZone: "UTC" } });
+    const n = await hook.next();
+    assert.equal(n.path, "/all");
+    assert.equal(n.body.value[0].resourceData.id, ev.id);
+    emu.updateEvent(ALICE, ev.id, { subject: "not subscribed to updates" });
+    emu.createEvent(BOB, emu.defaultCalendarId(BOB), { subject: "Bob's", start: { dateTime: "2026-03-02T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-03-02T11:00:00", timeZone: "UTC" } });
+    await emu.notify(sub.id);
+    assert.deepEqual(hook.queue, []);
+    await emu.lifecycle(sub.id, "subscriptionRemoved");
+    assert.equal((await hook.next()).body.value[0].lifecycleEvent, "subscriptionRemoved");
+    assert.equal(emu.subscriptions.find((s) => s.id === sub.id)?.deleted, true);
+    const gone = await failure(client.api(`/subscriptions/${sub.id}`).get());
+    assert.equal(gone.statusCode, 404);
+  });
+
   test("refusals: failed handshake, too long, http when https is required, other users' calendars", async () => {
     const { client } = api(emu);
     const bad = await receiver({ validate: () => ({ status: 200, body: "wrong" }) });
@@ -174,11 +195,17 @@ describe("Graph emulator: change notifications", () => {
     const long = await failure(client.api("/subscriptions").post({ changeType: "updated", notificationUrl: hook.url, resource: "me/events", expirationDateTime: expiry(10_081) }));
     assert.equal(long.statusCode, 400);
     const strict = await setup();
+    const secure = await receiver({ tls: strict.serverTls });
     try {
       const e = await failure(api(strict).client.api("/subscriptions").post({ changeType: "updated", notificationUrl: hook.url, resource: "me/events", expirationDateTime: expiry(60) }));
       assert.equal(e.statusCode, 400);
       assert.match(e.message, /HTTPS/);
+      // An https receiver serving the emulator's own certificate is accepted and notified.
+      await api(strict).client.api("/subscriptions").post({ changeType: "created", notificationUrl: `${secure.url}/n`, resource: "me/events", expirationDateTime: expiry(60) });
+      strict.createEvent(ALICE, strict.defaultCalendarId(ALICE), { subject: "TLS", start: { dateTime: "2026-03-02T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-03-02T11:00:00", timeZone: "UTC" } });
+      assert.equal((await secure.next()).body.value[0].changeType, "created");
     } finally {
+      await secure.close();
       await strict.close();
     }
     const other = await failure(api(emu, BOB).client.api("/subscriptions").post({ changeType: "updated", notificationUrl: hook.url, resource: `me/calendars/${emu.defaultCalendarId(ALICE)}/events`, expirationDateTime: expiry(60) }));

@@ -117,6 +117,30 @@ describe("Graph emulator: calendarView delta", () => {
     assert.deepEqual(master.cancelledOccurrences, [`OID.${series.master.id}.2025-02-11`, `OID.${series.master.id}.2025-05-13`]);
   });
 
+  test("moves across the window edge; raggedPages false gives full pages; /me/calendar/calendarView/delta", async () => {
+    const e2 = await setup({ raggedPages: false, pageSize: 2 });
+    try {
+      const { client } = api(e2);
+      const cal = e2.defaultCalendarId(ALICE);
+      const mk = (subject: string, day: string) => e2.createEvent(ALICE, cal, { subject, start: { dateTime: `${day}T09:00:00`, timeZone: "UTC" }, end: { dateTime: `${day}T10:00:00`, timeZone: "UTC" } });
+      const a = mk("A", "2025-02-01");
+      mk("B", "2025-02-02");
+      mk("C", "2025-02-03");
+      const out = mk("Later", "2025-08-01");
+      const r0 = await deltaRound(client, `/me/calendar/calendarView/delta?${WINDOW}`);
+      assert.deepEqual(r0.pages.map((p) => p.value.length), [2, 1]);
+      assert.match(r0.deltaLink, /\/v1\.0\/me\/calendar\/calendarView\/delta\?\$deltatoken=/);
+      e2.updateEvent(ALICE, a.id, { start: { dateTime: "2025-09-01T09:00:00", timeZone: "UTC" }, end: { dateTime: "2025-09-01T10:00:00", timeZone: "UTC" } });
+      e2.updateEvent(ALICE, out.id, { start: { dateTime: "2025-03-01T09:00:00", timeZone: "UTC" }, end: { dateTime: "2025-03-01T10:00:00", timeZone: "UTC" } });
+      const r1 = await deltaRound(client, r0.deltaLink);
+      assert.deepEqual(r1.items.find((i) => i.id === a.id)["@removed"], { reason: "deleted" });
+      assert.equal(r1.items.find((i) => i.id === out.id).subject, "Later");
+      assert.equal(r1.items.length, 2);
+    } finally {
+      await e2.close();
+    }
+  });
+
   test("resets: 410 with Location, 400 syncStateNotFound, 410 resyncRequired; unsupported $select", async () => {
     const { client } = api(emu);
     const r0 = await deltaRound(client, `/me/calendarView/delta?${WINDOW}`);

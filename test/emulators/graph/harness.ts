@@ -6,6 +6,7 @@
  * and a webhook receiver on 127.0.0.1 that hands out notifications as they arrive (no sleeps).
  */
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -113,12 +114,12 @@ export interface Received { path: string; query: URLSearchParams; body: any; tex
  * A webhook receiver on 127.0.0.1: answers validation handshakes by echoing the token (unless
  * `validate` says otherwise) and queues notification POSTs; `next()` resolves with the next one.
  */
-export async function receiver(opts: { validate?: (token: string) => { status: number; body: string; type?: string }; status?: () => number } = {}) {
+export async function receiver(opts: { validate?: (token: string) => { status: number; body: string; type?: string }; status?: () => number; tls?: { key: string; cert: string } } = {}) {
   const queue: Received[] = [];
   const waiters: Array<(r: Received) => void> = [];
   const handshakes: string[] = [];
   let hits = 0;
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -142,9 +143,10 @@ export async function receiver(opts: { validate?: (token: string) => { status: n
       if (w) w(r);
       else queue.push(r);
     });
-  });
+  };
+  const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${opts.tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     handshakes,

@@ -17,7 +17,7 @@ import { createHandler, type RequestRecord } from "./server.ts";
 import { occurrenceIdOf, Store, type Json } from "./store.ts";
 import { sharedPki, type TestPki } from "./tls.ts";
 import { ianaOf, seededRng } from "./util.ts";
-import { Webhooks } from "./webhooks.ts";
+import { trustForWebhooks, Webhooks } from "./webhooks.ts";
 
 export type { Fault } from "./limits.ts";
 export type { RequestRecord } from "./server.ts";
@@ -76,6 +76,13 @@ export class GraphEmulator {
   }
   get caCert(): string {
     return this.pki.caCert;
+  }
+  /**
+   * Key and certificate (for 127.0.0.1/localhost, signed by `caCert`) that an https webhook receiver
+   * in a test can serve: the emulator trusts its own CA when delivering notifications.
+   */
+  get serverTls(): { key: string; cert: string } {
+    return { key: this.pki.key, cert: this.pki.cert };
   }
 
   async close(): Promise<void> {
@@ -211,6 +218,7 @@ export class GraphEmulator {
 
 export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promise<GraphEmulator> {
   const pki = sharedPki();
+  trustForWebhooks(pki.caCert);
   const rng = seededRng(opts.seed ?? 1);
   const now = opts.now ?? Date.now;
   let baseUrl = "https://127.0.0.1/";

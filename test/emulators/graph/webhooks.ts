@@ -8,6 +8,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import tls from "node:tls";
 import { E, GraphApiError } from "./errors.ts";
 import type { Identity, Principal } from "./identity.ts";
 import type { Change, Json, Store } from "./store.ts";
@@ -34,11 +35,18 @@ export interface Subscription {
 
 interface Posted { status: number; text: string; contentType: string }
 
+/** Extra CAs trusted for https webhooks (the emulator's own test CA, so receivers can reuse its certificate). */
+let extraCa: string[] = [];
+export function trustForWebhooks(ca: string): void {
+  if (!extraCa.includes(ca)) extraCa = [...extraCa, ca];
+}
+
 function post(url: string, body: string, contentType: string, timeoutMs: number): Promise<Posted> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === "https:" ? https : http;
-    const req = mod.request(u, { method: "POST", headers: { "content-type": contentType, "content-length": Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
+    const tlsOpts = u.protocol === "https:" ? { ca: [...tls.rootCertificates, ...extraCa] } : {};
+    const req = mod.request(u, { method: "POST", headers: { "content-type": contentType, "content-length": Buffer.byteLength(body) }, timeout: timeoutMs, ...tlsOpts }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), contentType: String(res.headers["content-type"] ?? "") }));
