@@ -72,7 +72,8 @@ function timeKey(raw: string, tzid: string | null, c: Ctx): { key: string; ms: n
   const w = wallOfRaw(raw);
   if (digits(raw).length === 8) return { key: `date|${wallMs(w)}`, ms: wallMs(w) };
   if (/z$/i.test(raw)) return { key: `utc|${wallMs(w)}`, ms: wallMs(w) };
-  const zone = tzid ? resolveTzid(tzid, c.root) : null;
+  // As the translation: an IANA name is read by name (as Google does), other TZIDs through their VTIMEZONE.
+  const zone = tzid ? (ianaZone(tzid) ?? resolveTzid(tzid, c.root)) : null;
   if (zone) {
     const iana = ianaNameFor(tzid!);
     const name = iana && iana !== "UTC" && ianaZone(iana) ? iana : "utc";
@@ -98,6 +99,11 @@ function meanings(v: ICAL.Component, c: Ctx, extraExdates: string[]): Map<string
   const spelling = (name: string, p: ICAL.Property): void => {
     const tz = tzOf(p);
     if (tz) add(ianaNameFor(tz) ? "TZID (spelling)" : "(TZID without IANA zone, sent as UTC)", `${name}|${tz}`);
+    const own = tz && ianaZone(tz) ? resolveTzid(tz, c.root) : null;
+    const w = wallOfRaw(rawValues(p)[0]!);
+    if (own && digits(rawValues(p)[0]!).length === 14 && own.toUtc(w) !== ianaZone(tz!)!.toUtc(w)) {
+      add("(IANA TZID whose own VTIMEZONE disagrees with tzdata: read by name)", `${name}|${tz}|${own.toUtc(w)}`);
+    }
   };
   const start = v.getFirstProperty("dtstart");
   const st = start ? timeKey(rawValues(start)[0]!, tzOf(start), c) : null;
@@ -105,7 +111,7 @@ function meanings(v: ICAL.Component, c: Ctx, extraExdates: string[]): Map<string
     const name = p.name.toUpperCase();
     switch (name) {
       case "DTSTAMP": case "LAST-MODIFIED": add(name, "present"); break;
-      case "DTSTART": case "RECURRENCE-ID": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key); spelling(name, p); break;
+      case "DTSTART": case "RECURRENCE-ID": add(name, `${timeKey(rawValues(p)[0]!, tzOf(p), c).key}${params(p)}`); spelling(name, p); break;
       case "DTEND": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key.replace(/^[^|]*\|/, "end|")); spelling(name, p); break;
       case "DURATION": { const d = safeDuration(rawValues(p)[0]!); add(name, `${st && d ? st.ms + (d.days * 86400 + d.secs) * 1000 : "?"}`); break; }
       case "EXDATE": case "RDATE":

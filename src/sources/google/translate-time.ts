@@ -154,7 +154,9 @@ export function readIcsValue(raw: string, tzid: string | null, root: ICAL.Compon
   if (raw.replace(/[^0-9]/g, "").length === 8) return { date: true, wall, ms: wallMs(wall), zone: null, floating: false };
   if (/z$/i.test(raw)) return { date: false, wall, ms: wallMs(wall), zone: "UTC", floating: false };
   if (tzid) {
-    const zone = resolveTzid(tzid, root);
+    // An IANA name is read by name (Intl), as Google reads timeZone: ical.js's reading of a VTIMEZONE puts an
+    // ambiguous local time (the repeated hour) on the later instant, RFC 5545 3.3.5 on the earlier one.
+    const zone = ianaZone(tzid) ?? resolveTzid(tzid, root);
     if (zone) {
       const ms = zone.toUtc(wall);
       const iana = ianaNameFor(tzid);

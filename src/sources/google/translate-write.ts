@@ -120,6 +120,8 @@ export function recurrenceLines(vevent: ICAL.Component, ctx: WriteContext, start
 function ridForm(vevent: ICAL.Component, ctx: WriteContext, x: Extras, masterZone: string | null): void {
   const p = vevent.getFirstProperty("recurrence-id");
   const t = p ? readIcsProp(p, ctx.root, ctx.pin) : null;
+  // RANGE=THISANDFUTURE (and any other parameter) has no Google field: shadow copy, restored on the way back.
+  if (p && Object.keys((p.jCal as unknown[])[1] as object).some((k) => k !== "tzid" && k !== "value")) x.shadows.push(p);
   if (!t || t.date || t.floating) return;
   noteAlias(x, t);
   if (t.zone !== masterZone) x.meta.set(META_RIDZONE, t.zone ?? "UTC");
