@@ -72,11 +72,15 @@ export function graphApi(d: ApiDeps) {
     void p;
   };
 
-  const pageSizeOf = (prefer: Map<string, string>, q: Record<string, string>): number => {
+  const pageSizeOf = (prefer: Map<string, string>, q: Record<string, string>, applied: string[]): number => {
     const top = q.$top !== undefined ? Number(q.$top) : undefined;
     if (top !== undefined && (!Number.isInteger(top) || top < 1 || top > 1000)) throw E.badRequest("Invalid page size specified.");
     const mp = prefer.get("odata.maxpagesize");
-    return top ?? (mp !== undefined && Number(mp) > 0 ? Math.min(Number(mp), 1000) : d.pageSize);
+    if (top === undefined && mp !== undefined && Number(mp) > 0) {
+      applied.push(`odata.maxpagesize=${Math.min(Number(mp), 1000)}`);
+      return Math.min(Number(mp), 1000);
+    }
+    return top ?? d.pageSize;
   };
 
   /** $skip-based paging of a computed list (calendars, events, calendarView, instances). */
@@ -157,7 +161,7 @@ export function graphApi(d: ApiDeps) {
     // calendars
     if (rest[0] === "calendars" && rest.length === 1 && method === "GET") {
       const items = d.calendars.list(p.upn).map((c) => applySelect(d.calendars.render(c), select));
-      return answer(200, paged(items, q, pageSizeOf(prefer, q), `${me}/calendars`, `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/calendars`));
+      return answer(200, paged(items, q, pageSizeOf(prefer, q, applied), `${me}/calendars`, `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/calendars`));
     }
     let cal: Calendar | undefined;
     let sub = rest;
@@ -188,7 +192,7 @@ export function graphApi(d: ApiDeps) {
         const c = ctx(cal);
         const at = (i: Instance) => (i.isAllDay ? i.start.at * 86_400_000 : i.start.at);
         const items = d.ops.window(cal.id, from, to).sort((a, b) => at(a) - at(b)).map((i) => render(i, c, select));
-        return answer(200, paged(items, q, pageSizeOf(prefer, q), `${calLink}/calendarView`, `${api}/$metadata#Collection(event)`));
+        return answer(200, paged(items, q, pageSizeOf(prefer, q, applied), `${calLink}/calendarView`, `${api}/$metadata#Collection(event)`));
       }
     }
     if (cal && sub[0] === "events" && sub.length === 1) {
@@ -197,7 +201,7 @@ export function graphApi(d: ApiDeps) {
         const items = d.store.calendarEvents(cal.id).filter((e) => e.type !== "exception")
           .sort((a, b) => a.created - b.created)
           .map((e) => render({ id: e.id, event: e, start: e.start, end: e.end, isAllDay: e.isAllDay }, c, select));
-        return answer(200, paged(items, q, pageSizeOf(prefer, q), `${calLink}/events`, `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events`));
+        return answer(200, paged(items, q, pageSizeOf(prefer, q, applied), `${calLink}/events`, `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events`));
       }
       if (method === "POST") {
         if (!cal.canEdit) throw E.accessDenied();
@@ -251,7 +255,7 @@ export function graphApi(d: ApiDeps) {
         const [from, to] = windowOf(q);
         const master = inst.event?.type === "seriesMaster" ? inst.event : undefined;
         const items = master ? d.ops.instancesOf(master, from, to).map((i) => render(i, c, select)) : [];
-        return answer(200, paged(items, q, pageSizeOf(prefer, q), `${me}/events/${id}/instances`, `${api}/$metadata#Collection(event)`));
+        return answer(200, paged(items, q, pageSizeOf(prefer, q, applied), `${me}/events/${id}/instances`, `${api}/$metadata#Collection(event)`));
       }
     }
     throw E.noRoute();

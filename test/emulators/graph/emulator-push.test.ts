@@ -69,6 +69,22 @@ describe("Graph emulator: throttling", () => {
     }
   });
 
+  test("two overlapping writes to one event: the later gets 409 ErrorIrresolvableConflict", async () => {
+    const { token } = api(emu);
+    const ev = emu.createEvent(ALICE, emu.defaultCalendarId(ALICE), { subject: "Busy", start: { dateTime: "2026-03-02T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-03-02T11:00:00", timeZone: "UTC" } });
+    emu.latencyMs = 100;
+    try {
+      const [a, b] = await Promise.all([
+        raw(emu, "PATCH", `v1.0/me/events/${ev.id}`, { token, body: { subject: "one" } }),
+        raw(emu, "PATCH", `v1.0/me/events/${ev.id}`, { token, body: { subject: "two" } }),
+      ]);
+      assert.deepEqual([a.status, b.status].sort(), [200, 409]);
+      assert.equal((a.status === 409 ? a : b).body.error.code, "ErrorIrresolvableConflict");
+    } finally {
+      emu.latencyMs = 0;
+    }
+  });
+
   test("10,000 requests per 10 minutes per (app, mailbox)", () => {
     let t = 0;
     const l = new Limits(() => t, () => 0.5);

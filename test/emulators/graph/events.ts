@@ -5,6 +5,7 @@
  * cancels that occurrence), occurrence/exception expansion of series in a window.
  */
 import { E, GraphApiError } from "./errors.ts";
+import { mergeExtProps } from "./extprops.ts";
 import { isOccurrenceDate, occurrenceDates, parseRecurrence } from "./recurrence.ts";
 import type { Instance } from "./render.ts";
 import { etagOf } from "./render.ts";
@@ -265,6 +266,7 @@ export class EventOps {
       this.store.events.set(ev.id, ev);
     }
     const before = { start: ev.start.at, end: ev.end.at, allDay: ev.isAllDay, rec: JSON.stringify(ev.recurrence ?? null) };
+    if ("singleValueExtendedProperties" in props) props.singleValueExtendedProperties = mergeExtProps(ev.props.singleValueExtendedProperties, props.singleValueExtendedProperties);
     Object.assign(ev.props, props);
     if (t) Object.assign(ev, t);
     if (ev.type === "seriesMaster" && !recurrence) this.dropSeries(ev);

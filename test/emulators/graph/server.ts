@@ -48,8 +48,9 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 }
 
 export function createHandler(d: ServerDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const writesInFlight = new Set<string>(); // event ids with a PATCH/DELETE in progress
   return (req, res) => {
-    void handle(d, req, res).catch((e) => {
+    void handle(d, writesInFlight, req, res).catch((e) => {
       if (!res.headersSent) {
         res.writeHead(500, { "content-type": "text/plain" });
         res.end(String(e?.stack ?? e));
@@ -58,7 +59,7 @@ export function createHandler(d: ServerDeps): (req: http.IncomingMessage, res: h
   };
 }
 
-async function handle(d: ServerDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(d: ServerDeps, writesInFlight: Set<string>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", d.baseUrl());
   const method = (req.method ?? "GET").toUpperCase();
   const query: Record<string, string> = {};
@@ -117,11 +118,16 @@ async function handle(d: ServerDeps, req: http.IncomingMessage, res: http.Server
   rec.upn = p.upn;
   const key = `${p.clientId}\u0000${p.upn}`;
   rec.concurrent = d.limits.enter(key);
+  // Two overlapping writes to one event: the later one gets 409 ErrorIrresolvableConflict (§5, [O]).
+  const writeTarget = method === "PATCH" || method === "DELETE" ? /^\/v1\.0\/(?:me|users\/[^/]+)\/events\/([^/]+)$/.exec(url.pathname)?.[1] : undefined;
+  const overlapping = writeTarget !== undefined && writesInFlight.has(writeTarget);
+  if (writeTarget !== undefined && !overlapping) writesInFlight.add(writeTarget);
   try {
     const throttled = d.limits.check(key, rec.concurrent);
     const latency = d.latencyMs();
     if (latency > 0) await new Promise((r) => setTimeout(r, latency));
     if (throttled) return sendError(throttled);
+    if (overlapping) return sendError(E.conflict(409));
     let body: any = undefined;
     if (raw.length > 0) {
       try {
@@ -138,6 +144,7 @@ async function handle(d: ServerDeps, req: http.IncomingMessage, res: http.Server
     }
   } finally {
     d.limits.leave(key);
+    if (writeTarget !== undefined && !overlapping) writesInFlight.delete(writeTarget);
   }
 }
 
