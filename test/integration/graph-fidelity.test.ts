@@ -11,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ICAL from "ical.js";
 import { CORPUS_ICS_DIR } from "../helpers/fixtures.ts";
@@ -228,8 +228,16 @@ test("graph fidelity: every property survives; table", () => {
   const names = [...table.keys()].sort();
   const lines = ["| property | kept | lost | added by Graph/translation |", "|---|---:|---:|---:|"];
   for (const n of names) { const x = table.get(n)!; lines.push(`| ${n} | ${x.kept} | ${x.lost} | ${x.added} |`); }
-  console.log(`\nGraph fidelity over ${rows.length} files, ${objects} objects (${refused.length} refused)\n${lines.join("\n")}`);
-  console.log(`\nRefused:\n${refused.map((r) => `- ${r}`).join("\n") || "(none)"}`);
+  const head = `Graph fidelity over ${rows.length} files, ${objects} objects (${refused.length} refused)`;
+  const refusedList = refused.map((r) => `- ${r}`).join("\n") || "(none)";
+  console.log(`\n${head}\n${lines.join("\n")}\n\nRefused:\n${refusedList}`);
+  if (process.env.GRAPH_FIDELITY_WRITE === "1") {
+    // GRAPH_FIDELITY_WRITE=1 node --import tsx --test test/integration/graph-fidelity.test.ts: refresh the doc's table.
+    const doc = join(import.meta.dirname, "../../docs/microsoft-fidelity.md");
+    const text = readFileSync(doc, "utf8");
+    const block = `<!-- fidelity:begin -->\nMeasured ${new Date().toISOString().slice(0, 10)} with \`GRAPH_FIDELITY_WRITE=1 node --import tsx --test test/integration/graph-fidelity.test.ts\`.\n${head}.\n\n${lines.join("\n")}\n\nRefused objects and why:\n\n${refusedList}\n<!-- fidelity:end -->`;
+    writeFileSync(doc, text.replace(/<!-- fidelity:begin -->[\s\S]*<!-- fidelity:end -->/, block));
+  }
   if (losses.length) console.log(`\nLost:\n${losses.join("\n")}`);
   assert.deepEqual(losses, [], "no property may be lost");
 });

@@ -124,7 +124,8 @@ export function groupToIcs(group: GraphGroup): string {
     }
     vevents.push(v);
   }
-  for (const ex of group.exceptions) {
+  // Plain occurrences (skeletal in delta responses) are the series' own instances, not overrides.
+  for (const ex of group.exceptions.filter((e) => e.type !== "occurrence")) {
     const x = unpackExtras(ex);
     vevents.push(eventToVevent(ex, x, uid, ridProp(ex, x, info, use), use));
   }
