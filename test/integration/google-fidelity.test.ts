@@ -133,7 +133,8 @@ function meanings(v: ICAL.Component, c: Ctx, extraExdates: string[]): Map<string
   for (const x of extraExdates) add("EXDATE", x);
   if (!v.getFirstProperty("sequence")) add("SEQUENCE", "0");
   if (!v.getFirstProperty("dtend") && !v.getFirstProperty("duration") && st) add("DTEND", "(default end)");
-  for (const a of v.getAllSubcomponents("valarm")) add("VALARM", JSON.stringify(a.toJSON()));
+  // Property order inside an alarm carries no meaning.
+  for (const a of v.getAllSubcomponents("valarm")) add("VALARM", JSON.stringify(a.getAllProperties().map((p) => JSON.stringify(p.toJSON())).sort()));
   return out;
 }
 

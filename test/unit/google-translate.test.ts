@@ -93,6 +93,7 @@ test("sample: colorId, conferenceData, reminder overrides", () => {
   assert.deepEqual(p.reminders, { useDefault: false, overrides: [{ method: "popup", minutes: 10 }, { method: "email", minutes: 60 }] });
   assert.equal(p.transparency, "opaque");
   assert.equal(p.visibility, null, "visibility default ↔ no CLASS");
+  ok(!(p.extendedProperties!.private!["calgate:0"] ?? "").includes("VALARM"), "alarms as Google's own need no shadow copy");
 });
 
 test("sample: all-day two days, transparent, reminders off", () => {

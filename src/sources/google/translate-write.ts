@@ -3,7 +3,7 @@ import ICAL from "ical.js";
 import { TranslateRefused, type GDateTime, type GEvent } from "./translate-types.ts";
 import { addDaysIso, icsDate, icsToG, icsWall, isoDate, readIcsProp, readIcsValue, wallIn, type IcsTime } from "./translate-time.ts";
 import { attendeeToG, attendeeToIcs, emailOf, organizerToG, organizerToIcs } from "./translate-people.ts";
-import { alarmsToReminders, DEFAULT_MARKER } from "./translate-alarms.ts";
+import { alarmsToReminders, DEFAULT_MARKER, reminderOf } from "./translate-alarms.ts";
 import { emptyExtras, packExtended, type Extras } from "./translate-extras.ts";
 import { conferenceFromIcs, GOOGLE_X_PROPS, readJson, stringMap, TYPE_PROPS, X_COLOR, X_EVENT_TYPE, X_EXT_PRIVATE, X_EXT_SHARED } from "./translate-special.ts";
 import { META_DURATION, META_FLOAT, META_NOEND, META_NOORGANIZER, META_NOSTATUS, META_RIDZONE, META_TZALIAS } from "./translate-read.ts";
@@ -80,7 +80,12 @@ export function recurrenceLines(vevent: ICAL.Component, ctx: WriteContext, start
   const dtstart = vevent.getFirstProperty("dtstart");
   const startTz = dtstart?.getParameter("tzid");
   for (const p of vevent.getAllProperties()) {
-    if (!RECURRENCE.has(p.name)) continue;
+    if (!RECURRENCE.has(p.name) && p.name !== "x-google-recurrence") continue;
+    if (p.name === "x-google-recurrence") {
+      // A recurrence line ical.js could not parse when it came from Google: it goes back as it came.
+      out.push(String(p.getFirstValue() ?? ""));
+      continue;
+    }
     if (p.name === "rrule" || p.name === "exrule") {
       // RFC 5545: UNTIL is UTC when DTSTART is zoned; a floating UNTIL would be read in Google's zone otherwise.
       out.push(p.toICALString().replace(/UNTIL=(\d{8}T\d{6})(?!Z)/i, (_m, u: string) => {
@@ -181,6 +186,19 @@ function googleOnly(vevent: ICAL.Component, body: GEvent): void {
   if (type && type !== "default") body.eventType = type;
 }
 
+function plainAlarm(a: ICAL.Component, summary: string): boolean {
+  const names = a.getAllProperties().map((p) => p.name).sort().join(",");
+  const desc = String(a.getFirstPropertyValue("description") ?? "");
+  const email = String(a.getFirstPropertyValue("action") ?? "").toUpperCase() === "EMAIL";
+  const r = reminderOf(a);
+  const trig = String(a.getFirstPropertyValue("trigger") ?? "");
+  if (!r || trig !== (r.minutes === 0 ? "PT0S" : `-PT${r.minutes}M`)) return false;
+  if (desc !== (summary || "Reminder") || a.getAllSubcomponents().length > 0) return false;
+  if (!email) return names === "action,description,trigger";
+  return (names === "action,description,summary,trigger" || names === "action,attendee,description,summary,trigger")
+    && String(a.getFirstPropertyValue("summary") ?? "") === (summary || "Reminder");
+}
+
 /** The body for one VEVENT (master, single event or override); recurrence is added by the caller. */
 export function veventToBody(vevent: ICAL.Component, ctx: WriteContext, override: { masterZone: string | null } | null): { body: GEvent; start: IcsTime } {
   const x = emptyExtras();
@@ -208,11 +226,12 @@ export function veventToBody(vevent: ICAL.Component, ctx: WriteContext, override
   body.conferenceData = conf.data ?? (null as unknown as undefined);
   const split = alarmsToReminders(vevent);
   body.reminders = split.reminders;
-  x.shadowAlarms.push(...split.mapped);
+  // Alarms exactly as groupToIcs writes them need no copy: they come back the same from the reminder alone.
+  x.shadowAlarms.push(...split.mapped.filter((a) => !plainAlarm(a, body.summary ?? "")));
   x.alarms.push(...split.kept);
   const firsts = new Set(["summary", "description", "location", "dtstart", "dtend", "duration", "uid", "recurrence-id", "sequence"]);
   for (const p of vevent.getAllProperties()) {
-    if (used.has(p) || (RECURRENCE.has(p.name) && !override)) continue;
+    if (used.has(p) || ((RECURRENCE.has(p.name) || p.name === "x-google-recurrence") && !override)) continue;
     if (MAPPED.has(p.name) && (!firsts.has(p.name) || vevent.getFirstProperty(p.name) === p) && !(override && p.name === "recurrence-id" && vevent.getFirstProperty(p.name) !== p)) continue;
     if (p.name === "conference" && conf.used.has(String(p.getFirstValue() ?? ""))) continue;
     x.props.push(p);

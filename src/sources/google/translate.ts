@@ -41,7 +41,8 @@ export function groupToIcs(group: GoogleGroup, opts: GroupToIcsOptions): string 
   const ctx = { calendarZone: opts.calendarZone, use, defaultReminders: opts.defaultReminders ?? null };
   // A cancelled master is a deleted event: what is left are its instances, if any (rendered as orphans).
   const master = group.master && group.master.status !== "cancelled" ? group.master : null;
-  const live = group.instances.filter((i) => i.status !== "cancelled");
+  // An instance without originalStartTime cannot be placed in the series (and would read as a second master).
+  const live = group.instances.filter((i) => i.status !== "cancelled" && i.originalStartTime);
   const cancelled = group.instances.filter((i) => i.status === "cancelled");
   const uid = master?.iCalUID ?? live.find((i) => i.iCalUID)?.iCalUID ?? (master?.id ? `${master.id}@google.com` : null)
     ?? (live[0]?.recurringEventId ? `${live[0].recurringEventId}@google.com` : null);
