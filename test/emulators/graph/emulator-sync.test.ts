@@ -141,6 +141,27 @@ describe("Graph emulator: calendarView delta", () => {
     }
   });
 
+  test("reportCancelledOccurrences: a cancelled occurrence comes as @removed", async () => {
+    const e2 = await setup({ reportCancelledOccurrences: true, raggedPages: false });
+    try {
+      const { client } = api(e2);
+      const cal = e2.defaultCalendarId(ALICE);
+      const m = e2.createEvent(ALICE, cal, {
+        subject: "Daily", start: { dateTime: "2025-02-03T09:00:00", timeZone: "UTC" }, end: { dateTime: "2025-02-03T09:30:00", timeZone: "UTC" },
+        recurrence: { pattern: { type: "daily", interval: 1 }, range: { type: "numbered", startDate: "2025-02-03", numberOfOccurrences: 3 } },
+      });
+      const r0 = await deltaRound(client, `/me/calendarView/delta?${WINDOW}`);
+      assert.equal(r0.items.length, 3);
+      const mid = e2.occurrenceId(ALICE, m.id, "2025-02-04");
+      e2.deleteEvent(ALICE, mid);
+      const r1 = await deltaRound(client, r0.deltaLink);
+      assert.deepEqual(r1.items.find((i) => i.id === mid)["@removed"], { reason: "deleted" });
+      assert.equal(r1.items.filter((i) => i.type === "occurrence").length, 2); // new master etag
+    } finally {
+      await e2.close();
+    }
+  });
+
   test("resets: 410 with Location, 400 syncStateNotFound, 410 resyncRequired; unsupported $select", async () => {
     const { client } = api(emu);
     const r0 = await deltaRound(client, `/me/calendarView/delta?${WINDOW}`);
