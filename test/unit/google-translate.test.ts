@@ -151,6 +151,8 @@ test("floating times are pinned to the calendar zone (X-WR-TIMEZONE first) and c
   const p = icsToPlan(ics, { calendarZone: "Europe/Berlin" }).master;
   assert.deepEqual(p.start, { dateTime: "2024-01-10T10:00:00+01:00", timeZone: "Europe/Berlin" });
   ok(has(roundTrip(ics, "Europe/Berlin"), "DTSTART:20240110T100000"));
+  const series = roundTrip(cal(...ev("DTSTART:20240110T100000", "RRULE:FREQ=DAILY;UNTIL=20240120T100000", "EXDATE:20240112T100000")), "Europe/Berlin");
+  for (const l of ["DTSTART:20240110T100000", "RRULE:FREQ=DAILY;UNTIL=20240120T100000", "EXDATE:20240112T100000"]) ok(has(series, l), `floating series: ${l}`);
   const xwr = icsToPlan(cal("X-WR-TIMEZONE:America/Chicago", ...ev("DTSTART:20240110T100000")), { calendarZone: "Europe/Berlin" }).master;
   assert.equal(xwr.start!.timeZone, "America/Chicago");
   assert.deepEqual(icsToPlan(ics, { calendarZone: null }).master.start, { dateTime: "2024-01-10T10:00:00Z", timeZone: "UTC" });

@@ -1,7 +1,7 @@
 /** Google Event → VEVENT (the groupToIcs direction). */
 import ICAL from "ical.js";
 import type { GDateTime, GEvent } from "./translate-types.ts";
-import { eventZone, gToIcs, instantOf, isoDate, isUtcName, timeProp, wallIn, type TimeOut, type ZoneUse } from "./translate-time.ts";
+import { eventZone, gToIcs, icsWall, instantOf, isoDate, isUtcName, timeProp, wallIn, type TimeOut, type ZoneUse } from "./translate-time.ts";
 import { attendeeToIcs, emailOf, mergeShadowParams, organizerToIcs } from "./translate-people.ts";
 import { remindersToAlarms, type Reminder } from "./translate-alarms.ts";
 import { unpackExtended, userEntries, type Extras } from "./translate-extras.ts";
@@ -158,10 +158,13 @@ export function eventToVevent(ev: GEvent, ctx: ReadContext, uid: string, rid: Ti
 }
 
 /** Recurrence lines of the master, as properties; TZIDs they use are noted for VTIMEZONE generation. */
-export function recurrenceProps(lines: readonly string[], use: ZoneUse): ICAL.Property[] {
+export function recurrenceProps(lines: readonly string[], use: ZoneUse, form: StartForm): ICAL.Property[] {
   const out: ICAL.Property[] = [];
-  for (const line of lines) {
+  for (const raw of lines) {
     let p: ICAL.Property;
+    // A floating series (pinned for Google) gets floating values back: RFC 5545 wants UNTIL, EXDATE, RDATE
+    // in the form of DTSTART.
+    const line = form.floating ? floatLine(raw, form.zone) : raw;
     try {
       p = ICAL.Property.fromString(line);
     } catch {
@@ -177,4 +180,13 @@ export function recurrenceProps(lines: readonly string[], use: ZoneUse): ICAL.Pr
     out.push(p);
   }
   return out;
+}
+
+/** A recurrence line of a series pinned to `zone`, with its values as floating local times. */
+function floatLine(line: string, zone: string): string {
+  if (/^(RRULE|EXRULE):/i.test(line)) {
+    return line.replace(/UNTIL=(\d{8}T\d{6})Z/i, (_m, u: string) => `UNTIL=${icsWall(wallIn(zone, instantOf({ dateTime: `${u.slice(0, 4)}-${u.slice(4, 6)}-${u.slice(6, 8)}T${u.slice(9, 11)}:${u.slice(11, 13)}:${u.slice(13, 15)}Z` }, "UTC")))}`);
+  }
+  const m = /^(EXDATE|RDATE);TZID=([^;:]+):([\dT,]+)$/i.exec(line);
+  return m && m[2] === zone ? `${m[1]}:${m[3]}` : line;
 }

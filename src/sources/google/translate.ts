@@ -53,7 +53,7 @@ export function groupToIcs(group: GoogleGroup, opts: GroupToIcsOptions): string 
   if (master) {
     const r = eventToVevent(master, ctx, uid, null);
     form = r.form;
-    for (const p of recurrenceProps(master.recurrence ?? [], use)) r.vevent.addProperty(p);
+    for (const p of recurrenceProps(master.recurrence ?? [], use, form)) r.vevent.addProperty(p);
     const ex = cancelled.filter((c) => c.originalStartTime).map((c) => timeIn(c.originalStartTime!, form!, use));
     addExdates(r.vevent, ex);
     vevents.push(r.vevent);
