@@ -13,6 +13,7 @@ import { applySelect, parseSelect, renderInstance, type Instance, type RenderCtx
 import { oid, type Calendar, type Json, type Store } from "./store.ts";
 import type { Webhooks } from "./webhooks.ts";
 import { ianaOf, parseQueryDateTime } from "./util.ts";
+import { expandedIds, expandedProps, extFilter } from "./extprops.ts";
 
 function dec(s: string): string {
   try {
@@ -97,7 +98,11 @@ export function graphApi(d: ApiDeps) {
     return body;
   };
 
-  const render = (inst: Instance, ctx: RenderCtx, select: string[] | undefined): Json => applySelect(renderInstance(inst, ctx), select);
+  const render = (inst: Instance, ctx: RenderCtx, select: string[] | undefined, ext: string[] | null = null): Json => {
+    const out = applySelect(renderInstance(inst, ctx), select);
+    if (ext) out.singleValueExtendedProperties = expandedProps((inst.event ?? inst.master!).props, ext);
+    return out;
+  };
 
   const windowOf = (q: Record<string, string>): [number, number] => {
     const from = parseQueryDateTime(q.startDateTime);
@@ -116,6 +121,7 @@ export function graphApi(d: ApiDeps) {
     const answer = (status: number, b?: unknown): Answer => ({ status, body: b, headers: applied.length ? { "preference-applied": applied.join(", ") } : {} });
     const ctx = (cal: Calendar) => ctxOf(p, cal, prefer, applied);
     const select = parseSelect(q.$select);
+    const ext = segs.includes("delta") ? null : expandedIds(q.$expand);
 
     if (segs[0] === "subscriptions") return d.webhooks.route(method, segs.slice(1), p, body);
     // Delegated permissions: reads need Calendars.Read(Write), writes Calendars.ReadWrite (§9).
@@ -198,9 +204,10 @@ export function graphApi(d: ApiDeps) {
     if (cal && sub[0] === "events" && sub.length === 1) {
       if (method === "GET") {
         const c = ctx(cal);
-        const items = d.store.calendarEvents(cal.id).filter((e) => e.type !== "exception")
+        const wanted = extFilter(q.$filter);
+        const items = d.store.calendarEvents(cal.id).filter((e) => e.type !== "exception" && (!wanted || wanted(e.props)))
           .sort((a, b) => a.created - b.created)
-          .map((e) => render({ id: e.id, event: e, start: e.start, end: e.end, isAllDay: e.isAllDay }, c, select));
+          .map((e) => render({ id: e.id, event: e, start: e.start, end: e.end, isAllDay: e.isAllDay }, c, select, ext));
         return answer(200, paged(items, q, pageSizeOf(prefer, q, applied), `${calLink}/events`, `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events`));
       }
       if (method === "POST") {
@@ -219,7 +226,7 @@ export function graphApi(d: ApiDeps) {
       const evCal = d.calendars.get(p.upn, (inst.event ?? inst.master!).calendarId);
       const c = ctx(evCal);
       if (rest.length === 2 && method === "GET") {
-        const out: Json = { "@odata.context": `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events/$entity`, ...render(inst, c, select) };
+        const out: Json = { "@odata.context": `${api}/$metadata#users('${encodeURIComponent(p.upn)}')/events/$entity`, ...render(inst, c, select, ext) };
         const master = inst.event?.type === "seriesMaster" ? inst.event : undefined;
         if (select?.includes("cancelledOccurrences")) {
           out.cancelledOccurrences = master ? [...master.cancelled].sort().map((dt) => oid(master.id, dt)) : [];
@@ -254,7 +261,7 @@ export function graphApi(d: ApiDeps) {
       if (rest[2] === "instances" && rest.length === 3 && method === "GET") {
         const [from, to] = windowOf(q);
         const master = inst.event?.type === "seriesMaster" ? inst.event : undefined;
-        const items = master ? d.ops.instancesOf(master, from, to).map((i) => render(i, c, select)) : [];
+        const items = master ? d.ops.instancesOf(master, from, to).map((i) => render(i, c, select, ext)) : [];
         return answer(200, paged(items, q, pageSizeOf(prefer, q, applied), `${me}/events/${id}/instances`, `${api}/$metadata#Collection(event)`));
       }
     }
