@@ -89,7 +89,7 @@ function ridProp(ex: GraphEvent, x: Extras, m: MasterInfo | null, use: ZoneUse):
   if (!Number.isFinite(ms)) return null;
   const zone = m?.zone ?? zoneOf(ex, x, "START");
   const allDay = m ? m.series.date : !!ex.isAllDay;
-  const local = zone.iana === "UTC" ? wallOf(ms) : wallIn(zone.iana, ms);
+  const local = allDay ? allDayDate(ex, ms, zone.iana) : zone.iana === "UTC" ? wallOf(ms) : wallIn(zone.iana, ms);
   const shadow = x.meta.get("RID");
   if (shadow && m) {
     try {
@@ -99,6 +99,17 @@ function ridProp(ex: GraphEvent, x: Extras, m: MasterInfo | null, use: ZoneUse):
     } catch { /* fall through */ }
   }
   return timeProp("RECURRENCE-ID", allDay ? renderDate(local) : render(ms, zone, use));
+}
+
+/** The date an all-day occurrence was on: its occurrenceId's date when present, else originalStart's date (a UTC
+ *  midnight as such, any other instant in the series zone). */
+function allDayDate(ex: GraphEvent, ms: number, zone: string): Wall {
+  const oid = /(\d{4}-\d{2}-\d{2})$/.exec(String(ex.occurrenceId ?? ""))?.[1];
+  const w = oid ? parseWall(oid) : null;
+  if (w) return w;
+  const utc = wallOf(ms);
+  const local = utc.h === 0 && utc.mi === 0 && utc.s === 0 ? utc : zone === "UTC" ? utc : wallIn(zone, ms);
+  return { ...local, h: 0, mi: 0, s: 0 };
 }
 
 const uidOf = (ev: GraphEvent | null | undefined, x: Extras): string | null => x.meta.get("UID") || ev?.uid || ev?.iCalUId || ev?.id || null;
@@ -119,7 +130,11 @@ export function groupToIcs(group: GraphGroup): string {
     if (info.rec) {
       v.addProperty(rruleProp(info, mx));
       const s = info.series;
-      const overridden = new Set(group.exceptions.map((e) => Date.parse(String(e.originalStart ?? ""))).filter(Number.isFinite).map((ms) => isoDate(s.wallOfMs(ms))));
+      const when = (e: GraphEvent): string | null => {
+        const ms = Date.parse(String(e.originalStart ?? ""));
+        return Number.isFinite(ms) ? isoDate(s.date ? allDayDate(e, ms, s.zone) : s.wallOfMs(ms)) : null;
+      };
+      const overridden = new Set(group.exceptions.map(when).filter((d): d is string => d !== null));
       for (const p of exdateProps(info, master, mx, use, overridden)) v.addProperty(p);
     }
     vevents.push(v);
@@ -134,7 +149,7 @@ export function groupToIcs(group: GraphGroup): string {
   cal.addPropertyWithValue("prodid", PRODID);
   for (const [tzid, z] of [...use.zones].sort((a, b) => a[0].localeCompare(b[0]))) {
     if (z.vtz) cal.addSubcomponent(new ICAL.Component(z.vtz.toJSON() as unknown[]));
-    else if (z.iana !== "UTC") cal.addSubcomponent(renamed(vtimezoneFor(z.iana, z.year), tzid));
+    else cal.addSubcomponent(renamed(vtimezoneFor(z.iana, z.year), tzid));
   }
   for (const v of vevents) cal.addSubcomponent(v);
   return cal.toString() + "\r\n";
