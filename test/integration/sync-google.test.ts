@@ -321,6 +321,22 @@ describe("Google source against the emulator", () => {
     await until("the reminder at Google", async () => w.emu.events(w.team).find((e) => e.id === flight.id).reminders?.overrides?.some((o: { minutes: number }) => o.minutes === 120));
   });
 
+  test("a birthday takes a new title (what Google allows on birthdays) without any other field or marker", async () => {
+    const bday = w.emu.seedEvent(w.team, {
+      eventType: "birthday", summary: "Ada's birthday", start: { date: "2026-12-10" }, end: { date: "2026-12-11" },
+      recurrence: ["RRULE:FREQ=YEARLY"], transparency: "transparent", visibility: "private", birthdayProperties: { type: "birthday" },
+    });
+    await syncNow(w);
+    const url = col(w, "work-team");
+    const [name, ics] = [...(await objects(url))].find(([, i]) => i.includes("Ada's birthday"))!;
+    const etag = (await req(`${url}${name}`, "GET")).headers.get("etag")!;
+    const r = await req(`${url}${name}`, "PUT", unfold(ics).replace("SUMMARY:Ada's birthday", "SUMMARY:Ada Lovelace's birthday"), { "if-match": etag });
+    assert.ok(r.status < 300, `${r.status} ${r.body}`);
+    const now = await until("the new title at Google", async () => { const e = w.emu.events(w.team).find((x) => x.id === bday.id); return e?.summary === "Ada Lovelace's birthday" ? e : null; });
+    assert.equal(now.eventType, "birthday");
+    assert.equal(now.extendedProperties, undefined, "no extendedProperties on a birthday");
+  });
+
   test("calendars added or removed at Google follow (a removed one after three listings without it)", async () => {
     const extra = w.emu.addCalendar(EMAIL, { summary: "Side project", timeZone: "UTC", accessRole: "writer" });
     await syncNow(w);

@@ -16,22 +16,37 @@ import { sameContent } from "../../ical/content.ts";
 import type { GoogleAdapter } from "./adapter.ts";
 import { isCancelled, isLive, markOn, parseVersion, sameStart, versionOf, WRITE_MARK, writeMarkOf, type GEvent, type Series } from "./groups.ts";
 import { icsToPlan, refusedChange, TranslateRefused, type GDateTime, type GoogleWritePlan } from "./translate.ts";
+import { editableFields } from "./translate-rules.ts";
 
 /** Fields Google sets itself; never sent back. */
 const READ_ONLY = ["etag", "kind", "htmlLink", "created", "updated", "creator", "hangoutLink", "iCalUID", "id", "recurringEventId", "originalStartTime", "privateCopy", "locked"] as const;
 const INSERT_TRIES = 3;
 
-/** `base` with the plan's fields set (null: removed), the UID and our write marker. */
-function bodyOf(base: GEvent | null, planned: GEvent, mark: string): GEvent {
+/** `base` with the plan's fields set (null: removed) and our write marker (null: events that take no extendedProperties). */
+function bodyOf(base: GEvent | null, planned: GEvent, mark: string | null): GEvent {
   const body: Record<string, unknown> = { ...(base ?? {}) };
   for (const k of READ_ONLY) delete body[k];
   for (const [k, v] of Object.entries(planned)) {
     if (v === null || v === undefined) delete body[k];
     else body[k] = v;
   }
-  const ext = (body.extendedProperties ?? {}) as { private?: Record<string, string>; shared?: Record<string, string> };
-  body.extendedProperties = { ...ext, private: { ...(ext.private ?? {}), [WRITE_MARK]: mark } };
+  if (mark !== null) {
+    const ext = (body.extendedProperties ?? {}) as { private?: Record<string, string>; shared?: Record<string, string> };
+    body.extendedProperties = { ...ext, private: { ...(ext.private ?? {}), [WRITE_MARK]: mark } };
+  }
   return body as GEvent;
+}
+
+/**
+ * What a write may carry for an event type: Google lets a client change only some fields of events from
+ * Gmail and of birthdays (refusedChange has refused any other change already); the rest of the body is
+ * Google's current copy. Birthdays take no extendedProperties, so no write marker either.
+ */
+function editable(plan: GoogleWritePlan, body: GEvent): { planned: GEvent; marked: boolean } {
+  const fields = editableFields(plan.eventType);
+  if (fields === "all") return { planned: body, marked: true };
+  const planned = Object.fromEntries(Object.entries(body).filter(([k]) => fields.includes(k))) as GEvent;
+  return { planned, marked: fields.includes("extendedProperties") };
 }
 
 const stable = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as object).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
@@ -63,6 +78,7 @@ export class GoogleWriter {
     if (item.ref && item.ref.etag === null) throw new Permanent(`refusing to overwrite Google event ${item.ref.id} without knowing its current version`);
     const zone = await this.g.zoneOf(cal, ctx);
     const plan = this.planOf(item.ics, zone);
+    if (plan.masterless) throw new Permanent("Google cannot hold occurrences without their series (the object has only RECURRENCE-ID overrides)", 403);
     const mark = writeMarkOf(item.ics);
     let series = item.ref ? await this.update(cal, item.ref, plan, mark, item.ics, ctx) : await this.create(cal, plan, mark, ctx);
     series = await this.overrides(cal, series, plan, mark, zone, ctx);
@@ -105,14 +121,14 @@ export class GoogleWriter {
   }
 
   /** events.update of one event with If-Match on its etag; a 412 after our own lost attempt is success. */
-  private async replace(cal: RemoteCalendar, current: GEvent, planned: GEvent, mark: string, ctx: SourceContext, extra: GEvent = {}): Promise<GEvent> {
+  private async replace(cal: RemoteCalendar, current: GEvent, planned: GEvent, mark: string | null, ctx: SourceContext, extra: GEvent = {}): Promise<GEvent> {
     const body = { ...bodyOf(current, planned, mark), ...extra };
     try {
       return await this.g.api.call("events.update", "idempotent", (a, o) => a.events.update({ calendarId: cal.id, eventId: current.id!, requestBody: body, sendUpdates: "none", conferenceDataVersion: 1 }, { ...o, headers: { "If-Match": current.etag ?? "" } }), ctx);
     } catch (e) {
       if (!(e instanceof PreconditionFailedUpstream)) throw e;
       const now = await this.g.event(cal, current.id!, ctx);
-      if (now && markOn(now) === mark) return now;
+      if (now && mark !== null && markOn(now) === mark) return now;
       throw e;
     }
   }
@@ -128,7 +144,8 @@ export class GoogleWriter {
     if (ours) return s;
     const refused = refusedChange(await this.g.icsOf(cal, s, ctx), ics);
     if (refused) throw new Permanent(`Google does not allow this change: ${refused}`, 403);
-    const master = await this.replace(cal, s.master, plan.master, mark, ctx);
+    const { planned, marked } = editable(plan, plan.master);
+    const master = await this.replace(cal, s.master, planned, marked ? mark : null, ctx);
     return { ...s, master };
   }
 
