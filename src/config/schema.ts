@@ -208,6 +208,14 @@ export const MicrosoftSourceSchema = z
     apiUrl: httpUrl().optional().describe("Microsoft Graph base URL override (emulators); default https://graph.microsoft.com/v1.0."),
     authority: httpUrl().optional().describe("Identity platform authority override; default https://login.microsoftonline.com."),
     caCert: caCert().optional(),
+    calendars: z.array(nonEmpty("a calendar id or name")).optional().describe("Only these calendars (ids or names; \"primary\" is the default calendar); all of the mailbox's calendars when absent."),
+    window: z
+      .strictObject({
+        pastDays: int(1, 3650).default(365).describe("Days before today that are synced (default 365)."),
+        futureDays: int(1, 3650).default(730).describe("Days after today that are synced (default 730)."),
+      })
+      .prefault({})
+      .describe("Graph syncs a time window (calendarView delta); it slides forward by itself. Events that leave it stay in calgate as they were."),
   })
   .describe("A Microsoft 365 / Outlook.com account, via Microsoft Graph. Run `calgate auth microsoft <id>` once.");
 

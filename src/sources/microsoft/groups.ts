@@ -1,0 +1,122 @@
+/**
+ * One calendar object resource is one Graph series: the seriesMaster (or singleInstance), its
+ * exceptions (events of their own, with their own etags) and its cancelled occurrences (only the
+ * master's cancelledOccurrences names them). These pure helpers give each series one version tag, so
+ * that a change to the master, to any exception or to the cancelled list changes the object's version
+ * (like google/groups.ts), and group calendarView delta entries by the series they belong to.
+ */
+import { createHash } from "node:crypto";
+import { EXTRAS_PROPERTY_ID, type GraphEvent } from "./translate.ts";
+
+/** A second single-value extended property (PS_PUBLIC_STRINGS, String, "calgate-uid") holding only the
+ *  iCalendar UID: the extras blob cannot be filtered on, this one can (locate by UID). */
+export const UID_PROPERTY_ID = "String {00020329-0000-0000-C000-000000000046} Name calgate-uid";
+
+/** A hash of the iCalendar text of calgate's last write of the event: after a lost answer (or a 412 on our
+ *  own retry), finding it proves that this very write was stored (like google/groups.ts WRITE_MARK). */
+export const WRITE_MARK_ID = "String {00020329-0000-0000-C000-000000000046} Name calgate-write";
+export const writeMarkOf = (ics: string): string => createHash("sha256").update(ics).digest("base64url").slice(0, 22);
+
+/** `$expand` that brings our properties with an event. */
+export const EXPAND_PROPS = `singleValueExtendedProperties($filter=id eq '${EXTRAS_PROPERTY_ID}' or id eq '${UID_PROPERTY_ID}' or id eq '${WRITE_MARK_ID}')`;
+
+export interface Series {
+  /** The RemoteRef id: the master's (or single's) Graph id. */
+  readonly key: string;
+  readonly master: GraphEvent;
+  readonly exceptions: readonly GraphEvent[];
+  /** Local dates (yyyy-mm-dd) of cancelled occurrences, from cancelledOccurrences (OID.<master>.<date>). */
+  readonly cancelled: readonly string[];
+}
+
+export const etagOf = (e: GraphEvent | null | undefined): string => String(e?.["@odata.etag"] ?? e?.changeKey ?? "");
+
+export function cancelledDates(master: GraphEvent): string[] {
+  return (master.cancelledOccurrences ?? []).map((o) => /(\d{4}-\d{2}-\d{2})$/.exec(String(o))?.[1]).filter((d): d is string => !!d).sort();
+}
+
+const byId = (a: readonly [string, string], b: readonly [string, string]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+/** The version tag: the master's etag alone for a plain event, else a JSON of all etags and the cancelled dates. */
+export function versionOf(s: Series): string {
+  const m = etagOf(s.master);
+  if (s.exceptions.length === 0 && s.cancelled.length === 0) return m;
+  const x = s.exceptions.map((e) => [String(e.id), etagOf(e)] as const).sort(byId);
+  return JSON.stringify({ m, x, c: [...s.cancelled] });
+}
+
+export interface SeriesVersion {
+  readonly m: string;
+  readonly x: ReadonlyMap<string, string>;
+  readonly c: readonly string[];
+}
+
+export function parseVersion(tag: string): SeriesVersion {
+  if (!tag.startsWith("{")) return { m: tag, x: new Map(), c: [] };
+  const v = JSON.parse(tag) as { m: string; x: [string, string][]; c?: string[] };
+  return { m: v.m, x: new Map(v.x), c: v.c ?? [] };
+}
+
+/** What one calendarView delta round says about a series (or single). */
+export interface Touched {
+  /** The master's (single's) id. */
+  readonly key: string;
+  /** A singleInstance entry as delta carried it (no extended properties). */
+  single: GraphEvent | null;
+  /** The master's etag as its occurrences carry it, when one was listed. */
+  masterEtag: string | null;
+  /** Exceptions listed: id → etag. */
+  readonly exceptions: Map<string, string>;
+  /** Removal entries naming this key (a single or a master). */
+  removed: boolean;
+}
+
+/**
+ * Groups delta entries by series. Later copies of an entry replace earlier ones (duplicates are
+ * allowed, reference section 2); `@removed` entries of occurrences/exceptions (their ids are not keys)
+ * are returned apart, as ids, since a removal does not say what it belonged to.
+ */
+export function groupDelta(items: readonly GraphEvent[]): { touched: Map<string, Touched>; removedIds: Set<string> } {
+  const touched = new Map<string, Touched>();
+  const removedIds = new Set<string>();
+  const entry = (key: string): Touched => {
+    let t = touched.get(key);
+    if (!t) touched.set(key, (t = { key, single: null, masterEtag: null, exceptions: new Map(), removed: false }));
+    return t;
+  };
+  for (const e of items) {
+    if (!e.id) continue;
+    if (e["@removed"]) {
+      removedIds.add(e.id);
+      continue;
+    }
+    removedIds.delete(e.id);
+    if ((e.type === "occurrence" || e.type === "exception") && e.seriesMasterId) {
+      const t = entry(e.seriesMasterId);
+      if (e.type === "occurrence") t.masterEtag = etagOf(e);
+      else t.exceptions.set(e.id, etagOf(e));
+    } else if (e.type === "seriesMaster") {
+      entry(e.id).masterEtag = etagOf(e);
+    } else {
+      entry(e.id).single = e;
+    }
+  }
+  return { touched, removedIds };
+}
+
+/** True when a known version still holds according to what delta listed (nothing to fetch). */
+export function unchanged(t: Touched, known: string | null | undefined): boolean {
+  if (!known) return false;
+  if (t.single) return t.exceptions.size === 0 && known === etagOf(t.single);
+  if (t.masterEtag === null) return false;
+  const v = parseVersion(known);
+  if (v.m !== t.masterEtag) return false;
+  for (const [id, etag] of t.exceptions) if (v.x.get(id) !== etag) return false;
+  return true;
+}
+
+/** The event's value of one of our extended properties, or null. */
+export function propOf(e: GraphEvent | null | undefined, id: string): string | null {
+  const want = id.toLowerCase();
+  return (e?.singleValueExtendedProperties ?? []).find((p) => typeof p?.id === "string" && p.id.toLowerCase() === want)?.value ?? null;
+}
