@@ -58,7 +58,7 @@ const body: FieldGroup = {
   read(ev) {
     const b = ev.body;
     if (!b || !b.content) return [];
-    if (b.contentType !== "html") return [text("DESCRIPTION", b.content)];
+    if (String(b.contentType).toLowerCase() !== "html") return [text("DESCRIPTION", b.content)];
     const plain = htmlToText(b.content);
     return [...(plain ? [text("DESCRIPTION", plain)] : []), text("X-ALT-DESC", b.content, { fmttype: "text/html" })];
   },

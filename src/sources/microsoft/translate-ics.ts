@@ -140,7 +140,9 @@ export function groupToIcs(group: GraphGroup): string {
     vevents.push(v);
   }
   // Plain occurrences (skeletal in delta responses) are the series' own instances, not overrides.
-  for (const ex of group.exceptions.filter((e) => e.type !== "occurrence")) {
+  for (const one of group.exceptions.filter((e) => e.type !== "occurrence")) {
+    // An exception read without its own zones is in its series' zones.
+    const ex = { ...one, originalStartTimeZone: one.originalStartTimeZone ?? master?.originalStartTimeZone, originalEndTimeZone: one.originalEndTimeZone ?? master?.originalEndTimeZone };
     const x = unpackExtras(ex);
     vevents.push(eventToVevent(ex, x, uid, ridProp(ex, x, info, use), use));
   }

@@ -106,11 +106,11 @@ const norm = (s: string): string => s.replace(/\s+/g, " ").trim();
 
 function restore(g: FieldGroup, ev: GraphEvent, x: Extras): ICAL.Property[] {
   let computed = g.read(ev);
-  if (g.name === "body" && x.meta.get("BODY-TEXT") === "1" && ev.body?.contentType === "html") computed = computed.filter((p) => p.name !== "x-alt-desc");
+  if (g.name === "body" && x.meta.get("BODY-TEXT") === "1" && String(ev.body?.contentType).toLowerCase() === "html") computed = computed.filter((p) => p.name !== "x-alt-desc");
   if (!(x.meta.get("SHADOWED") ?? "").split(",").includes(g.name)) return computed;
   const shadow = x.shadows.filter((p) => g.owns(p));
   if (key(g, shadow) === key(g, computed)) return shadow;
-  if (g.name === "body" && ev.body?.contentType === "html" && !shadow.some((p) => p.name === "x-alt-desc")) {
+  if (g.name === "body" && ev.body && String(ev.body.contentType).toLowerCase() === "html" && !shadow.some((p) => p.name === "x-alt-desc")) {
     const d = shadow.find((p) => p.name === "description");
     if (d && norm(String(d.getFirstValue() ?? "")) === norm(htmlToText(ev.body.content))) return shadow;
   }
