@@ -7,7 +7,7 @@
 import ICAL from "ical.js";
 import { ianaNameFor, ianaZone, resolveTzid, wallMs, wallOf, type Wall, type Zone } from "../../ical/timezones.ts";
 import type { GraphDateTimeTimeZone } from "./translate-types.ts";
-import { graphZoneName, icsDate, icsWall, isoDate, isoWall, isUtcName, matchVtimezone, parseWall, wallIn } from "./translate-zones.ts";
+import { graphZoneName, ianaToWindows, icsDate, icsWall, isoDate, isoWall, isUtcName, matchVtimezone, parseWall, wallIn, windowsEquivalent } from "./translate-zones.ts";
 
 export interface IcsTime {
   readonly date: boolean;
@@ -44,7 +44,9 @@ export function readIcsValue(raw: string, tzid: string | null, root: ICAL.Compon
     const named = ianaNameFor(tzid);
     const byName = named && (isUtcName(named) || ianaZone(named)) ? (isUtcName(named) ? "UTC" : named) : null;
     const hasVtz = root.getAllSubcomponents("vtimezone").some((z) => String(z.getFirstPropertyValue("tzid")) === tzid);
-    const iana = hasVtz ? matchVtimezone(tzid, root, w.y) : byName;
+    const found = hasVtz ? matchVtimezone(tzid, root, w.y) : byName;
+    // A zone the CLDR table has no Windows id for is sent as a Windows zone with the same rules.
+    const iana = found && !ianaToWindows(found) ? windowsEquivalent(found, w.y) ?? found : found;
     if (iana) return { date: false, wall: w, ms, iana, tzid, floating: false };
     return { date: false, wall: wallOf(ms), ms, iana: "UTC", tzid, floating: false, custom: true };
   }

@@ -109,6 +109,26 @@ export function matchVtimezone(tzid: string, root: ICAL.Component, year: number)
   return found;
 }
 
+const equivCache = new Map<string, string | null>();
+/** A zone with a Windows id whose offsets equal those of an IANA zone the CLDR table does not list (zones newer
+ *  than the table, e.g. America/Ciudad_Juarez), over two years from `year`; null when none does. */
+export function windowsEquivalent(iana: string, year: number): string | null {
+  const key = `${iana}|${year}`;
+  const hit = equivCache.get(key);
+  if (hit !== undefined) return hit;
+  const zone = ianaZone(iana);
+  let found: string | null = null;
+  if (zone) {
+    const probe = zoneProbe(zone, year).join(",");
+    for (const [, candidate] of WINDOWS_ZONES) {
+      const z = ianaZone(candidate);
+      if (z && zoneProbe(z, year).join(",") === probe && sameOffsets(zone, candidate, year)) { found = candidate; break; }
+    }
+  }
+  equivCache.set(key, found);
+  return found;
+}
+
 function zoneProbe(zone: Zone, year: number): number[] {
   return [1, 4, 7, 10].map((mo) => wallMs({ y: year, mo, d: 15, h: 12, mi: 0, s: 0 }) - zone.toUtc({ y: year, mo, d: 15, h: 12, mi: 0, s: 0 }));
 }
