@@ -46,13 +46,17 @@ const summary: FieldGroup = {
   read: (ev) => (ev.subject ? [text("SUMMARY", ev.subject)] : []),
 };
 
+/** X-ALT-DESC is an unknown property to ical.js: its value is kept as written, so TEXT escaping (RFC 5545
+ *  3.3.11: backslash, semicolon, comma, newline) is ours to do, or raw HTML line breaks end the line. */
+const escapeText = (s: string): string => s.replace(/\\/g, "\\\\").replace(/;/g, "\\;").replace(/,/g, "\\,").replace(/\r?\n/g, "\\n");
+const unescapeText = (s: string): string => s.replace(/\\([\\;,nN])/g, (_m, c: string) => (c === "n" || c === "N" ? "\n" : c));
 const isHtmlAlt = (p: ICAL.Property): boolean => (param(p, "fmttype") ?? "").toLowerCase() === "text/html";
 const body: FieldGroup = {
   name: "body",
   owns: named("DESCRIPTION", "X-ALT-DESC"),
   write(ps) {
     const html = ps.find((p) => p.name.toUpperCase() === "X-ALT-DESC" && isHtmlAlt(p));
-    if (html) return { body: { contentType: "html", content: str(html) ?? "" } };
+    if (html) return { body: { contentType: "html", content: unescapeText(str(html) ?? "") } };
     return { body: { contentType: "text", content: str(first(ps, "DESCRIPTION")) ?? "" } };
   },
   read(ev) {
@@ -60,7 +64,7 @@ const body: FieldGroup = {
     if (!b || !b.content) return [];
     if (String(b.contentType).toLowerCase() !== "html") return [text("DESCRIPTION", b.content)];
     const plain = htmlToText(b.content);
-    return [...(plain ? [text("DESCRIPTION", plain)] : []), text("X-ALT-DESC", b.content, { fmttype: "text/html" })];
+    return [...(plain ? [text("DESCRIPTION", plain)] : []), text("X-ALT-DESC", escapeText(b.content), { fmttype: "text/html" })];
   },
 };
 
