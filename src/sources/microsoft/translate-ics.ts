@@ -7,7 +7,7 @@ import { unpackExtras, type Extras } from "./translate-extras.ts";
 import { readIcsProp, readIcsValues, renderDate, timeProp } from "./translate-time.ts";
 import { dateOf, eventToVevent, instantOf, render, zoneOf, ZoneUse, type EvZone } from "./translate-read.ts";
 import { vtimezoneFor } from "./translate-vtimezone.ts";
-import { addDays, isoDate, parseWall, wallIn } from "./translate-zones.ts";
+import { addDays, isoDate, parseWall, utcMs, wallIn } from "./translate-zones.ts";
 import { wallMs, wallOf, type Wall } from "../../ical/timezones.ts";
 
 const PRODID = "-//calgate//Microsoft Graph translation//EN";
@@ -85,7 +85,7 @@ function exdateProps(m: MasterInfo, master: GraphEvent, x: Extras, use: ZoneUse,
 const multi = (head: string, vals: string[]): ICAL.Property => ICAL.Property.fromString(`${head}:${vals.join(",")}`);
 
 function ridProp(ex: GraphEvent, x: Extras, m: MasterInfo | null, use: ZoneUse): ICAL.Property | null {
-  const ms = Date.parse(String(ex.originalStart ?? ""));
+  const ms = utcMs(ex.originalStart);
   if (!Number.isFinite(ms)) return null;
   const zone = m?.zone ?? zoneOf(ex, x, "START");
   const allDay = m ? m.series.date : !!ex.isAllDay;
@@ -131,7 +131,7 @@ export function groupToIcs(group: GraphGroup): string {
       v.addProperty(rruleProp(info, mx));
       const s = info.series;
       const when = (e: GraphEvent): string | null => {
-        const ms = Date.parse(String(e.originalStart ?? ""));
+        const ms = utcMs(e.originalStart);
         return Number.isFinite(ms) ? isoDate(s.date ? allDayDate(e, ms, s.zone) : s.wallOfMs(ms)) : null;
       };
       const overridden = new Set(group.exceptions.map(when).filter((d): d is string => d !== null));

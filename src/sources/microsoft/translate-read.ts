@@ -8,7 +8,7 @@ import { htmlToText } from "./translate-html.ts";
 import { reminderAlarm, reminderMinutes } from "./translate-alarm.ts";
 import type { Extras } from "./translate-extras.ts";
 import { localOf, renderDate, renderTime, timeProp, utcIso, type TimeOut } from "./translate-time.ts";
-import { addDays, graphInstant, graphZoneName, graphZoneToIana, icsWall, parseWall, wallIn } from "./translate-zones.ts";
+import { addDays, graphInstant, graphZoneName, graphZoneToIana, icsWall, parseWall, utcMs, wallIn } from "./translate-zones.ts";
 import { resolveTzid, wallMs, wallOf, type Wall, type Zone } from "../../ical/timezones.ts";
 
 /** The zone an event's time is shown in: IANA id (or "UTC"), the TZID to write (null: UTC form), floating. */
@@ -124,7 +124,7 @@ function restore(g: FieldGroup, ev: GraphEvent, x: Extras): ICAL.Property[] {
 }
 
 const stamp = (iso: string | undefined): string | null => {
-  const ms = iso ? Date.parse(iso) : NaN;
+  const ms = utcMs(iso);
   return Number.isFinite(ms) ? `${icsWall(wallOf(ms))}Z` : null;
 };
 

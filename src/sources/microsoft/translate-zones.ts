@@ -77,6 +77,13 @@ export function parseWall(s: string): Wall | null {
   return { y: +m[1]!, mo: +m[2]!, d: +m[3]!, h: +(m[4] ?? 0), mi: +(m[5] ?? 0), s: +(m[6] ?? 0) };
 }
 
+/** Instant of a Graph timestamp (originalStart, createdDateTime…); one without offset is UTC (never the host zone). */
+export function utcMs(s: unknown): number {
+  const t = String(s ?? "").trim();
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(t)) return NaN;
+  return Date.parse(/(z|[+-]\d{2}:?\d{2})$/i.test(t) ? t : `${t}Z`);
+}
+
 const p2 = (n: number): string => String(n).padStart(2, "0");
 const p4 = (n: number): string => String(n).padStart(4, "0");
 export const isoDate = (w: Wall): string => `${p4(w.y)}-${p2(w.mo)}-${p2(w.d)}`;
