@@ -2,6 +2,7 @@
 import type { SourceConfig, CaldavSourceConfig, GoogleSourceConfig } from "../config/schema.ts";
 import type { PushParse, PushRequest, SourceAdapter } from "./adapter.ts";
 import { parseNotification as parseGoogleNotification } from "./google/push.ts";
+import { parseNotification as parseMicrosoftNotification } from "./microsoft/push.ts";
 import { CaldavAdapter } from "./caldav/adapter.ts";
 import { GoogleAdapter } from "./google/adapter.ts";
 
@@ -30,4 +31,5 @@ export const PUSH_PARSERS: Readonly<Record<string, (req: PushRequest) => PushPar
     const n = parseGoogleNotification(req.headers);
     return n ? { notices: [n] } : null;
   },
+  microsoft: parseMicrosoftNotification,
 };
