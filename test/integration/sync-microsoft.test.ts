@@ -299,6 +299,11 @@ describe("Microsoft push (change notifications)", () => {
     await until("the pushed change in sync-collection", async () => (await syncCollection(url, start.token)).changed.length === 1);
     console.log(`# push: Outlook change → client sync-collection in ${Date.now() - t0} ms`);
 
+    // Let the syncs the notification started settle (the emulator may deliver more than one), then forge one.
+    for (let n = -1; n !== w.emu.requests.length; ) {
+      n = w.emu.requests.length;
+      await new Promise((r) => setTimeout(r, 800));
+    }
     const sub = live()[0]!;
     const forged = await fetch(`${w.base}/hooks/microsoft`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ value: [{ subscriptionId: sub.id, clientState: "forged", changeType: "updated" }] }) });
     assert.equal(forged.status, 202, "Graph always gets 202");
