@@ -55,6 +55,7 @@ function stored(body: GraphEvent, extra: GraphEvent): GraphEvent {
     ...body, ...extra,
     body: b,
     location: body.location ?? { displayName: "", locationType: "default", uniqueIdType: "unknown", address: {}, coordinates: {} },
+    organizer: body.organizer ?? { emailAddress: { name: "Sim Mailbox", address: "sim.mailbox@example.com" } },
     originalStartTimeZone: body.start?.timeZone ?? "UTC", originalEndTimeZone: body.end?.timeZone ?? "UTC",
     start: toUtc(body.start, allDay), end: toUtc(body.end, allDay),
   };

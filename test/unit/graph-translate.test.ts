@@ -274,9 +274,8 @@ test("reminders: one VALARM ↔ isReminderOn/reminderMinutesBeforeStart; other a
   assert.equal(single({ isReminderOn: false }).includes("BEGIN:VALARM"), false);
 });
 test("attendees and organizer: PARTSTAT ↔ status, ROLE/CUTYPE ↔ type, CN ↔ name; other parameters kept", () => {
-  const ics = groupToIcs({ master: SINGLE, exceptions: [] });
-  has(ics, "ATTENDEE;CN=Erik Sales;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:erik@contoso.example");
-  has(ics, "ATTENDEE;CN=Fay Finance;ROLE=OPT-PARTICIPANT;PARTSTAT=NEEDS-ACTION:mailto:fay@contoso.example", "ORGANIZER;CN=Dana Ops:mailto:dana@contoso.example");
+  has(groupToIcs({ master: SINGLE, exceptions: [] }), "ATTENDEE;CN=Erik Sales;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:erik@contoso.example",
+    "ATTENDEE;CN=Fay Finance;ROLE=OPT-PARTICIPANT;PARTSTAT=NEEDS-ACTION:mailto:fay@contoso.example", "ORGANIZER;CN=Dana Ops:mailto:dana@contoso.example");
   const plan = icsToPlan(timed("ORGANIZER:mailto:o@example.com", "ATTENDEE;CUTYPE=ROOM;CN=Room 1:mailto:room1@example.com", "ATTENDEE;ROLE=OPT-PARTICIPANT;PARTSTAT=TENTATIVE;RSVP=TRUE:mailto:a@example.com", "ATTENDEE;PARTSTAT=DECLINED:mailto:b@example.com", "ATTENDEE:urn:uuid:1234"));
   assert.deepEqual(plan.master.attendees, [
     { type: "resource", status: { response: "none" }, emailAddress: { address: "room1@example.com", name: "Room 1" } },
@@ -284,6 +283,8 @@ test("attendees and organizer: PARTSTAT ↔ status, ROLE/CUTYPE ↔ type, CN ↔
     { type: "required", status: { response: "declined" }, emailAddress: { address: "b@example.com" } },
   ]);
   assert.deepEqual(plan.master.organizer, { emailAddress: { address: "o@example.com" } });
+  // Graph makes the mailbox the organizer of an event written without one: no ORGANIZER comes back (no attendees).
+  ok(prop(groupToIcs({ master: { ...store(icsToPlan(timed())).master!, organizer: { emailAddress: { address: "me@example.com" } } }, exceptions: [] }), "ORGANIZER") === undefined);
   has(groupToIcs(store(plan)), "ATTENDEE;ROLE=OPT-PARTICIPANT;PARTSTAT=TENTATIVE;RSVP=TRUE:mailto:a@example.com", "ATTENDEE:urn:uuid:1234");
   // An attendee's answer changed on Graph: that attendee is rendered from Graph, the others stay as written.
   const changed = store(plan);
@@ -304,8 +305,7 @@ test("UID: the blob's (the client's) UID, else Graph's series-wide uid, else iCa
   assert.equal(prop(single({}), "UID"), SINGLE.uid);
   assert.equal(prop(single({ uid: undefined }), "UID"), SINGLE.iCalUId);
   const plan = icsToPlan(timed("SUMMARY:a"));
-  assert.equal(plan.uid, "u1");
-  assert.equal(prop(groupToIcs(store(plan)), "UID"), "u1");
+  assert.deepEqual([plan.uid, prop(groupToIcs(store(plan)), "UID")], ["u1", "u1"]);
   assert.equal(plan.master.transactionId, icsToPlan(timed("SUMMARY:a")).master.transactionId);
   ok(/^calgate-[0-9a-f]{32}$/.test(plan.master.transactionId!));
   assert.notEqual(plan.master.transactionId, icsToPlan(timed("SUMMARY:b")).master.transactionId);

@@ -138,7 +138,10 @@ export function eventToVevent(ev: GraphEvent, x: Extras, uid: string, rid: ICAL.
   if (dtstamp) v.addProperty(ICAL.Property.fromString(`DTSTAMP:${dtstamp}`));
   if (rid) v.addProperty(rid);
   for (const p of timeProps(ev, x, use, shiftDays)) v.addProperty(p);
-  for (const g of GROUPS) for (const p of restore(g, ev, x)) v.addProperty(p);
+  // No ORGANIZER was written and Graph filled in the mailbox (no attendees): an ORGANIZER would make the event a
+  // scheduling object (RFC 6638) it never was.
+  const noOrganizer = x.meta.get("NO-ORGANIZER") === "1" && ev.isOrganizer !== false && (ev.attendees ?? []).length === 0;
+  for (const g of GROUPS) if (!(noOrganizer && g.name === "organizer")) for (const p of restore(g, ev, x)) v.addProperty(p);
   const created = stamp(ev.createdDateTime);
   if (created && !has("created")) v.addProperty(ICAL.Property.fromString(`CREATED:${created}`));
   const modified = stamp(ev.lastModifiedDateTime);

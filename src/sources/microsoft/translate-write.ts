@@ -88,6 +88,8 @@ function groupFields(v: ICAL.Component, x: Extras, body: GraphEvent): void {
     }
   }
   if (shadowed.length > 0) x.meta.set("SHADOWED", shadowed.join(","));
+  // Graph makes the mailbox the organizer of an event created without one: remember there was none.
+  if (!body.organizer) x.meta.set("NO-ORGANIZER", "1");
   // Graph may keep a text body as HTML: the reader then gives the text back without an X-ALT-DESC.
   if (body.body?.contentType === "text" && body.body.content !== "") x.meta.set("BODY-TEXT", "1");
 }
