@@ -234,9 +234,10 @@ test("body: HTML → plain DESCRIPTION (blocks, <br>, lists, entities, no style/
   const stored = store(text);
   stored.master!.body = { contentType: "html", content: "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head><body>two<br>lines</body></html>" };
   const back = groupToIcs(stored);
-  assert.equal(prop(back, "DESCRIPTION"), "two\\nlines");
-  ok(prop(back, "X-ALT-DESC") === undefined);
+  ok(prop(back, "DESCRIPTION") === "two\\nlines" && prop(back, "X-ALT-DESC") === undefined, back);
   assert.deepEqual(icsToPlan(timed()).master.body, { contentType: "text", content: "" });
+  const html = { contentType: "html" as const, content: "<html>\r\n<body><p>a, b; c\\d</p>\r\n</body></html>" };
+  assert.deepEqual(icsToPlan(single({ body: html })).master.body, { ...html, content: html.content.replace(/\r\n/g, "\n") }); // escaped as TEXT; CRLF → LF
 });
 test("showAs ↔ TRANSP + X-MICROSOFT-CDO-BUSYSTATUS, sensitivity ↔ CLASS, importance ↔ PRIORITY, both ways", () => {
   const table: [keyof GraphEvent, string, string[]][] = [["showAs", "free", ["TRANSP:TRANSPARENT"]], ["showAs", "busy", ["TRANSP:OPAQUE"]], ["showAs", "tentative", ["TRANSP:OPAQUE", "X-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE"]],
