@@ -16,9 +16,9 @@
  */
 import type { GoogleSourceConfig } from "../../config/schema.ts";
 import { Permanent, Transient, type Cursor, type PullPage, type RemoteCalendar, type RemoteChange, type RemoteRef, type SourceAdapter, type SourceContext, type Written } from "../adapter.ts";
-import { GoogleApi, type GoogleApiOptions } from "./client.ts";
-import { groupSeries, isCancelled, isLive, versionOf, withoutMark, type GEvent, type Series } from "./groups.ts";
-import { groupToIcs } from "./translate.ts";
+import type { GoogleApi, GoogleApiOptions } from "./client.ts";
+import { GoogleReader } from "./reader.ts";
+import { groupSeries, isCancelled, isLive, versionOf, type GEvent, type Series } from "./groups.ts";
 import { GoogleWriter } from "./write.ts";
 import { stopChannel, watchCalendar, type WatchResult } from "./push.ts";
 
@@ -29,14 +29,18 @@ const WRITABLE = new Set(["owner", "writer"]);
 
 export class GoogleAdapter implements SourceAdapter {
   readonly caps = { write: true, remove: true, incremental: true, push: true, calendarWrite: false };
-  readonly api: GoogleApi;
-  /** Calendar id → its time zone (Google renders times in it; floating times are pinned to it). */
-  private readonly zones = new Map<string, string>();
+  private readonly reader: GoogleReader;
   private readonly writer: GoogleWriter;
 
   constructor(readonly cfg: GoogleSourceConfig, opts: GoogleApiOptions) {
-    this.api = new GoogleApi(cfg, opts);
-    this.writer = new GoogleWriter(this);
+    this.reader = new GoogleReader(cfg, opts);
+    this.writer = new GoogleWriter(this.reader);
+  }
+  private get api(): GoogleApi {
+    return this.reader.api;
+  }
+  private get zones(): Map<string, string> {
+    return this.reader.zones;
   }
   get requests(): number {
     return this.api.requests;
@@ -70,20 +74,6 @@ export class GoogleAdapter implements SourceAdapter {
       pageToken = page.nextPageToken ?? undefined;
     } while (pageToken);
     return out;
-  }
-
-  async zoneOf(cal: RemoteCalendar, ctx: SourceContext): Promise<string | null> {
-    const known = this.zones.get(cal.id);
-    if (known) return known;
-    const entry = await this.api.call("calendarList.get", "read", (a, o) => a.calendarList.get({ calendarId: cal.id }, o), ctx);
-    if (entry.timeZone) this.zones.set(cal.id, entry.timeZone);
-    return entry.timeZone ?? null;
-  }
-
-  /** iCalendar text of a series, without calgate's write marker. */
-  async icsOf(cal: RemoteCalendar, s: Series, ctx: SourceContext): Promise<string> {
-    const zone = await this.zoneOf(cal, ctx);
-    return groupToIcs({ master: s.master && !isCancelled(s.master) ? withoutMark(s.master) : null, instances: s.instances.map(withoutMark) }, { calendarZone: zone });
   }
 
   async pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage> {
@@ -137,8 +127,8 @@ export class GoogleAdapter implements SourceAdapter {
         }
       }
       // A series, a changed exception or a cancelled occurrence: read the whole series again.
-      const uid = m?.iCalUID ?? s.instances.find((i) => i.iCalUID)?.iCalUID ?? (await ctx.cached(cal, s.key))?.uid ?? (await this.event(cal, s.key, ctx))?.iCalUID ?? null;
-      const now = uid ? (await this.seriesByUid(cal, uid, ctx)).get(s.key) : undefined;
+      const uid = m?.iCalUID ?? s.instances.find((i) => i.iCalUID)?.iCalUID ?? (await ctx.cached(cal, s.key))?.uid ?? (await this.reader.event(cal, s.key, ctx))?.iCalUID ?? null;
+      const now = uid ? (await this.reader.seriesByUid(cal, uid, ctx)).get(s.key) : undefined;
       if (!now || !isLive(now)) {
         changes.push({ kind: "delete", id: s.key });
         continue;
@@ -151,54 +141,31 @@ export class GoogleAdapter implements SourceAdapter {
 
   private async upsert(cal: RemoteCalendar, s: Series, version: string, ctx: SourceContext, unreadable: string[]): Promise<RemoteChange | null> {
     try {
-      return { kind: "upsert", ref: { id: s.key, etag: version }, ics: await this.icsOf(cal, s, ctx), nameHint: `${s.key}.ics` };
+      return { kind: "upsert", ref: { id: s.key, etag: version }, ics: await this.reader.icsOf(cal, s, ctx), nameHint: `${s.key}.ics` };
     } catch (e) {
       unreadable.push(`${s.key}: ${(e as Error).message}`);
       return null;
     }
   }
 
-  /** One event by id (cancelled ones included, as Google returns them), or null when Google has none. */
-  async event(cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<GEvent | null> {
-    try {
-      return await this.api.call("events.get", "read", (a, o) => a.events.get({ calendarId: cal.id, eventId: id }, o), ctx);
-    } catch (e) {
-      if ((e as { status?: number }).status === 404 || (e as { status?: number }).status === 410) return null;
-      throw e;
-    }
-  }
-
-  /** Every event with this iCalUID (master, exceptions, cancelled ones), grouped into series. */
-  async seriesByUid(cal: RemoteCalendar, uid: string, ctx: SourceContext): Promise<Map<string, Series>> {
-    const items: GEvent[] = [];
-    let pageToken: string | undefined;
-    do {
-      const page = await this.api.call("events.list", "read", (a, o) => a.events.list({ calendarId: cal.id, iCalUID: uid, showDeleted: true, singleEvents: false, maxResults: PAGE, ...(pageToken ? { pageToken } : {}) }, o), ctx);
-      items.push(...(page.items ?? []));
-      if (page.timeZone) this.zones.set(cal.id, page.timeZone);
-      pageToken = page.nextPageToken ?? undefined;
-    } while (pageToken);
-    return groupSeries(items);
-  }
-
   async get(cal: RemoteCalendar, id: string, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
     let uid = (await ctx.cached(cal, id))?.uid ?? null;
     if (uid === null) {
-      const e = await this.event(cal, id, ctx);
+      const e = await this.reader.event(cal, id, ctx);
       if (!e || !e.iCalUID) return null;
       uid = e.iCalUID;
     }
-    const s = (await this.seriesByUid(cal, uid, ctx)).get(id);
+    const s = (await this.reader.seriesByUid(cal, uid, ctx)).get(id);
     if (!s || !isLive(s)) return null;
-    return { ref: { id, etag: versionOf(s) }, ics: await this.icsOf(cal, s, ctx) };
+    return { ref: { id, etag: versionOf(s) }, ics: await this.reader.icsOf(cal, s, ctx) };
   }
 
   /** Google keys events by iCalUID (the name a client chose never reaches Google). */
   async locate(cal: RemoteCalendar, target: { readonly name: string; readonly uid: string | null }, ctx: SourceContext): Promise<{ ref: RemoteRef; ics: string } | null> {
     if (target.uid === null) return null;
-    const live = [...(await this.seriesByUid(cal, target.uid, ctx)).values()].filter(isLive);
+    const live = [...(await this.reader.seriesByUid(cal, target.uid, ctx)).values()].filter(isLive);
     const s = live.find((x) => x.master !== null) ?? live[0];
-    return s ? { ref: { id: s.key, etag: versionOf(s) }, ics: await this.icsOf(cal, s, ctx) } : null;
+    return s ? { ref: { id: s.key, etag: versionOf(s) }, ics: await this.reader.icsOf(cal, s, ctx) } : null;
   }
 
   write(cal: RemoteCalendar, item: { readonly name: string; readonly ref: RemoteRef | null; readonly ics: string }, ctx: SourceContext): Promise<Written> {
@@ -212,10 +179,10 @@ export class GoogleAdapter implements SourceAdapter {
   }
 
   watch(cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
-    return watchCalendar(this, cal, callbackUrl, ctx);
+    return watchCalendar(this.api, cal, callbackUrl, ctx);
   }
 
   unwatch(sub: { readonly id: string; readonly data: unknown }, ctx: SourceContext): Promise<void> {
-    return stopChannel(this, sub, ctx);
+    return stopChannel(this.api, sub, ctx);
   }
 }

@@ -7,7 +7,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { PushNotice, PushSubscription, RemoteCalendar, SourceContext } from "../adapter.ts";
-import type { GoogleAdapter } from "./adapter.ts";
+import type { GoogleApi } from "./client.ts";
 
 /** id = X-Goog-Channel-ID; secret = the channel token (X-Goog-Channel-Token); data = { resourceId } for channels.stop. */
 export type WatchResult = PushSubscription & { readonly data: { readonly resourceId: string } };
@@ -15,10 +15,10 @@ export type WatchResult = PushSubscription & { readonly data: { readonly resourc
 /** Google's default and maximum channel lifetime is 7 days; ask for it and renew well before. */
 const TTL_SECONDS = 7 * 24 * 3600;
 
-export async function watchCalendar(g: GoogleAdapter, cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
+export async function watchCalendar(api: GoogleApi, cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
   const id = randomUUID();
   const secret = randomBytes(24).toString("base64url");
-  const ch = await g.api.call(
+  const ch = await api.call(
     "events.watch",
     "once",
     (a, o) => a.events.watch({ calendarId: cal.id, requestBody: { id, type: "web_hook", address: callbackUrl, token: secret, params: { ttl: String(TTL_SECONDS) } } }, o),
@@ -29,11 +29,11 @@ export async function watchCalendar(g: GoogleAdapter, cal: RemoteCalendar, callb
   return { id, expiresAt, secret, data: { resourceId: ch.resourceId } };
 }
 
-export async function stopChannel(g: GoogleAdapter, channel: { id: string; data: unknown }, ctx: SourceContext): Promise<void> {
+export async function stopChannel(api: GoogleApi, channel: { id: string; data: unknown }, ctx: SourceContext): Promise<void> {
   const resourceId = (channel.data as { resourceId?: string } | null)?.resourceId;
   if (!resourceId) return;
   try {
-    await g.api.call("channels.stop", "idempotent", (a, o) => a.channels.stop({ requestBody: { id: channel.id, resourceId } }, o), ctx);
+    await api.call("channels.stop", "idempotent", (a, o) => a.channels.stop({ requestBody: { id: channel.id, resourceId } }, o), ctx);
   } catch (e) {
     if ((e as { status?: number }).status === 404) return; // already gone (expired or stopped)
     throw e;

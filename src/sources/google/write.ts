@@ -13,7 +13,7 @@
  */
 import { NotFoundUpstream, Permanent, PreconditionFailedUpstream, Transient, type RemoteCalendar, type RemoteRef, type SourceContext, type Written } from "../adapter.ts";
 import { sameContent } from "../../ical/content.ts";
-import type { GoogleAdapter } from "./adapter.ts";
+import type { GoogleReader } from "./reader.ts";
 import { isCancelled, isLive, markOn, parseVersion, sameStart, versionOf, WRITE_MARK, writeMarkOf, type GEvent, type Series } from "./groups.ts";
 import { icsToPlan, refusedChange, TranslateRefused, type GDateTime, type GoogleWritePlan } from "./translate.ts";
 import { editableFields } from "./translate-rules.ts";
@@ -63,7 +63,7 @@ function endFor(master: GEvent, start: GDateTime): GDateTime {
 }
 
 export class GoogleWriter {
-  constructor(private readonly g: GoogleAdapter) {}
+  constructor(private readonly g: GoogleReader) {}
 
   private planOf(ics: string, zone: string | null): GoogleWritePlan {
     try {
