@@ -43,7 +43,7 @@ export async function signIn(emu: GraphEmulator, source: MicrosoftSourceConfig, 
 export async function eventIdByUid(emu: GraphEmulator, upn: string, calId: string, uid: string): Promise<string | null> {
   const token = emu.grant(GRAPH_CLIENT_ID, upn).access_token;
   const filter = `singleValueExtendedProperties/Any(ep: ep/id eq '${UID_PROPERTY_ID}' and ep/value eq '${uid.replace(/'/g, "''")}')`;
-  const r = await raw(emu, "GET", `v1.0/me/calendars/${encodeURIComponent(calId)}/events?$filter=${encodeURIComponent(filter)}&$select=id`, { token });
+  const r = await raw(emu, "GET", `v1.0/users/${encodeURIComponent(upn)}/calendars/${encodeURIComponent(calId)}/events?$filter=${encodeURIComponent(filter)}&$select=id`, { token });
   if (r.status !== 200) throw new Error(`events by UID: ${r.status} ${r.text}`);
   return (r.body.value as { id: string }[])[0]?.id ?? null;
 }
