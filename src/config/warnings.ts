@@ -14,6 +14,9 @@ export function configWarnings(config: Config, synced: (type: string) => boolean
       if (s.type === "google" && publicUrl !== null && !publicUrl.startsWith("https://")) {
         out.push(`users.${u.username}.sources.${s.id}: Google sends push notifications only to an https server.publicUrl with a certificate from a public CA; with ${publicUrl} calgate polls this source instead`);
       }
+      if (s.type === "microsoft" && publicUrl !== null && !publicUrl.startsWith("https://")) {
+        out.push(`users.${u.username}.sources.${s.id}: Microsoft Graph sends change notifications only to an https server.publicUrl; with ${publicUrl} calgate polls this source instead`);
+      }
     }
     if ((u.merged?.length ?? 0) > 0) out.push(`users.${u.username}.merged: merged calendars are not served by this version yet; the key is accepted and ignored`);
     if ((u.mirrors?.length ?? 0) > 0) out.push(`users.${u.username}.mirrors: mirror rules are not applied by this version yet; the key is accepted and ignored`);
