@@ -18,8 +18,9 @@
  *  - write/remove: write.ts; push: push.ts.
  * An idle poll costs one delta request per calendar (plus the engine's calendar list).
  */
+import { createHash } from "node:crypto";
 import type { MicrosoftSourceConfig } from "../../config/schema.ts";
-import { NotFoundUpstream, Permanent, type Cursor, type PullPage, type RemoteCalendar, type RemoteChange, type RemoteRef, type SourceAdapter, type SourceContext, type Written } from "../adapter.ts";
+import { NotFoundUpstream, Permanent, Transient, type Cursor, type PullPage, type RemoteCalendar, type RemoteChange, type RemoteRef, type SourceAdapter, type SourceContext, type Written } from "../adapter.ts";
 import { occurrenceBounds } from "../../ical/bounds.ts";
 import { parseCalendarObject } from "../../ical/parse.ts";
 import { GraphApi, type GraphApiOptions } from "./client.ts";
@@ -124,7 +125,7 @@ export class MicrosoftAdapter implements SourceAdapter {
 
   private change(s: Series, unreadable: string[]): RemoteChange | null {
     try {
-      return { kind: "upsert", ref: { id: s.key, etag: versionOf(s) }, ics: this.icsOf(s), nameHint: `${s.key.slice(-24).replace(/[^A-Za-z0-9_-]/g, "_")}.ics` };
+      return { kind: "upsert", ref: { id: s.key, etag: versionOf(s) }, ics: this.icsOf(s), nameHint: `${createHash("sha256").update(s.key).digest("base64url").slice(0, 22)}.ics` };
     } catch (e) {
       unreadable.push(`${s.key}: ${(e as Error).message}`);
       return null;
@@ -161,7 +162,7 @@ export class MicrosoftAdapter implements SourceAdapter {
         link = page["@odata.deltaLink"];
         break;
       }
-      if (!page["@odata.nextLink"]) throw new Permanent(`Microsoft Graph delta of calendar ${cal.id} ended without a deltaLink`);
+      if (!page["@odata.nextLink"]) throw new Transient(`Microsoft Graph delta of calendar ${cal.id} ended without a deltaLink`);
       link = page["@odata.nextLink"];
     }
     const next = CURSOR_PREFIX + JSON.stringify({ from: win.from, to: win.to, link } satisfies CursorState);
