@@ -74,12 +74,21 @@ export const WRITE_MARK = "calgate-write";
 export const writeMarkOf = (ics: string): string => createHash("sha256").update(ics).digest("base64url").slice(0, 22);
 export const markOn = (e: GEvent | null | undefined): string | null => e?.extendedProperties?.private?.[WRITE_MARK] ?? null;
 
-/** The event without our write marker (it is bookkeeping, not calendar data). */
+/**
+ * Google refuses a SEQUENCE below the one it holds, and an override may carry a lower one than its
+ * master (RFC 5545 3.8.7.4). The adapter then sends Google's and keeps the client's here, as
+ * "<client's>:<sent>"; it is given back while Google still holds the sent value.
+ */
+export const SEQUENCE_MARK = "calgate-sequence";
+
+/** The event as calendar data: without our bookkeeping, with the client's own SEQUENCE where it was raised. */
 export function withoutMark(e: GEvent): GEvent {
   const priv = e.extendedProperties?.private;
-  if (!priv || !(WRITE_MARK in priv)) return e;
-  const { [WRITE_MARK]: _mark, ...rest } = priv;
-  return { ...e, extendedProperties: { ...e.extendedProperties, private: rest } };
+  if (!priv || (!(WRITE_MARK in priv) && !(SEQUENCE_MARK in priv))) return e;
+  const { [WRITE_MARK]: _mark, [SEQUENCE_MARK]: seq, ...rest } = priv;
+  const [own, sent] = (seq ?? "").split(":").map(Number);
+  const sequence = seq !== undefined && sent === e.sequence && Number.isInteger(own) ? own : e.sequence;
+  return { ...e, sequence, extendedProperties: { ...e.extendedProperties, private: rest } };
 }
 
 /** Same instant and kind of an EventDateTime (Google may render the same start in another zone). */

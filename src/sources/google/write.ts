@@ -13,8 +13,9 @@
  */
 import { NotFoundUpstream, Permanent, PreconditionFailedUpstream, Transient, type RemoteCalendar, type RemoteRef, type SourceContext, type Written } from "../adapter.ts";
 import { sameContent } from "../../ical/content.ts";
+import { UTC_ZONE, zoneForName } from "../../ical/timezones.ts";
 import type { GoogleReader } from "./reader.ts";
-import { isCancelled, isLive, markOn, parseVersion, sameStart, versionOf, WRITE_MARK, writeMarkOf, type GEvent, type Series } from "./groups.ts";
+import { isCancelled, isLive, markOn, parseVersion, sameStart, SEQUENCE_MARK, versionOf, WRITE_MARK, writeMarkOf, type GEvent, type Series } from "./groups.ts";
 import { icsToPlan, refusedChange, TranslateRefused, type GDateTime, type GoogleWritePlan } from "./translate.ts";
 import { editableFields } from "./translate-rules.ts";
 
@@ -30,9 +31,17 @@ function bodyOf(base: GEvent | null, planned: GEvent, mark: string | null): GEve
     if (v === null || v === undefined) delete body[k];
     else body[k] = v;
   }
+  // Google refuses a SEQUENCE below the one it holds (an override may carry a lower one than its
+  // master, RFC 5545 3.8.7.4, and an instance starts with the master's): never send less.
+  let ownSequence: string | null = null;
+  if (base?.sequence != null && typeof body.sequence === "number" && body.sequence < base.sequence) {
+    ownSequence = `${body.sequence}:${base.sequence}`;
+    body.sequence = base.sequence;
+  }
   if (mark !== null) {
     const ext = (body.extendedProperties ?? {}) as { private?: Record<string, string>; shared?: Record<string, string> };
-    body.extendedProperties = { ...ext, private: { ...(ext.private ?? {}), [WRITE_MARK]: mark } };
+    const { [SEQUENCE_MARK]: _old, ...priv } = ext.private ?? {};
+    body.extendedProperties = { ...ext, private: { ...priv, [WRITE_MARK]: mark, ...(ownSequence ? { [SEQUENCE_MARK]: ownSequence } : {}) } };
   }
   return body as GEvent;
 }
@@ -79,9 +88,18 @@ export class GoogleWriter {
     const zone = await this.g.zoneOf(cal, ctx);
     const plan = this.planOf(item.ics, zone);
     if (plan.masterless) throw new Permanent("Google cannot hold occurrences without their series (the object has only RECURRENCE-ID overrides)", 403);
+    const exdates = (plan.master.recurrence ?? []).filter((l) => l.startsWith("EXDATE")).join("\n");
+    const hidden = plan.overrides.find((o) => this.excluded(exdates, o.originalStartTime));
+    if (hidden) throw new Permanent(`RECURRENCE-ID ${hidden.originalStartTime.dateTime ?? hidden.originalStartTime.date} overrides an occurrence the series excludes (EXDATE); Google cannot hold an override of a cancelled occurrence`, 403);
     const mark = writeMarkOf(item.ics);
     let series = item.ref ? await this.update(cal, item.ref, plan, mark, item.ics, ctx) : await this.create(cal, plan, mark, ctx);
-    series = await this.overrides(cal, series, plan, mark, zone, ctx);
+    try {
+      series = await this.overrides(cal, series, plan, mark, zone, ctx);
+    } catch (e) {
+      // A create Google refuses part of (an override it cannot place) leaves nothing behind.
+      if (!item.ref && e instanceof Permanent) await this.undoCreate(cal, series, ctx);
+      throw e;
+    }
     const ics = await this.g.icsOf(cal, series, ctx);
     const ref = { id: series.key, etag: versionOf(series) };
     return sameContent(ics, item.ics) ? { ref, stored: "as-sent" } : { ref, stored: "changed", ics };
@@ -95,10 +113,23 @@ export class GoogleWriter {
 
   private async create(cal: RemoteCalendar, plan: GoogleWritePlan, mark: string, ctx: SourceContext): Promise<Series> {
     const body = { ...bodyOf(null, plan.master, mark), iCalUID: plan.uid };
+    // events.insert makes the calendar the organizer; an event organized by someone else (an invitation
+    // a client copies in) keeps its organizer only through events.import (reference section 2), which
+    // may update an event with that UID in place: so look first, and never import over a live one.
+    const organizer = plan.master.organizer?.email?.toLowerCase() ?? null;
+    const importing = plan.eventType === "default" && organizer !== null && organizer !== cal.id.toLowerCase();
+    if (importing) {
+      const existing = await this.series(cal, plan.uid, null, ctx);
+      if (existing && isLive(existing)) throw new PreconditionFailedUpstream(`an event with UID ${plan.uid} already exists in the Google calendar`, 412);
+    }
+    const send = (): Promise<GEvent> =>
+      importing
+        ? this.g.api.call("events.import", "once", (a, o) => a.events.import({ calendarId: cal.id, requestBody: body, conferenceDataVersion: 1 }, o), ctx)
+        : this.g.api.call("events.insert", "once", (a, o) => a.events.insert({ calendarId: cal.id, requestBody: body, sendUpdates: "none", conferenceDataVersion: 1 }, o), ctx);
     for (let attempt = 1; ; attempt++) {
       let failure: unknown;
       try {
-        const master = await this.g.api.call("events.insert", "once", (a, o) => a.events.insert({ calendarId: cal.id, requestBody: body, sendUpdates: "none", conferenceDataVersion: 1 }, o), ctx);
+        const master = await send();
         return { key: master.id!, master, instances: [] };
       } catch (e) {
         const duplicate = e instanceof Permanent && e.status === 409;
@@ -149,6 +180,14 @@ export class GoogleWriter {
     return { ...s, master };
   }
 
+  private async undoCreate(cal: RemoteCalendar, s: Series, ctx: SourceContext): Promise<void> {
+    try {
+      await this.g.api.call("events.delete", "idempotent", (a, o) => a.events.delete({ calendarId: cal.id, eventId: s.key, sendUpdates: "none" }, { ...o, headers: { "If-Match": s.master?.etag ?? "" } }), ctx);
+    } catch {
+      /* changed meanwhile or already gone: left as it is, and the next pull shows it */
+    }
+  }
+
   /** Writes the overrides that differ from what Google holds, and puts back occurrences no longer overridden. */
   private async overrides(cal: RemoteCalendar, s: Series, plan: GoogleWritePlan, mark: string, zone: string | null, ctx: SourceContext): Promise<Series> {
     const master = s.master!;
@@ -178,17 +217,42 @@ export class GoogleWriter {
     return (await this.series(cal, plan.uid, s.key, ctx)) ?? s;
   }
 
+  /** Whether an EXDATE line of the series names the occurrence that starts at `at`. */
   private excluded(exdates: string, at: GDateTime): boolean {
-    const compact = (at.date ?? new Date(Date.parse(at.dateTime ?? "")).toISOString()).replace(/[-:]/g, "").replace(/\.\d+/, "");
-    return exdates.includes(compact.slice(0, 8));
+    const target = at.date ? null : Date.parse(at.dateTime ?? "");
+    for (const line of exdates.split("\n")) {
+      const m = /^EXDATE([^:]*):(.*)$/.exec(line.trim());
+      if (!m) continue;
+      const tzid = /;TZID=([^;:]+)/.exec(m[1]!)?.[1] ?? null;
+      for (const v of m[2]!.split(",")) {
+        const d = /^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$/.exec(v.trim());
+        if (!d) continue;
+        if (at.date) {
+          if (`${d[1]}-${d[2]}-${d[3]}` === at.date) return true;
+          continue;
+        }
+        if (d[4] === undefined) continue;
+        const wall = { y: +d[1]!, mo: +d[2]!, d: +d[3]!, h: +d[4]!, mi: +d[5]!, s: +d[6]! };
+        const zone = d[7] === "Z" ? UTC_ZONE : tzid ? zoneForName(tzid) : UTC_ZONE;
+        if (zone && zone.toUtc(wall) === target) return true;
+      }
+    }
+    return false;
   }
 
   /** The instance of a series that starts (originally) at `start`. */
   private async instanceAt(cal: RemoteCalendar, masterId: string, start: GDateTime, ctx: SourceContext): Promise<GEvent | null> {
     const t = Date.parse(start.dateTime ?? `${start.date}T00:00:00Z`);
     const day = 86_400_000;
-    const page = await this.g.api.call("events.instances", "read", (a, o) => a.events.instances({ calendarId: cal.id, eventId: masterId, timeMin: new Date(t - 2 * day).toISOString(), timeMax: new Date(t + 2 * day).toISOString(), maxResults: 50 }, o), ctx);
-    return (page.items ?? []).find((i) => sameStart(i.originalStartTime, start)) ?? null;
+    let pageToken: string | undefined;
+    do {
+      // Pages may be short or empty while more follow (reference section 3): read them all.
+      const page = await this.g.api.call("events.instances", "read", (a, o) => a.events.instances({ calendarId: cal.id, eventId: masterId, timeMin: new Date(t - 2 * day).toISOString(), timeMax: new Date(t + 2 * day).toISOString(), maxResults: 50, ...(pageToken ? { pageToken } : {}) }, o), ctx);
+      const found = (page.items ?? []).find((i) => sameStart(i.originalStartTime, start));
+      if (found) return found;
+      pageToken = page.nextPageToken ?? undefined;
+    } while (pageToken);
+    return null;
   }
 
   async remove(cal: RemoteCalendar, ref: RemoteRef, ctx: SourceContext): Promise<void> {
