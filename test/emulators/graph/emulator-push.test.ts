@@ -8,6 +8,15 @@ import type { GraphEmulator } from "./index.ts";
 import { BUDGET, Limits } from "./limits.ts";
 import { ALICE, BOB, api, failure, raw, receiver, sample, setup } from "./harness.ts";
 
+/** Waits (polling, with a deadline) until held requests have all reached the emulator. */
+async function arrived(done: () => boolean, state: () => string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!done()) {
+    if (Date.now() > end) assert.fail(`the requests did not all reach the emulator: ${state()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 describe("Graph emulator: throttling", () => {
   let emu: GraphEmulator;
   before(async () => {
@@ -49,13 +58,17 @@ describe("Graph emulator: throttling", () => {
   test("at most 4 concurrent requests per (app, mailbox): the 5th gets 429 ApplicationThrottled", async () => {
     const { token } = api(emu);
     const bob = api(emu, BOB).token;
-    emu.latencyMs = 150;
     emu.resetRequests();
+    // Every request waits inside the emulator until all seven are in: they overlap by construction.
+    const release = emu.hold();
     try {
-      const rs = await Promise.all([
+      const pending = Promise.all([
         ...Array.from({ length: 6 }, () => raw(emu, "GET", "v1.0/me/calendars", { token })),
         raw(emu, "GET", "v1.0/me/calendars", { token: bob }),
       ]);
+      await arrived(() => emu.inFlight(ALICE) >= 6 && emu.inFlight(BOB) >= 1, () => `alice ${emu.inFlight(ALICE)}, bob ${emu.inFlight(BOB)}`);
+      release();
+      const rs = await pending;
       const throttled = rs.filter((r) => r.status === 429);
       assert.equal(throttled.length, 2);
       assert.equal(throttled[0]!.body.error.code, "ApplicationThrottled");
@@ -65,23 +78,26 @@ describe("Graph emulator: throttling", () => {
       assert.equal(Math.max(...alice.map((r) => r.concurrent)), 6);
       assert.deepEqual(alice.filter((r) => r.concurrent > 4).map((r) => r.status), [429, 429]);
     } finally {
-      emu.latencyMs = 0;
+      release();
     }
   });
 
   test("two overlapping writes to one event: the later gets 409 ErrorIrresolvableConflict", async () => {
     const { token } = api(emu);
     const ev = emu.createEvent(ALICE, emu.defaultCalendarId(ALICE), { subject: "Busy", start: { dateTime: "2026-03-02T10:00:00", timeZone: "UTC" }, end: { dateTime: "2026-03-02T11:00:00", timeZone: "UTC" } });
-    emu.latencyMs = 100;
+    const release = emu.hold();
     try {
-      const [a, b] = await Promise.all([
+      const pending = Promise.all([
         raw(emu, "PATCH", `v1.0/me/events/${ev.id}`, { token, body: { subject: "one" } }),
         raw(emu, "PATCH", `v1.0/me/events/${ev.id}`, { token, body: { subject: "two" } }),
       ]);
+      await arrived(() => emu.inFlight(ALICE) >= 2, () => `alice ${emu.inFlight(ALICE)}`);
+      release();
+      const [a, b] = await pending;
       assert.deepEqual([a.status, b.status].sort(), [200, 409]);
       assert.equal((a.status === 409 ? a : b).body.error.code, "ErrorIrresolvableConflict");
     } finally {
-      emu.latencyMs = 0;
+      release();
     }
   });
 

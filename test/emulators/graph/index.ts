@@ -48,6 +48,8 @@ export class GraphEmulator {
   readonly authority: string;
   readonly host: string;
   latencyMs: number;
+  /** @internal the pending hold(), if any */
+  held: Promise<void> | null = null;
 
   /** @internal use startGraphEmulator() */
   constructor(
@@ -69,6 +71,23 @@ export class GraphEmulator {
     this.apiUrl = `${this.url}v1.0`;
     this.authority = this.url;
     this.latencyMs = latencyMs;
+  }
+
+  /**
+   * Holds every Graph request (after its concurrency is counted) until the returned function is called:
+   * tests make requests overlap by construction instead of by timing.
+   */
+  hold(): () => void {
+    let release!: () => void;
+    this.held = new Promise<void>((r) => (release = r));
+    return () => {
+      this.held = null;
+      release();
+    };
+  }
+  /** Graph requests of that mailbox (for one app, or all apps) being handled now. */
+  inFlight(upn: string, clientId?: string): number {
+    return [...this.identity.clients].filter((c) => clientId === undefined || c === clientId).reduce((n, c) => n + this.limits.current(`${c}\u0000${upn}`), 0);
   }
 
   get caCertPath(): string {
@@ -234,7 +253,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   const graph = graphApi({ store, calendars, ops, delta, webhooks, baseUrl: base, pageSize: opts.pageSize ?? 10 });
   let emu: GraphEmulator | undefined;
   const server = https.createServer({ key: pki.key, cert: pki.cert }, createHandler({
-    identity, limits, graph, requests, now, rng, baseUrl: base, latencyMs: () => emu?.latencyMs ?? 0,
+    identity, limits, graph, requests, now, rng, baseUrl: base, latencyMs: () => emu?.latencyMs ?? 0, gate: () => emu?.held ?? null,
   }));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -53,6 +53,10 @@ export class Limits {
     this.inFlight.set(key, n);
     return n;
   }
+  /** Requests of `key` being handled now. */
+  current(key: string): number {
+    return this.inFlight.get(key) ?? 0;
+  }
   leave(key: string): void {
     const n = (this.inFlight.get(key) ?? 1) - 1;
     if (n <= 0) this.inFlight.delete(key);

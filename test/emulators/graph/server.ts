@@ -34,6 +34,8 @@ export interface ServerDeps {
   rng: () => number;
   baseUrl: () => string;
   latencyMs: () => number;
+  /** While a test holds the emulator, every Graph request waits here (after its concurrency is counted). */
+  gate: () => Promise<void> | null;
 }
 
 const JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8";
@@ -126,6 +128,8 @@ async function handle(d: ServerDeps, writesInFlight: Set<string>, req: http.Inco
     const throttled = d.limits.check(key, rec.concurrent);
     const latency = d.latencyMs();
     if (latency > 0) await new Promise((r) => setTimeout(r, latency));
+    const gate = d.gate();
+    if (gate) await gate;
     if (throttled) return sendError(throttled);
     if (overlapping) return sendError(E.conflict(409));
     let body: any = undefined;
