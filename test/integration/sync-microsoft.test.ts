@@ -181,7 +181,7 @@ describe("Microsoft source against the emulator", () => {
     await until("a recorded conflict", async () => (await w.db("conflicts").select()).find((c) => JSON.stringify(c).includes("Retro (phone)")));
   });
 
-  for (const how of ["410", "syncStateNotFound"] as const) {
+  for (const how of ["410", "syncStateNotFound", "resyncRequired"] as const) {
     test(`delta reset (${how}): a full resync with neither duplicates nor losses`, async () => {
       const url = col(w, "office-team");
       const before = await objects(url);
@@ -192,7 +192,7 @@ describe("Microsoft source against the emulator", () => {
       const now = await objects(url);
       assert.deepEqual(summaries(now), [...summaries(before), `After ${how}`].sort());
       assert.equal(new Set([...now.values()].map(uidOf)).size, now.size, "no duplicate UID");
-      assert.ok(w.emu.requests.some((r) => r.status === (how === "410" ? 410 : 400)), "the emulator refused the stale token");
+      assert.ok(w.emu.requests.some((r) => r.status === (how === "syncStateNotFound" ? 400 : 410)), "the emulator refused the stale token");
     });
   }
 
