@@ -24,13 +24,22 @@ const MAX_INSTANCES = 10_000;
 const counts: Record<string, number> = {};
 const tally = (k: string): void => void (counts[k] = (counts[k] ?? 0) + 1);
 
+/**
+ * CPU time this process spent since `t0` (ms): parsing is synchronous, so this is the parser's own cost,
+ * and a busy machine (other processes on the same cores) does not make a fast parser look slow.
+ */
+const cpuMs = (t0: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(t0);
+  return (d.user + d.system) / 1000;
+};
+
 function timed<T>(what: string, input: string, f: () => T): T {
-  const t0 = performance.now();
+  const t0 = process.cpuUsage();
   try {
     return f();
   } finally {
-    const ms = performance.now() - t0;
-    assert.ok(ms < CASE_MS, `${what} took ${Math.round(ms)} ms (limit ${CASE_MS}) on input of ${input.length} chars: ${JSON.stringify(input.slice(0, 300))}`);
+    const ms = cpuMs(t0);
+    assert.ok(ms < CASE_MS, `${what} took ${Math.round(ms)} ms of CPU (limit ${CASE_MS}) on input of ${input.length} chars: ${JSON.stringify(input.slice(0, 300))}`);
   }
 }
 
@@ -87,9 +96,9 @@ function checkIcs(text: string): void {
 describe("fuzz: XML request parser", () => {
   test("hostile bodies are refused with XmlParseError (DOCTYPE, entities, XXE, billion laughs, deep nesting)", () => {
     for (const [name, body] of HOSTILE_XML) {
-      const t0 = performance.now();
+      const t0 = process.cpuUsage();
       assert.throws(() => parseXml(body), XmlParseError, name);
-      assert.ok(performance.now() - t0 < CASE_MS, `${name} took too long`);
+      assert.ok(cpuMs(t0) < CASE_MS, `${name} took too long`);
     }
   });
 
@@ -115,7 +124,7 @@ describe("fuzz: iCalendar parser and recurrence expansion", () => {
     const series = (rule: string, start = "20240101T000000Z"): string =>
       ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//fuzz//EN", "BEGIN:VEVENT", "UID:boom", "DTSTAMP:20240101T000000Z", `DTSTART:${start}`, "DURATION:PT1S", `RRULE:${rule}`, "END:VEVENT", "END:VCALENDAR", ""].join("\r\n");
     for (const rule of ["FREQ=SECONDLY", "FREQ=SECONDLY;COUNT=100000000", "FREQ=MINUTELY;INTERVAL=1", "FREQ=SECONDLY;BYSECOND=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;BYSETPOS=400", "FREQ=YEARLY;BYWEEKNO=53;BYDAY=MO;INTERVAL=400", "FREQ=DAILY;BYWEEKNO=-1", "FREQ=DAILY;BYMONTHDAY=-1;COUNT=10", "FREQ=WEEKLY;BYWEEKNO=20", "FREQ=HOURLY;BYMONTHDAY=-2,3"]) {
-      const t0 = performance.now();
+      const t0 = process.cpuUsage();
       let obj;
       try {
         obj = parseCalendarObject(series(rule));
@@ -132,7 +141,7 @@ describe("fuzz: iCalendar parser and recurrence expansion", () => {
         assert.match(e.message, /narrow the range|can never match|cannot be expanded/, "the error says what to do");
       }
       occurrenceBounds(obj);
-      assert.ok(performance.now() - t0 < CASE_MS, `${rule} took ${Math.round(performance.now() - t0)} ms`);
+      assert.ok(cpuMs(t0) < CASE_MS, `${rule} took ${Math.round(cpuMs(t0))} ms of CPU`);
     }
   });
 
