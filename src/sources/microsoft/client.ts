@@ -70,7 +70,7 @@ class Semaphore {
 
 export class GraphApi {
   requests = 0;
-  private session: MicrosoftSession | null = null;
+  private session: Promise<MicrosoftSession> | null = null;
   private client: Client | null = null;
   private readonly budget: SlidingWindowBudget;
   private readonly slots: Semaphore;
@@ -102,9 +102,13 @@ export class GraphApi {
     return this.client;
   }
 
-  private async open(ctx: SourceContext): Promise<MicrosoftSession> {
-    if (this.session) return this.session;
-    return (this.session = await microsoftSession(this.source, ctx));
+  /** One session for concurrent first calls (one MSAL application, one cache reader). */
+  private open(ctx: SourceContext): Promise<MicrosoftSession> {
+    this.session ??= microsoftSession(this.source, ctx).catch((e: unknown) => {
+      this.session = null;
+      throw e;
+    });
+    return this.session;
   }
 
   /** The stored sign-in's idle warning (see auth-session), or null. */
