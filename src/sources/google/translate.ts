@@ -9,7 +9,7 @@ import { IcalError } from "../../ical/errors.ts";
 import { parseCalendarObject } from "../../ical/parse.ts";
 import { TranslateRefused, type GDateTime, type GEvent } from "./translate-types.ts";
 import { likeStart, pinZone, readIcsProp, ZoneUse, icsToG, type IcsTime } from "./translate-time.ts";
-import { vtimezoneFor } from "./translate-vtimezone.ts";
+import { vtimezoneFor } from "../../ical/vtimezone.ts";
 import { eventToVevent, META_RIDZONE, META_TZALIAS, recurrenceProps, startFormOf, timeIn, type StartForm } from "./translate-read.ts";
 import { recurrenceLines, veventToBody } from "./translate-write.ts";
 import { unpackExtended } from "./translate-extras.ts";

@@ -6,7 +6,7 @@ import { occurrenceDate, occurrenceMs, seriesOf, untilStyleOf, type Series } fro
 import { unpackExtras, type Extras } from "./translate-extras.ts";
 import { readIcsProp, readIcsValues, renderDate, timeProp } from "./translate-time.ts";
 import { dateOf, eventToVevent, instantOf, render, zoneOf, ZoneUse, type EvZone } from "./translate-read.ts";
-import { vtimezoneFor } from "./translate-vtimezone.ts";
+import { vtimezoneFor } from "../../ical/vtimezone.ts";
 import { addDays, isoDate, parseWall, utcMs, wallIn } from "./translate-zones.ts";
 import { wallMs, wallOf, type Wall } from "../../ical/timezones.ts";
 

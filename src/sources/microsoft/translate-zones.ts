@@ -12,21 +12,9 @@ const UTC_NAMES = new Set(["UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Etc/Univers
 export const isUtcName = (z: string | null | undefined): boolean => !!z && UTC_NAMES.has(z);
 export const CUSTOM_ZONE = "tzone://Microsoft/Custom";
 
-const offsetFmt = new Map<string, Intl.DateTimeFormat>();
-/** Offset of an IANA zone at an instant, in minutes east of UTC. */
-export function offsetMinutes(zone: string, ms: number): number {
-  if (isUtcName(zone)) return 0;
-  let f = offsetFmt.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "longOffset" });
-    offsetFmt.set(zone, f);
-  }
-  const name = f.formatToParts(ms).find((p) => p.type === "timeZoneName")?.value ?? "GMT";
-  const m = /GMT([+-])(\d{2}):?(\d{2})?/.exec(name);
-  if (!m) return 0;
-  const v = +m[2]! * 60 + +(m[3] ?? 0);
-  return m[1] === "-" ? -v : v;
-}
+/** Offset of an IANA zone at an instant, in minutes east of UTC (Node's Intl data). */
+import { offsetMinutes } from "../../ical/vtimezone.ts";
+export { offsetMinutes };
 
 /** Wall clock of an instant in an IANA zone ("UTC" included). */
 export const wallIn = (zone: string, ms: number): Wall => wallOf(ms + offsetMinutes(zone, ms) * 60_000);

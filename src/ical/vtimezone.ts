@@ -1,12 +1,34 @@
 /**
- * VTIMEZONE components for IANA zones, built from Node's Intl data (ical.js ships no zone database, and
+ * VTIMEZONE components for IANA zones, built from Node's Intl data (shared by the provider translations,
+ * which must emit a VTIMEZONE for each zone a provider names) (ical.js ships no zone database, and
  * RFC 5545 wants one VTIMEZONE per TZID used; Apple and Outlook rely on it). Transitions from the first year
  * the object uses up to 2037 are found by sampling; the trailing yearly pattern becomes two RRULE observances
  * (so open-ended series stay right after 2037), everything before it explicit observances.
  */
 import ICAL from "ical.js";
-import { wallOf, type Wall } from "../../ical/timezones.ts";
-import { icsWall, offsetMinutes } from "./translate-time.ts";
+import { wallOf, type Wall } from "./timezones.ts";
+
+const UTC_NAMES = new Set(["UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu", "Etc/GMT0", "GMT0"]);
+const isUtcName = (z: string): boolean => UTC_NAMES.has(z);
+const p2 = (n: number): string => String(n).padStart(2, "0");
+const icsWall = (w: Wall): string => `${String(w.y).padStart(4, "0")}${p2(w.mo)}${p2(w.d)}T${p2(w.h)}${p2(w.mi)}${p2(w.s)}`;
+
+const offsetFmt = new Map<string, Intl.DateTimeFormat>();
+
+/** Offset of an IANA zone at an instant, in minutes east of UTC. */
+export function offsetMinutes(zone: string, ms: number): number {
+  if (isUtcName(zone)) return 0;
+  let f = offsetFmt.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "longOffset" });
+    offsetFmt.set(zone, f);
+  }
+  const name = f.formatToParts(ms).find((p) => p.type === "timeZoneName")?.value ?? "GMT";
+  const m = /GMT([+-])(\d{2}):?(\d{2})?(?::?(\d{2}))?/.exec(name);
+  if (!m) return 0;
+  const v = +m[2]! * 60 + +(m[3] ?? 0) + +(m[4] ?? 0) / 60;
+  return m[1] === "-" ? -v : v;
+}
 
 interface Transition { readonly ms: number; readonly from: number; readonly to: number }
 
