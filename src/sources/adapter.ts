@@ -168,8 +168,12 @@ export type PushParse =
 export interface PushNotice {
   readonly subscriptionId: string;
   readonly secret: string | null;
-  /** "handshake": no change implied (Google's first `sync` message); "change": sync now. */
-  readonly kind: "handshake" | "change";
+  /**
+   * "handshake": no change implied (Google's first `sync` message); "change": sync now; "lost": the
+   * provider ended the subscription or wants it authorized again (Graph lifecycle events): open a new
+   * one, and sync now, since changes may have gone unseen.
+   */
+  readonly kind: "handshake" | "change" | "lost";
 }
 
 /** Base of every typed upstream failure; `status` is the HTTP status when there was one. */

@@ -116,6 +116,12 @@ export class PushChannels {
     if (n.secret === null || !sameSecret(n.secret, c.secret)) return "forbidden";
     if (n.kind === "handshake") return "ignored";
     const key = `${c.owner}\0${c.sourceId}`;
+    if (n.kind === "lost") {
+      // Replaced at once rather than at the next renewal: until then changes would arrive only by polling.
+      await this.stopOne(c);
+      this.failedAt.delete(key);
+      void this.ensure(c.owner, c.sourceId).catch((e: Error) => this.d.log.warn({ owner: c.owner, source: c.sourceId, err: e.message }, "could not replace a push subscription the provider ended; polling continues"));
+    }
     if (!this.debounce.has(key)) {
       // Several notifications in a burst (one per calendar, overlapping channels) make one sync.
       const t = setTimeout(() => {

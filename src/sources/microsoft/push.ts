@@ -68,7 +68,9 @@ export function parseNotification(req: PushRequest): PushParse | null {
   const notices: PushNotice[] = [];
   for (const n of body.value as GraphNotification[]) {
     if (!n || typeof n.subscriptionId !== "string") continue;
-    notices.push({ subscriptionId: n.subscriptionId, secret: typeof n.clientState === "string" ? n.clientState : null, kind: "change" });
+    // reauthorizationRequired / subscriptionRemoved: the subscription is (about to be) gone; missed: a sync.
+    const lost = n.lifecycleEvent === "subscriptionRemoved" || n.lifecycleEvent === "reauthorizationRequired";
+    notices.push({ subscriptionId: n.subscriptionId, secret: typeof n.clientState === "string" ? n.clientState : null, kind: lost ? "lost" : "change" });
   }
   return { notices, status: 202 };
 }
