@@ -24,7 +24,7 @@ import { NotFoundUpstream, Permanent, Transient, type Cursor, type PullPage, typ
 import { occurrenceBounds } from "../../ical/bounds.ts";
 import { parseCalendarObject } from "../../ical/parse.ts";
 import { GraphApi, type GraphApiOptions } from "./client.ts";
-import { cancelledDates, EXPAND_PROPS, groupDelta, parseVersion, unchanged, UID_PROPERTY_ID, versionOf, type Series, type Touched } from "./groups.ts";
+import { cancelledDates, EXPAND_PROPS, groupDelta, parseVersion, unchanged, UID_PROPERTY_ID, versionOf, type SeriesAccess, type Series, type Touched } from "./groups.ts";
 import { groupToIcs, type GraphEvent } from "./translate.ts";
 import { MicrosoftWriter } from "./write.ts";
 import { stopSubscription, watchCalendar, type WatchResult } from "./push.ts";
@@ -54,7 +54,7 @@ const COLOURS: Record<string, string> = {
 interface CursorState { readonly from: string; readonly to: string; readonly link: string }
 const q = (s: string): string => encodeURIComponent(s);
 
-export class MicrosoftAdapter implements SourceAdapter {
+export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
   readonly caps = { write: true, remove: true, incremental: true, push: true, calendarWrite: false };
   readonly api: GraphApi;
   private readonly writer: MicrosoftWriter;
@@ -283,10 +283,10 @@ export class MicrosoftAdapter implements SourceAdapter {
   }
 
   watch(cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
-    return watchCalendar(this, cal, callbackUrl, ctx);
+    return watchCalendar(this.api, cal, callbackUrl, ctx);
   }
 
   unwatch(sub: { readonly id: string; readonly data: unknown }, ctx: SourceContext): Promise<void> {
-    return stopSubscription(this, sub, ctx);
+    return stopSubscription(this.api, sub, ctx);
   }
 }

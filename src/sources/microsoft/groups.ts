@@ -120,3 +120,15 @@ export function propOf(e: GraphEvent | null | undefined, id: string): string | n
   const want = id.toLowerCase();
   return (e?.singleValueExtendedProperties ?? []).find((p) => typeof p?.id === "string" && p.id.toLowerCase() === want)?.value ?? null;
 }
+
+/**
+ * What the writer needs from the adapter's read side (the adapter implements it): the API client, a
+ * series by id, an event, a series as iCalendar, and the id of the event holding a UID.
+ */
+export interface SeriesAccess {
+  readonly api: import("./client.ts").GraphApi;
+  event(id: string, ctx: import("../adapter.ts").SourceContext, select?: string): Promise<import("./translate.ts").GraphEvent | null>;
+  series(id: string, ctx: import("../adapter.ts").SourceContext): Promise<Series | null>;
+  icsOf(s: Series): string;
+  idByUid(cal: import("../adapter.ts").RemoteCalendar, uid: string, ctx: import("../adapter.ts").SourceContext): Promise<string | null>;
+}

@@ -11,17 +11,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { NotFoundUpstream, type PushNotice, type PushParse, type PushRequest, type PushSubscription, type RemoteCalendar, type SourceContext } from "../adapter.ts";
-import type { MicrosoftAdapter } from "./adapter.ts";
+import type { GraphApi } from "./client.ts";
 
 export type WatchResult = PushSubscription & { readonly data: { readonly calendarId: string } };
 
 /** Just under Graph's 10,080 minutes for Outlook event subscriptions. */
 const TTL_MINUTES = 10_000;
 
-export async function watchCalendar(g: MicrosoftAdapter, cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
+export async function watchCalendar(api: GraphApi, cal: RemoteCalendar, callbackUrl: string, ctx: SourceContext): Promise<WatchResult> {
   const secret = randomBytes(24).toString("base64url");
-  const expirationDateTime = new Date(g.api.clock.now() + TTL_MINUTES * 60_000).toISOString();
-  const sub = await g.api.call<{ id: string; expirationDateTime?: string }>(
+  const expirationDateTime = new Date(api.clock.now() + TTL_MINUTES * 60_000).toISOString();
+  const sub = await api.call<{ id: string; expirationDateTime?: string }>(
     "subscriptions.create",
     "once",
     {
@@ -35,9 +35,9 @@ export async function watchCalendar(g: MicrosoftAdapter, cal: RemoteCalendar, ca
   return { id: sub.id, expiresAt, secret, data: { calendarId: cal.id } };
 }
 
-export async function stopSubscription(g: MicrosoftAdapter, sub: { id: string; data: unknown }, ctx: SourceContext): Promise<void> {
+export async function stopSubscription(api: GraphApi, sub: { id: string; data: unknown }, ctx: SourceContext): Promise<void> {
   try {
-    await g.api.call("subscriptions.delete", "idempotent", { method: "DELETE", path: `/subscriptions/${encodeURIComponent(sub.id)}`, lookup: true }, ctx);
+    await api.call("subscriptions.delete", "idempotent", { method: "DELETE", path: `/subscriptions/${encodeURIComponent(sub.id)}`, lookup: true }, ctx);
   } catch (e) {
     if (e instanceof NotFoundUpstream) return; // expired or removed already
     throw e;

@@ -14,7 +14,7 @@
  */
 import { NotFoundUpstream, Permanent, PreconditionFailedUpstream, type RemoteCalendar, type RemoteRef, type SourceContext, type Written } from "../adapter.ts";
 import { sameContent } from "../../ical/content.ts";
-import type { MicrosoftAdapter } from "./adapter.ts";
+import type { SeriesAccess } from "./groups.ts";
 import { etagOf, parseVersion, propOf, UID_PROPERTY_ID, versionOf, WRITE_MARK_ID, writeMarkOf, type Series } from "./groups.ts";
 import { icsToPlan, TranslateRefused, type GraphEvent, type GraphWritePlan } from "./translate.ts";
 
@@ -38,7 +38,7 @@ function patchOf(body: GraphEvent): GraphEvent {
 }
 
 export class MicrosoftWriter {
-  constructor(private readonly g: MicrosoftAdapter) {}
+  constructor(private readonly g: SeriesAccess) {}
 
   private planOf(ics: string): GraphWritePlan {
     try {
