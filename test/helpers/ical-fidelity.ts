@@ -4,6 +4,12 @@
  * test/integration/google-fidelity.test.ts through a simulated storage, google-corpus-emulator.test.ts
  * through the adapter and the emulator). Rows whose name is in parentheses are expected, documented
  * losses: counted and listed apart, never failed.
+ *
+ * Rules "graph" (microsoft-corpus-emulator.test.ts) compare as graph-fidelity.test.ts does: a TZID is
+ * resolved through the object's VTIMEZONE first (`zoned|instant`, no zone name, no spelling rows), floating
+ * times are pinned to X-WR-TIMEZONE else the Fidelity's zone (give "UTC": the adapter passes no floating
+ * zone), EXDATEs compare by instant, other properties (ATTENDEE, SEQUENCE, VALARM…) by their full jCal,
+ * no default SEQUENCE/DTEND is assumed, and a cancelled override always becomes an EXDATE.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,7 +24,9 @@ export function veventCorpusRows(): string[][] {
     .filter((r) => r[4] === "yes" && r[2]!.split(",").includes("VEVENT"));
 }
 
-interface Ctx { root: ICAL.Component; pin: string }
+/** Which comparison: google-fidelity.test.ts's (default) or graph-fidelity.test.ts's. */
+export type Rules = "google" | "graph";
+interface Ctx { root: ICAL.Component; pin: string; rules?: Rules }
 const digits = (s: string): string => s.replace(/[^0-9]/g, "");
 function wallOfRaw(raw: string): Wall {
   const d = digits(raw);
@@ -29,6 +37,12 @@ function timeKey(raw: string, tzid: string | null, c: Ctx): { key: string; ms: n
   const w = wallOfRaw(raw);
   if (digits(raw).length === 8) return { key: `date|${wallMs(w)}`, ms: wallMs(w) };
   if (/z$/i.test(raw)) return { key: `utc|${wallMs(w)}`, ms: wallMs(w) };
+  if (c.rules === "graph") {
+    const z = tzid ? resolveTzid(tzid, c.root) : null;
+    if (z) return { key: `zoned|${z.toUtc(w)}`, ms: z.toUtc(w) };
+    const ms = ianaZone(c.pin)?.toUtc(w) ?? wallMs(w);
+    return { key: `floating|${ms}`, ms };
+  }
   // As the translation: an IANA name is read by name (as Google does), other TZIDs through their VTIMEZONE.
   const zone = tzid ? (ianaZone(tzid) ?? resolveTzid(tzid, c.root)) : null;
   if (zone) {
@@ -50,6 +64,7 @@ function params(p: ICAL.Property): string {
 
 /** Property name → multiset of meanings, for one VEVENT. */
 function meanings(v: ICAL.Component, c: Ctx, extraExdates: string[]): Map<string, string[]> {
+  if (c.rules === "graph") return graphMeanings(v, c, extraExdates);
   const out = new Map<string, string[]>();
   const add = (name: string, m: string): void => { out.set(name, [...(out.get(name) ?? []), m]); };
   // The client's TZID string (a Windows name, say) is echoed back; one naming no known zone becomes UTC (reported apart).
@@ -95,18 +110,48 @@ function meanings(v: ICAL.Component, c: Ctx, extraExdates: string[]): Map<string
   return out;
 }
 
-/** Component key → property meanings; cancelled overrides become EXDATEs of the master (as for Google). */
-export function components(text: string, pin: string): Map<string, Map<string, string[]>> {
+/** graph-fidelity.test.ts's meanings of one VEVENT's properties. */
+function graphMeanings(v: ICAL.Component, c: Ctx, extraExdates: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (name: string, m: string): void => { out.set(name, [...(out.get(name) ?? []), m]); };
+  const start = v.getFirstProperty("dtstart");
+  const st = start ? timeKey(rawValues(start)[0]!, tzOf(start), c) : null;
+  for (const p of v.getAllProperties()) {
+    const name = p.name.toUpperCase();
+    switch (name) {
+      case "DTSTAMP": case "LAST-MODIFIED": add(name, "present"); break;
+      case "DTSTART": case "RECURRENCE-ID": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key); break;
+      case "DTEND": add(name, timeKey(rawValues(p)[0]!, tzOf(p), c).key.replace(/^[^|]*\|/, "end|")); break;
+      case "DURATION": { const d = safeDuration(rawValues(p)[0]!); add(name, `${st && d ? st.ms + (d.days * 86400 + d.secs) * 1000 : "?"}`); break; }
+      case "EXDATE": for (const r of rawValues(p)) add(name, timeKey(r, tzOf(p), c).key.replace(/^[a-z]+\|/, "t|")); break;
+      case "RRULE": {
+        const parts = String(p.toICALString().split(":").slice(1).join(":")).split(";").map((x) => {
+          const m = /^UNTIL=(.*)$/i.exec(x);
+          return m ? `UNTIL=${timeKey(m[1]!, tzOf(start!), c).ms}` : x.toUpperCase();
+        });
+        add(name, parts.sort().join(";"));
+        break;
+      }
+      default: add(name, JSON.stringify(p.toJSON()));
+    }
+  }
+  for (const x of extraExdates) add("EXDATE", x);
+  for (const a of v.getAllSubcomponents("valarm")) add("VALARM", JSON.stringify(a.toJSON()));
+  return out;
+}
+
+/** Component key → property meanings; cancelled overrides become EXDATEs of the master (as for Google and Graph). */
+export function components(text: string, pin: string, rules: Rules = "google"): Map<string, Map<string, string[]>> {
   const root = new ICAL.Component(ICAL.parse(text) as unknown[]);
-  const c = { root, pin };
+  const c = { root, pin, rules };
   const out = new Map<string, Map<string, string[]>>();
   const vevents = root.getAllSubcomponents("vevent");
-  const hasMaster = vevents.some((v) => !v.getFirstProperty("recurrence-id"));
+  const hasMaster = rules === "graph" || vevents.some((v) => !v.getFirstProperty("recurrence-id"));
   const cancelledRids: string[] = [];
   for (const v of vevents) {
     const rid = v.getFirstProperty("recurrence-id");
     if (rid && hasMaster && String(v.getFirstPropertyValue("status") ?? "").toUpperCase() === "CANCELLED") {
-      cancelledRids.push(timeKey(rawValues(rid)[0]!, tzOf(rid), c).key.replace(/^(zoned:[^|]*|floating|utc)\|/, "t|"));
+      cancelledRids.push(timeKey(rawValues(rid)[0]!, tzOf(rid), c).key.replace(rules === "graph" ? /^[a-z]+\|/ : /^(zoned:[^|]*|floating|utc)\|/, "t|"));
     }
   }
   for (const v of vevents) {
@@ -159,7 +204,7 @@ export class Fidelity {
   readonly losses: string[] = [];
   /** Expected, documented losses (rows in parentheses). */
   readonly expected: string[] = [];
-  constructor(readonly calZone: string) {}
+  constructor(readonly calZone: string, readonly rules: Rules = "google") {}
 
   private tally(name: string): Tally {
     let t = this.table.get(name);
@@ -169,8 +214,8 @@ export class Fidelity {
 
   compare(file: string, uid: string, before: string, after: string): void {
     const pin = pinOf(before, this.calZone);
-    const a = components(before, pin);
-    const b = components(after, pin);
+    const a = components(before, pin, this.rules);
+    const b = components(after, pin, this.rules);
     for (const [key, props] of a) {
       const back = b.get(key);
       for (const [name, vals] of props) {
@@ -198,7 +243,7 @@ export class Fidelity {
 
   /** The per-property Markdown table (docs/google-fidelity.md). */
   propertyTable(): string[] {
-    const lines = ["| property | kept | lost | added by Google/translation |", "|---|---:|---:|---:|"];
+    const lines = [`| property | kept | lost | added by ${this.rules === "graph" ? "Graph" : "Google"}/translation |`, "|---|---:|---:|---:|"];
     for (const n of [...this.table.keys()].sort()) { const t = this.table.get(n)!; lines.push(`| ${n} | ${t.kept} | ${t.lost} | ${t.added} |`); }
     return lines;
   }
