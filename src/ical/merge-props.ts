@@ -95,7 +95,9 @@ function mergeGroup(name: string, b: Prop[], o: Prop[], t: Prop[], ctx: MergeCtx
   const k = (ps: Prop[]): string => ps.map(normProp).sort().join("\n");
   const r = three(k(b), k(o), k(t));
   if (r !== "clash") return r === "ours" ? o : t;
-  if (name === "PRODID") return t.length > 0 ? t : o; // which program wrote it last is not a conflict
+  // Which program wrote it last is not a conflict; a RECURRENCE-ID names the same instant on both sides
+  // (that is how the component was matched), only written differently.
+  if (name === "PRODID" || name === "RECURRENCE-ID") return t.length > 0 ? t : o;
   return clash(ctx, name) === "ours" ? o : t;
 }
 

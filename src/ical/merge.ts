@@ -111,7 +111,8 @@ function mergeMain(key: string, b: Loaded | null, o: Loaded, t: Loaded, clashes:
     const ctx: MergeCtx = { decision, label: "", where: key === "" ? "" : ` (${what})`, clashes, roots };
     return mergeComponent(cb ?? null, co, ct, ctx, true);
   }
-  const only = (co ?? ct)!;
+  const only = co ?? ct;
+  if (!only) return null; // removed on both sides
   if (!cb) return only; // added on one side
   if (canon(only) === canon(cb)) return null; // removed on one side, unchanged on the other
   const [remover, editor] = co ? ["theirs", "ours"] : ["ours", "theirs"];

@@ -20,7 +20,8 @@ export interface Resolution {
  * (as result) means the object is deleted on both.
  *
  * - "merge": mergeObjects; "kept-edit" when one side deleted and the other edited (the edit is kept),
- *   "merged" otherwise (also when both hold the same content: no clashes).
+ *   "merged" otherwise (also when both hold the same content: no clashes; and without a base, where a
+ *   missing side never had the object rather than deleted it).
  * - "newest-wins": the whole newer object by the master's LAST-MODIFIED, then DTSTAMP, then SEQUENCE
  *   (ties: the upstream). A delete carries no stamps, so as under "merge" a delete against an edit
  *   keeps the edit ("kept-edit"), and a delete against no change (the other side equals the base)

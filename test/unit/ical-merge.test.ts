@@ -12,13 +12,13 @@ import { sameContent } from "../../src/ical/content.ts";
 const BERLIN = ["BEGIN:VTIMEZONE", "TZID:Europe/Berlin", "BEGIN:STANDARD", "DTSTART:19701025T030000", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100", "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "END:STANDARD", "BEGIN:DAYLIGHT", "DTSTART:19700329T020000", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200", "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "END:DAYLIGHT", "END:VTIMEZONE"];
 
 /** A calendar with the given components (each a list of lines without BEGIN/END) of type `type`. */
-export function cal(comps: string[][], type = "VEVENT", tz = true): string {
+function cal(comps: string[][], type = "VEVENT", tz = true): string {
   const body = comps.flatMap((c) => [`BEGIN:${type}`, ...c, `END:${type}`]);
   return ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//merge//EN", ...(tz ? BERLIN : []), ...body, "END:VCALENDAR", ""].join("\r\n");
 }
 
 /** A master event; `set` replaces or adds lines by property name (undefined value: removes it). */
-export function master(set: Record<string, string | undefined> = {}, extra: string[] = []): string[] {
+function master(set: Record<string, string | undefined> = {}, extra: string[] = []): string[] {
   const base: Record<string, string | undefined> = {
     UID: "UID:ev1@example.com",
     DTSTAMP: "DTSTAMP:20260101T000000Z",
@@ -37,12 +37,12 @@ export function master(set: Record<string, string | undefined> = {}, extra: stri
 const lm = (day: number): Record<string, string> => ({ "LAST-MODIFIED": `202601${String(day).padStart(2, "0")}T120000Z` });
 
 /** The main components of a result by key ("" master, else the RECURRENCE-ID instant). */
-export function comps(ics: string): Map<string, Comp> {
+function comps(ics: string): Map<string, Comp> {
   const root = parseCalendarObject(ics).root;
   return new Map(parseModel(ics).subs.filter((c) => c.name.startsWith("V") && c.name !== "VTIMEZONE").map((c) => [componentKey(c, root), c]));
 }
 /** Values of a property in a component of the result. */
-export function values(ics: string, name: string, key = ""): string[] {
+function values(ics: string, name: string, key = ""): string[] {
   const c = comps(ics).get(key);
   assert.ok(c, `no component ${key || "master"}`);
   return c.props.filter((p) => p.name === name).map((p) => (name === "ATTENDEE" ? normProp(p) : p.value));
@@ -222,5 +222,106 @@ describe("mergeObjects: scenarios", () => {
     assert.throws(() => mergeObjects(bad, base, base), IcalError);
     assert.throws(() => mergeObjects(base, base, cal([master({ UID: "other" })])), (e: unknown) => e instanceof IcalError && e.reason === "invalid-object");
     assert.throws(() => mergeObjects(base, cal([master()], "VTODO"), base), IcalError);
+  });
+});
+
+// ---- properties --------------------------------------------------------------------------------
+
+interface Gen {
+  summary: string;
+  location: string | null;
+  description: string | null;
+  day: number;
+  categories: string[];
+  attendees: { addr: string; ps: string }[];
+  overrides: { day: number; summary: string }[];
+  lm: number;
+  fold: boolean;
+  reorder: boolean;
+}
+const arbGen: fc.Arbitrary<Gen> = fc.record({
+  summary: fc.constantFrom("Standup", "Review", "Lunch"),
+  location: fc.option(fc.constantFrom("Room 1", "Room 2"), { nil: null }),
+  description: fc.option(fc.constantFrom("Agenda", "Notes\\, with a comma\\; and more text to fold"), { nil: null }),
+  day: fc.integer({ min: 5, max: 6 }),
+  categories: fc.subarray(["Work", "Home", "Red"]),
+  attendees: fc.uniqueArray(fc.record({ addr: fc.constantFrom("ann", "bob", "cyd"), ps: fc.constantFrom("NEEDS-ACTION", "ACCEPTED", "DECLINED") }), { selector: (a) => a.addr, maxLength: 3 }),
+  overrides: fc.uniqueArray(fc.record({ day: fc.constantFrom(7, 8, 9), summary: fc.constantFrom("Moved", "Cancelled") }), { selector: (o) => o.day, maxLength: 2 }),
+  lm: fc.integer({ min: 1, max: 28 }),
+  fold: fc.boolean(),
+  reorder: fc.boolean(),
+});
+const dd = (d: number): string => String(d).padStart(2, "0");
+
+function toIcs(g: Gen): string {
+  const m = [
+    "UID:prop@example.com", "DTSTAMP:20260101T000000Z", `LAST-MODIFIED:202601${dd(g.lm)}T120000Z`, `DTSTART:202601${dd(g.day)}T090000Z`, "DURATION:PT1H", "RRULE:FREQ=DAILY;COUNT=10", `SUMMARY:${g.summary}`,
+    ...(g.location ? [`LOCATION:${g.location}`] : []), ...(g.description ? [`DESCRIPTION:${g.description}`] : []), ...(g.categories.length ? [`CATEGORIES:${g.categories.join(",")}`] : []),
+    ...g.attendees.map((a) => (g.reorder ? `ATTENDEE;PARTSTAT=${a.ps};CN="${a.addr}":mailto:${a.addr}@example.com` : `ATTENDEE;CN=${a.addr};PARTSTAT=${a.ps}:mailto:${a.addr}@example.com`)),
+  ];
+  const ovs = g.overrides.map((o) => ["UID:prop@example.com", "DTSTAMP:20260101T000000Z", `RECURRENCE-ID:202601${dd(o.day)}T090000Z`, `DTSTART:202601${dd(o.day)}T100000Z`, "DURATION:PT1H", `SUMMARY:${o.summary}`]);
+  const text = cal([m, ...ovs], "VEVENT", false);
+  return g.fold ? text.split("\r\n").map((l) => (l.length > 30 ? `${l.slice(0, 30)}\r\n ${l.slice(30)}` : l)).join("\r\n") : text;
+}
+
+/** What the merge must preserve, flattened: "<component key>|<field>" → value (categories and attendees per element). */
+function view(ics: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, c] of comps(ics)) {
+    out.set(`${key}|EXISTS`, "1");
+    for (const p of c.props) {
+      if (p.name === "CATEGORIES") for (const v of splitValues(p.value)) out.set(`${key}|CATEGORIES:${v}`, "1");
+      else if (p.name === "ATTENDEE") out.set(`${key}|ATTENDEE:${p.value.toLowerCase()}`, normProp({ ...p, value: "" }));
+      else if (!["DTSTAMP", "LAST-MODIFIED", "SEQUENCE"].includes(p.name)) out.set(`${key}|${p.name}`, p.value);
+    }
+  }
+  return out;
+}
+const fieldsOf = (...vs: Map<string, string>[]): Set<string> => new Set(vs.flatMap((v) => [...v.keys()]));
+const RUNS = { numRuns: Number(process.env.MERGE_RUNS ?? 150) };
+
+describe("mergeObjects: properties", () => {
+  test("merge(b, x, x) has x's content; merge(b, b, x) and merge(b, x, b) are x", () => {
+    fc.assert(
+      fc.property(arbGen, arbGen, (gb, gx) => {
+        const [b, x] = [toIcs(gb), toIcs(gx)];
+        for (const r of [mergeObjects(b, x, x), mergeObjects(b, b, x), mergeObjects(b, x, b)]) {
+          assert.ok(r.ics !== null && sameContent(r.ics, x));
+          assert.deepEqual(r.clashes, []);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  test("merge(b, x, y) and merge(b, y, x) agree on what one side changed, and entirely when LAST-MODIFIED differs; nothing unchanged is lost; the result is one valid object", () => {
+    fc.assert(
+      fc.property(arbGen, arbGen, arbGen, (gb, gx, gy) => {
+        const [b, x, y] = [toIcs(gb), toIcs(gx), toIcs(gy)];
+        const [r1, r2] = [mergeObjects(b, x, y), mergeObjects(b, y, x)];
+        assert.ok(r1.ics !== null && r2.ics !== null);
+        for (const r of [r1.ics, r2.ics]) {
+          const obj = parseCalendarObject(r);
+          assert.equal(obj.uid, "prop@example.com");
+          assert.equal(obj.component, "VEVENT");
+        }
+        const [vb, vx, vy, v1, v2] = [view(b), view(x), view(y), view(r1.ics), view(r2.ics)];
+        for (const f of fieldsOf(vb, vx, vy, v1, v2)) {
+          const [cx, cy] = [vx.get(f) !== vb.get(f), vy.get(f) !== vb.get(f)];
+          if (!cx && !cy) assert.equal(v1.get(f), vb.get(f), `unchanged ${f} kept`);
+          if (cx !== cy) {
+            assert.equal(v1.get(f), v2.get(f), `${f} changed on one side only: both orders agree`);
+            const key = f.slice(0, f.indexOf("|"));
+            const everywhere = [vb, vx, vy].every((v) => v.has(`${key}|EXISTS`));
+            if (everywhere) assert.equal(v1.get(f), (cx ? vx : vy).get(f), `${f} takes the side that changed it`);
+          }
+        }
+        if (gx.lm !== gy.lm) {
+          assert.deepEqual(v1, v2, "the clash decision does not depend on which side is which");
+          assert.equal(r1.clashes.length, r2.clashes.length);
+        }
+      }),
+      RUNS,
+    );
   });
 });
