@@ -235,6 +235,8 @@ interface Gen {
   categories: string[];
   attendees: { addr: string; ps: string }[];
   overrides: { day: number; summary: string }[];
+  exdates: number[];
+  alarms: { trigger: string; text: string }[];
   lm: number;
   fold: boolean;
   reorder: boolean;
@@ -247,6 +249,8 @@ const arbGen: fc.Arbitrary<Gen> = fc.record({
   categories: fc.subarray(["Work", "Home", "Red"]),
   attendees: fc.uniqueArray(fc.record({ addr: fc.constantFrom("ann", "bob", "cyd"), ps: fc.constantFrom("NEEDS-ACTION", "ACCEPTED", "DECLINED") }), { selector: (a) => a.addr, maxLength: 3 }),
   overrides: fc.uniqueArray(fc.record({ day: fc.constantFrom(7, 8, 9), summary: fc.constantFrom("Moved", "Cancelled") }), { selector: (o) => o.day, maxLength: 2 }),
+  exdates: fc.subarray([6, 8, 10]),
+  alarms: fc.uniqueArray(fc.record({ trigger: fc.constantFrom("-PT15M", "-PT1H"), text: fc.constantFrom("Reminder", "Go") }), { selector: (a) => a.trigger, maxLength: 2 }),
   lm: fc.integer({ min: 1, max: 28 }),
   fold: fc.boolean(),
   reorder: fc.boolean(),
@@ -258,6 +262,8 @@ function toIcs(g: Gen): string {
     "UID:prop@example.com", "DTSTAMP:20260101T000000Z", `LAST-MODIFIED:202601${dd(g.lm)}T120000Z`, `DTSTART:202601${dd(g.day)}T090000Z`, "DURATION:PT1H", "RRULE:FREQ=DAILY;COUNT=10", `SUMMARY:${g.summary}`,
     ...(g.location ? [`LOCATION:${g.location}`] : []), ...(g.description ? [`DESCRIPTION:${g.description}`] : []), ...(g.categories.length ? [`CATEGORIES:${g.categories.join(",")}`] : []),
     ...g.attendees.map((a) => (g.reorder ? `ATTENDEE;PARTSTAT=${a.ps};CN="${a.addr}":mailto:${a.addr}@example.com` : `ATTENDEE;CN=${a.addr};PARTSTAT=${a.ps}:mailto:${a.addr}@example.com`)),
+    ...(g.exdates.length ? [`EXDATE:${g.exdates.map((d) => `202601${dd(d)}T090000Z`).join(",")}`] : []),
+    ...g.alarms.flatMap((a) => ["BEGIN:VALARM", "ACTION:DISPLAY", `TRIGGER:${a.trigger}`, `DESCRIPTION:${a.text}`, "END:VALARM"]),
   ];
   const ovs = g.overrides.map((o) => ["UID:prop@example.com", "DTSTAMP:20260101T000000Z", `RECURRENCE-ID:202601${dd(o.day)}T090000Z`, `DTSTART:202601${dd(o.day)}T100000Z`, "DURATION:PT1H", `SUMMARY:${o.summary}`]);
   const text = cal([m, ...ovs], "VEVENT", false);
@@ -271,9 +277,11 @@ function view(ics: string): Map<string, string> {
     out.set(`${key}|EXISTS`, "1");
     for (const p of c.props) {
       if (p.name === "CATEGORIES") for (const v of splitValues(p.value)) out.set(`${key}|CATEGORIES:${v}`, "1");
+      else if (p.name === "EXDATE") for (const v of splitValues(p.value)) out.set(`${key}|EXDATE:${v}`, "1");
       else if (p.name === "ATTENDEE") out.set(`${key}|ATTENDEE:${p.value.toLowerCase()}`, normProp({ ...p, value: "" }));
       else if (!["DTSTAMP", "LAST-MODIFIED", "SEQUENCE"].includes(p.name)) out.set(`${key}|${p.name}`, p.value);
     }
+    for (const a of c.subs) out.set(`${key}|VALARM:${a.props.find((p) => p.name === "TRIGGER")?.value}`, a.props.map(normProp).sort().join("|"));
   }
   return out;
 }
