@@ -3,7 +3,10 @@
  * per property, per element of a multi-valued property, per subcomponent. A property changed on one
  * side takes that side; changed on both to the same value is fine; changed differently is a clash,
  * decided for the whole component by `ctx.decision` (the newer component) and named in `ctx.clashes`.
- * Pure.
+ * DTSTART, DTEND, DUE and DURATION are one unit (the time). ATTENDEE (by address, parameters merged
+ * one by one), CATEGORIES, RESOURCES, EXDATE and RDATE (by instant), COMMENT, CONTACT, ATTACH and
+ * VALARM (by UID, else ACTION + TRIGGER + RELATED) are sets: an element added on one side is kept,
+ * removed on one side and unchanged on the other is removed, removed against edited is kept. Pure.
  */
 import type ICAL from "ical.js";
 import { canon, first, normParams, normProp, paramOf, splitValues, unquote, instantKey, type Comp, type Prop } from "./merge-model.ts";
@@ -31,6 +34,8 @@ export interface MergeCtx {
 
 /** Managed by the merge, never merged as data: the result takes the newer stamps and the larger SEQUENCE. */
 export const STAMPS: ReadonlySet<string> = new Set(["DTSTAMP", "LAST-MODIFIED", "SEQUENCE"]);
+/** The time of a component, merged as one unit. */
+const TIME: ReadonlySet<string> = new Set(["DTSTART", "DTEND", "DUE", "DURATION"]);
 /** Multi-valued properties merged per line, keyed by the whole normalised line (ATTENDEE: by address). */
 const LINE_SETS = new Set(["ATTENDEE", "COMMENT", "CONTACT", "ATTACH"]);
 /** Multi-valued properties merged per value (a line may carry several, comma-separated). */
@@ -220,8 +225,17 @@ export function mergeComponent(b: Comp | null, o: Comp, t: Comp, ctx: MergeCtx, 
   const group = (c: Comp, name: string): Prop[] => c.props.filter((p) => p.name === name);
   const names = orderedUnion([t, o, base].map((c) => c.props.map((p) => p.name)));
   const merged = new Map<string, Prop[]>();
+  const timeNames = [...TIME].filter((n) => names.includes(n));
   for (const name of names) {
     if (main && STAMPS.has(name)) continue;
+    if (TIME.has(name)) {
+      // The time of a component is one unit: a start from one side and an end from the other could
+      // make an end before the start, or a DTEND next to a DURATION.
+      if (name !== timeNames[0]) continue;
+      const unit = (c: Comp): Prop[] => c.props.filter((p) => TIME.has(p.name));
+      merged.set(name, mergeGroup(timeNames.join("/"), unit(base), unit(o), unit(t), ctx));
+      continue;
+    }
     const args = [group(base, name), group(o, name), group(t, name)] as const;
     merged.set(name, LINE_SETS.has(name) || VALUE_SETS.has(name) ? mergeSet(name, ...args, ctx) : mergeGroup(name, ...args, ctx));
   }

@@ -90,6 +90,16 @@ describe("mergeObjects: scenarios", () => {
     assert.match(r.clashes[0]!, /^SUMMARY: theirs \(.*upstream wins ties\)$/);
   });
 
+  test("the time is one unit: an end from one side never pairs with a start from the other", () => {
+    const ours = cal([master({ ...lm(2), DTEND: ";TZID=Europe/Berlin:20260105T120000" })]);
+    const theirs = cal([master({ ...lm(3), DTSTART: ";TZID=Europe/Berlin:20260105T150000", DTEND: undefined, DURATION: "PT30M" })]);
+    const r = merged(base, ours, theirs);
+    assert.deepEqual(r.clashes, ["DTSTART/DTEND/DURATION: theirs (newer LAST-MODIFIED)"]);
+    assert.deepEqual([values(r.ics, "DTSTART"), values(r.ics, "DTEND"), values(r.ics, "DURATION")], [["20260105T150000"], [], ["PT30M"]]);
+    const moved = merged(base, cal([master({ ...lm(2), SUMMARY: "Other" })]), theirs);
+    assert.deepEqual([values(moved.ics, "SUMMARY"), values(moved.ics, "DTEND"), values(moved.ics, "DURATION")], [["Other"], [], ["PT30M"]]);
+  });
+
   test("edit against delete, both directions: the edit is kept; delete against no change: deleted", () => {
     const edited = cal([master({ ...lm(2), SUMMARY: "Moved" })]);
     assert.equal(mergeObjects(base, edited, null).ics, edited);
