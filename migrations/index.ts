@@ -6,6 +6,7 @@ import * as m003 from "./003_exact_instance.ts";
 import * as m004 from "./004_sync_safety.ts";
 import * as m005 from "./005_calendar_access.ts";
 import * as m006 from "./006_push_channels.ts";
+import * as m007 from "./007_conflict_log.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -18,4 +19,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["004_sync_safety", m004],
   ["005_calendar_access", m005],
   ["006_push_channels", m006],
+  ["007_conflict_log", m007],
 ];

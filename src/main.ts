@@ -12,7 +12,8 @@ import { BasicAuth } from "./http/middleware/auth-basic.ts";
 import { createApp, markReady } from "./http/app.ts";
 import { Metrics } from "./status/metrics.ts";
 import type { Logger } from "./status/log.ts";
-import type { RunSyncOnce } from "./cli/contract.ts";
+import type { OpenConflictLog, RunSyncOnce } from "./cli/contract.ts";
+import { PreconditionFailed, UidConflict } from "./dav/service.ts";
 import type { Db } from "./store/db.ts";
 import { SourceStore } from "./store/sources.ts";
 import { OutboxStore } from "./store/outbox.ts";
@@ -168,3 +169,56 @@ export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) =
 
 /** `calgate auth <google|microsoft> <source-id>`: loaded on demand (the OAuth libraries stay out of `serve`). */
 export const runAuth: import("./cli/contract.ts").RunAuth = async (...args) => (await import("./cli/auth-run.ts")).runAuth(...args);
+
+/**
+ * `calgate conflicts list|show|restore`: the conflict log, safe beside `serve`. A restore is a client
+ * write (the same CalendarService and writer as a DAV PUT): the cache change and its outbox row commit
+ * in one transaction, with If-Match on the object's current ETag, and the upstream gets it now or by replay.
+ */
+export const openConflictLog: OpenConflictLog = async (config, logger) => {
+  const db = await openDb(config.storage.filename);
+  const { calendars, objects, outbox, conflicts, bus, engine, writer } = buildSync(config, db, logger);
+  const directory = sourceDirectory(config);
+  let outboxId: number | null = null;
+  const service = new StoreCalendarService(calendars, objects, directory, { flush: (id, cal) => ((outboxId = id), writer.flush(id, cal)) });
+  return {
+    list: (q) => conflicts.listAll(q),
+    get: (id) => conflicts.get(id),
+    async restore(id, version) {
+      const c = await conflicts.get(id);
+      if (!c) return { ok: false, message: `no conflict with id ${id} (\`calgate conflicts list\` shows them)` };
+      const text = version === "local" ? c.local : version === "remote" ? c.remote : c.base;
+      if (text === null) {
+        const why = version === "base" ? "no common base version was recorded" : version === "local" ? "the local side had deleted the object" : "the upstream had deleted the object";
+        return { ok: false, message: `conflict ${id} has no ${version} version (${why}); nothing to restore` };
+      }
+      const cal = (await calendars.byId(c.calendarId))!;
+      if (!directory.info(cal.owner, cal.source_id).configured) return { ok: false, message: `calendar "${cal.name}" of user "${cal.owner}" belongs to source "${cal.source_id}", which is no longer in the configuration; add it back to restore this conflict` };
+      const meta = (await service.calendar({ username: cal.owner }, cal.name))!;
+      if (!meta.writable) return { ok: false, message: `calendar "${cal.name}" of user "${cal.owner}" is read-only; nothing can be written back to it` };
+      const current = await objects.get(cal.id, c.object);
+      outboxId = null;
+      try {
+        const r = await service.put({ username: cal.owner }, meta, c.object, text, current ? { ifMatch: [current.etag], ifNoneMatch: null } : { ifMatch: null, ifNoneMatch: "*" });
+        await writer.idle();
+        const row = outboxId !== null ? await outbox.get(outboxId) : null;
+        const delivery = row === null ? "stored" : row.state === "done" ? "sent" : "queued";
+        const note = `restored the ${version} version${row ? ` (outbox ${row.id}, ${delivery})` : ""}`;
+        await conflicts.markRestored(id, version, note);
+        const fields = (await conflicts.eventFields(id))!;
+        await bus.publish({ type: "conflict.resolved", owner: cal.owner, source: cal.source_id, calendar: cal.name, ...fields, resolution: note, restored: version });
+        return { ok: true, conflict: (await conflicts.get(id))!, version, delivery, etag: r.etag, outboxId: row?.id ?? null, lastError: delivery === "queued" ? (row?.last_error ?? null) : null };
+      } catch (e) {
+        const what = e instanceof PreconditionFailed ? "the object changed meanwhile" : e instanceof UidConflict ? "another object of the calendar has this UID" : "the write was refused";
+        return { ok: false, message: `could not restore the ${version} version of conflict ${id}: ${what}: ${(e as Error).message}` };
+      }
+    },
+    async close() {
+      engine.close();
+      writer.close();
+      await engine.idle();
+      await writer.idle();
+      await db.destroy();
+    },
+  };
+};

@@ -34,6 +34,8 @@ export interface Command {
   description: string;
   positionals?: readonly { name: string; description: string }[];
   options: Readonly<Record<string, OptionSpec>>;
+  /** --help for a subcommand (e.g. `calgate conflicts restore --help`): its text, or null for the command's help. */
+  helpFor?(positionals: readonly string[]): string | null;
   /** Resolves to the process exit code. Throw UsageError for bad arguments (exit 2). */
   run(args: ParsedArgs, ctx: CliContext): Promise<number>;
 }

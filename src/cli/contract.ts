@@ -1,12 +1,13 @@
 /**
  * What the CLI expects from src/main.ts (the composition root). main.ts can check itself with
  * `export const startServer: StartServer = async (config, opts) => { ... }` or `satisfies`.
- * runAuth and runSyncOnce are optional: when main.ts does not export them, `calgate auth` and
- * `calgate sync` say they are not available in this version.
+ * runAuth, runSyncOnce and openConflictLog are optional: when main.ts does not export them, `calgate
+ * auth`, `calgate sync` and `calgate conflicts` say they are not available in this version.
  */
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../status/log.ts";
 import type { AdapterRegistry } from "../sources/registry.ts";
+import type { ConflictDetail, ConflictEntry, ConflictVersion } from "../store/conflicts.ts";
 
 export interface StartOptions {
   /** Absolute path of the config file, or null when the embedded default is in use. */
@@ -41,3 +42,30 @@ export type RunAuth = (config: Config, provider: "google" | "microsoft", sourceI
  * with `ok: false` makes the CLI exit 1; throwing prints the error and exits 1.
  */
 export type RunSyncOnce = (config: Config, sourceId: string | null, logger: Logger, opts: RunOptions) => Promise<void | { ok: boolean }>;
+
+/** What `calgate conflicts restore` did (ok), or why it could not (a message for the user; exit 1). */
+export type RestoreResult =
+  | {
+      ok: true;
+      conflict: ConflictDetail;
+      version: ConflictVersion;
+      /** sent: the upstream holds it; queued: in the outbox, replayed by `calgate serve` / `sync --once`; stored: a local calendar (no upstream). */
+      delivery: "sent" | "queued" | "stored";
+      /** The object's new gateway ETag. */
+      etag: string;
+      /** The outbox row that carries it to the upstream, or null (local calendar). */
+      outboxId: number | null;
+      /** Why a queued write is still waiting (the upstream's last error), or null. */
+      lastError: string | null;
+    }
+  | { ok: false; message: string };
+
+/** The conflict log over the database of `config` (safe while `calgate serve` runs on it). */
+export interface ConflictLog {
+  list(q: { owner?: string | undefined; sourceId?: string | undefined }): Promise<ConflictEntry[]>;
+  get(id: number): Promise<ConflictDetail | null>;
+  /** Writes that version back through the normal write path (cache + outbox, If-Match on the current ETag). */
+  restore(id: number, version: ConflictVersion): Promise<RestoreResult>;
+  close(): Promise<void>;
+}
+export type OpenConflictLog = (config: Config, logger: Logger) => Promise<ConflictLog>;

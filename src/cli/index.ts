@@ -6,13 +6,14 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../config/load.ts";
 import { auth } from "./auth.ts";
 import { checkConfig } from "./check-config.ts";
+import { conflicts } from "./conflicts.ts";
 import { commandHelp, commandUsage, HELP_OPTION, table, UsageError, type CliContext, type Command } from "./common.ts";
 import { hashPasswordCommand } from "./hash-password.ts";
 import { rotateKey } from "./rotate-key.ts";
 import { serve } from "./serve.ts";
 import { sync } from "./sync.ts";
 
-export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, hashPasswordCommand, rotateKey];
+export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, conflicts, hashPasswordCommand, rotateKey];
 
 export function topHelp(): string {
   return `calgate - one CalDAV endpoint for your Google, Microsoft 365 and CalDAV calendars
@@ -69,7 +70,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     return 2;
   }
   if (parsed.values.help) {
-    ctx.stdout.write(commandHelp(cmd));
+    ctx.stdout.write(cmd.helpFor?.(parsed.positionals) ?? commandHelp(cmd));
     return 0;
   }
 

@@ -4,6 +4,7 @@
  * `source`, and `calendar` when one calendar is concerned.
  */
 import type { SourceStatus } from "../store/sources.ts";
+import type { ConflictOutcome, ConflictVersion } from "../store/conflicts.ts";
 
 interface Base {
   readonly id: string;
@@ -41,14 +42,29 @@ export interface WriteReplayed extends Base {
   readonly error?: string;
   readonly attempts?: number;
 }
-export interface ConflictDetected extends Base {
-  readonly type: "conflict.detected";
+/**
+ * What SSE conflict events say about the conflict (PRODUCT.md): its id in the conflict log (`calgate
+ * conflicts show <conflictId>`), the object's UID, the policy that decided it and the outcome.
+ * Optional on conflict.detected only until the write-back publishes them (ConflictStore.eventFields).
+ */
+interface ConflictFields {
   readonly object: string;
   readonly conflictId: number;
-  /** What calgate did: the cache took the upstream version; the local one is kept in the conflict record. */
+  readonly uid?: string | null;
+  readonly policy?: string;
+  readonly outcome?: ConflictOutcome;
+}
+export interface ConflictDetected extends Base, ConflictFields {
+  readonly type: "conflict.detected";
+  /** What calgate did, in words (e.g. the cache took the upstream version; the local one is kept in the conflict record). */
   readonly resolution: string;
 }
-export interface ConflictResolved extends Base { readonly type: "conflict.resolved"; readonly object: string; readonly conflictId: number; readonly resolution: string }
+export interface ConflictResolved extends Base, Required<ConflictFields> {
+  readonly type: "conflict.resolved";
+  readonly resolution: string;
+  /** Set when `calgate conflicts restore` wrote a kept version back. */
+  readonly restored?: ConflictVersion;
+}
 
 export type StatusEvent = SyncStarted | SyncCompleted | SyncFailed | SourceStatusChanged | WriteQueued | WriteReplayed | ConflictDetected | ConflictResolved;
 export type StatusEventType = StatusEvent["type"];
