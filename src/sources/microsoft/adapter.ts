@@ -192,8 +192,22 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
       const c = this.change(s, unreadable);
       if (c) changes.push(c);
     }
-    // What the cache holds outside the window stays (leaving the window is not a deletion).
-    for (const [id, etag] of known) if (!listed.has(id) && (await this.outside(cal, id, win, ctx))) listed.set(id, etag);
+    // What the cache holds outside the window stays (leaving the window is not a deletion). A known id
+    // delta did not show is read before it counts as gone: delta never shows masters, and a series whose
+    // every occurrence is cancelled has no instance for it to show (found by the corpus test).
+    for (const [id, etag] of known) {
+      if (listed.has(id)) continue;
+      if (await this.outside(cal, id, win, ctx)) {
+        listed.set(id, etag);
+        continue;
+      }
+      const s = await this.series(id, ctx);
+      if (!s) continue;
+      listed.set(id, versionOf(s));
+      if (etag === versionOf(s)) continue;
+      const c = this.change(s, unreadable);
+      if (c) changes.push(c);
+    }
     const notes = [why, unreadable.length ? `not translatable, kept as cached: ${unreadable.join("; ")}` : undefined].filter(Boolean);
     return { changes, next, done: true, full: true, listed, ...(notes.length ? { note: notes.join("; ") } : {}) };
   }
