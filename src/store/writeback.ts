@@ -8,6 +8,15 @@
 import { tx, type Db, type Tx } from "./db.ts";
 import { ObjectStore, type ObjectRow, type ObjectWrite } from "./objects.ts";
 import type { OutboxRow } from "./outbox.ts";
+import { ConflictStore } from "./conflicts.ts";
+
+/** How a conflict was decided (sync/conflict.ts): the policy, its outcome and the resulting text. */
+export interface ConflictDecision {
+  readonly policy: string;
+  readonly outcome: "merged" | "upstream-won" | "client-won" | "newest-won" | "kept-edit";
+  /** What both sides hold afterwards (null: deleted). */
+  readonly result: string | null;
+}
 
 const NO_CONDITIONS = { ifMatch: null, ifNoneMatch: null } as const;
 
@@ -92,24 +101,60 @@ export class WriteBackStore {
    * newest one's text is kept in `conflicts` with the upstream's and the base; the cache takes theirs
    * (null: deleted upstream). Returns the conflict id.
    */
-  async conflict(row: OutboxRow, holder: string, theirs: Theirs | null, resolution: string | null): Promise<number> {
+  async conflict(row: OutboxRow, holder: string, theirs: Theirs | null, resolution: string | null, decision?: ConflictDecision): Promise<number> {
     return tx(this.db, async (trx) => {
       await mustHold(trx, row, holder);
       const newest = await versionToKeep(trx, row);
       const current = (await trx<ObjectRow>("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first()) ?? null;
       const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
       const base = current?.base_ics ?? previous?.base_ics ?? null;
-      const now = Date.now();
-      const [c] = await trx("conflicts")
-        .insert({ calendar_id: row.calendar_id, object_name: row.object_name, ours: newest.op === "put" ? newest.ics : null, theirs: theirs?.write.ics ?? null, base, resolution, detected_at: now, resolved_at: resolution ? now : null })
-        .returning("id");
-      const id = Number(typeof c === "object" ? (c as { id: number }).id : c);
+      const id = await new ConflictStore(trx).record({
+        calendarId: row.calendar_id, name: row.object_name, ours: newest.op === "put" ? newest.ics : null, theirs: theirs?.write.ics ?? null, base, resolution,
+        ...(decision ? { policy: decision.policy, outcome: decision.outcome, result: decision.result } : {}),
+      }, trx);
       const objects = new ObjectStore(trx);
       if (theirs) {
         const r = await objects.put(row.calendar_id, { ...theirs.write, upstreamHref: theirs.id, upstreamEtag: theirs.etag, baseIcs: theirs.write.ics }, NO_CONDITIONS);
         if (!r.ok) throw new Error(`could not store the upstream's version: ${r.reason}`);
       } else if (current) await objects.remove(row.calendar_id, row.object_name, NO_CONDITIONS);
       await trx("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).update({ state: "conflict", last_error: `conflict ${id}`, claim_holder: null, claim_until: null });
+      return id;
+    });
+  }
+
+  /**
+   * What a conflict is decided from: the client's side is the newest queued write of the object (the
+   * last one a client made: each write is a whole object, so it includes the ones before), the base is
+   * the last version both sides agreed on.
+   */
+  async conflictInputs(row: OutboxRow): Promise<{ ours: string | null; base: string | null }> {
+    const newest = (await this.db<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).orderBy("id", "desc").first()) ?? row;
+    const current = (await this.db<ObjectRow>("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first()) ?? null;
+    const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
+    return { ours: newest.op === "put" ? newest.ics : null, base: current?.base_ics ?? previous?.base_ics ?? null };
+  }
+
+  /**
+   * A conflict decided by the policy and written to the upstream (`ref`: where its result now lives;
+   * null: deleted there): recorded with base, ours, theirs and the result; the cache takes the result;
+   * every queued write of the object is done (the result includes the newest of them). Returns the id.
+   */
+  async resolved(row: OutboxRow, holder: string, c: { theirs: string | null; ours: string | null; base: string | null; stored: ObjectWrite | null; ref: { id: string; etag: string | null } | null; decision: ConflictDecision; note: string }): Promise<number> {
+    return tx(this.db, async (trx) => {
+      await mustHold(trx, row, holder);
+      const id = await new ConflictStore(trx).record({
+        calendarId: row.calendar_id, name: row.object_name, ours: c.ours, theirs: c.theirs, base: c.base, resolution: c.note,
+        policy: c.decision.policy, outcome: c.decision.outcome, result: c.stored?.ics ?? null,
+      }, trx);
+      const objects = new ObjectStore(trx);
+      if (c.stored && c.ref) {
+        const r = await objects.put(row.calendar_id, { ...c.stored, upstreamHref: c.ref.id, upstreamEtag: c.ref.etag, baseIcs: c.stored.ics }, NO_CONDITIONS);
+        if (!r.ok) throw new Error(`could not store the resolved version: ${r.reason}`);
+      } else if (await trx("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first("id")) {
+        await objects.remove(row.calendar_id, row.object_name, NO_CONDITIONS);
+      }
+      await trx("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" })
+        .update({ state: "done", last_error: `conflict ${id}: ${c.decision.outcome}`, claim_holder: null, claim_until: null, confirmed_href: c.ref?.id ?? null, confirmed_etag: c.ref?.etag ?? null });
       return id;
     });
   }

@@ -16,14 +16,14 @@ import type { Logger } from "pino";
 import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
 import type { ObjectRow, ObjectWrite } from "../store/objects.ts";
 import type { OutboxRow, OutboxStore } from "../store/outbox.ts";
-import { ClaimLost, type Theirs, type WriteBackStore } from "../store/writeback.ts";
+import { ClaimLost, type ConflictDecision, type Theirs, type WriteBackStore } from "../store/writeback.ts";
 import type { StatusBus } from "../status/bus.ts";
 import type { ConflictPolicyName } from "../config/schema.ts";
 import { AuthRequired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, retryHintMs, type RemoteCalendar, type RemoteRef, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { sameContent } from "../ical/content.ts";
 import { objectWrite } from "./object-write.ts";
-import { describeResolution } from "./conflict.ts";
+import { resolveConflict, type Resolution } from "./conflict.ts";
 import { retryDelayMs } from "./retry.ts";
 import type { Catalog } from "./catalog.ts";
 import { holderIsDeadHere, newHolder, retireHolder } from "./holders.ts";
@@ -320,11 +320,60 @@ class Attempt {
         throw e;
       }
     }
-    const resolution = describeResolution(this.d.policy);
-    const conflictId = await this.d.writeback.conflict(this.row, this.holder, theirs ? theirsOf(this.row.object_name, theirs) : null, resolution);
-    this.log.warn({ conflictId, upstreamDeleted: theirs === null }, "conflict: the object changed upstream and here");
-    await this.d.bus.publish({ type: "conflict.detected", owner: this.cal.owner, source: this.cal.source_id, calendar: this.cal.name, object: this.row.object_name, conflictId, resolution });
+    return this.decide(theirs, depth);
+  }
+
+  /**
+   * A real conflict: the policy decides (sync/conflict.ts). When the result is what the upstream holds,
+   * the cache takes it and the client's version is kept in the record (a waiting client is told). Else
+   * the result goes to the upstream, on the version just read (If-Match), and to the cache, and every
+   * queued write of the object is done (a waiting client gets its 2xx; without an ETag when the result
+   * differs from what it sent). Another clash while writing it decides again, at most twice; then the
+   * upstream's version is kept, as before policies existed.
+   */
+  private async decide(theirs: { ref: RemoteRef; ics: string } | null, depth: number): Promise<Step> {
+    const { ours, base } = await this.d.writeback.conflictInputs(this.row);
+    let r: Resolution;
+    try {
+      r = depth > 2 ? { ics: theirs?.ics ?? null, outcome: "upstream-won", clashes: ["the upstream kept changing while the resolution was written"] } : resolveConflict(this.d.policy, base, ours, theirs?.ics ?? null);
+    } catch (e) {
+      r = { ics: theirs?.ics ?? null, outcome: "upstream-won", clashes: [`the versions could not be merged (${(e as Error).message})`] };
+    }
+    const decision: ConflictDecision = { policy: this.d.policy, outcome: r.outcome, result: r.ics };
+    const note = [`${r.outcome} (policy ${this.d.policy})`, ...r.clashes].join("; ").slice(0, 500);
+    const upstreamHolds = r.ics === null ? theirs === null : theirs !== null && sameContent(r.ics, theirs.ics);
+    if (upstreamHolds) {
+      const conflictId = await this.d.writeback.conflict(this.row, this.holder, theirs ? theirsOf(this.row.object_name, theirs) : null, note, decision);
+      this.log.warn({ conflictId, outcome: r.outcome, upstreamDeleted: theirs === null }, "conflict: the object changed upstream and here; the upstream's version is kept");
+      await this.announce(conflictId, r, note);
+      return "next";
+    }
+    let ref: RemoteRef | null = null;
+    let stored: ObjectWrite | null = null;
+    try {
+      if (r.ics === null) await this.adapter.remove(this.remote, theirs!.ref, this.ctx);
+      else {
+        const w = await this.adapter.write(this.remote, { name: this.row.object_name, ref: theirs?.ref ?? null, ics: r.ics }, this.ctx);
+        if (w.stored === "dropped" || !w.ref) return this.refuse(`the upstream did not store the resolved version (${w.stored === "dropped" ? w.why : "no reference"})`, null, undefined, "not-stored");
+        ref = w.ref;
+        stored = storedWrite(this.row.object_name, w.stored === "changed" ? w.ics : r.ics);
+      }
+    } catch (e) {
+      if (e instanceof PreconditionFailedUpstream) return this.clash(depth + 1);
+      if (e instanceof Permanent) return this.refuse(`the upstream refused the resolved version: ${e.message}`, e.status, undefined);
+      return this.retry(e as Error);
+    }
+    const conflictId = await this.d.writeback.resolved(this.row, this.holder, { theirs: theirs?.ics ?? null, ours, base, stored, ref, decision, note });
+    this.log.warn({ conflictId, outcome: r.outcome, clashes: r.clashes.length }, "conflict: resolved and written to both sides");
+    await this.announce(conflictId, r, note);
+    await this.d.bus.publish({ type: "write.replayed", ...this.base, outcome: "ok", attempts: this.row.attempts + 1 });
     return "next";
+  }
+
+  private async announce(conflictId: number, r: Resolution, note: string): Promise<void> {
+    const about = { owner: this.cal.owner, source: this.cal.source_id, calendar: this.cal.name, object: this.row.object_name, conflictId, uid: this.rowUid(), policy: this.d.policy, outcome: r.outcome };
+    await this.d.bus.publish({ type: "conflict.detected", ...about, resolution: note });
+    await this.d.bus.publish({ type: "conflict.resolved", ...about, resolution: note });
   }
 
   /** A refusal for good: kept in `conflicts` unless a newer write of the object takes over. */
