@@ -21,9 +21,5 @@ export function configWarnings(config: Config, synced: (type: string) => boolean
     if ((u.merged?.length ?? 0) > 0) out.push(`users.${u.username}.merged: merged calendars are not served by this version yet; the key is accepted and ignored`);
     if ((u.mirrors?.length ?? 0) > 0) out.push(`users.${u.username}.mirrors: mirror rules are not applied by this version yet; the key is accepted and ignored`);
   }
-  const upstreams = config.users.some((u) => u.sources.some((s) => s.type !== "local" && synced(s.type)));
-  if (upstreams && config.sync.conflictPolicy !== "upstream-wins") {
-    out.push(`sync.conflictPolicy: "${config.sync.conflictPolicy}" is not implemented yet: on a conflict the upstream's version is served and yours is kept in the conflict log (as upstream-wins)`);
-  }
   return out;
 }

@@ -2,7 +2,6 @@
  * Conflicts. This module is pure. Content equality lives in ical/content.ts, the three-way merge in
  * ical/merge.ts; this module decides what the cache and the upstream hold under a conflict policy.
  */
-import type { ConflictPolicyName } from "../config/schema.ts";
 import { sameContent } from "../ical/content.ts";
 import { mergeObjects, newerObject, validateSide } from "../ical/merge.ts";
 export { contentKey, sameContent } from "../ical/content.ts";
@@ -60,10 +59,4 @@ function newestWins(base: string | null, ours: string | null, theirs: string | n
   }
   const d = newerObject(ours, theirs);
   return { ics: d.side === "ours" ? ours : theirs, outcome: "newest-won", clashes: [] };
-}
-
-/** What happened to a conflict detected on write-back (the losing version is always kept in `conflicts`). */
-export function describeResolution(policy: ConflictPolicyName): string {
-  // Until the writer calls resolveConflict, every policy keeps the upstream version in the cache and the client's in the record.
-  return policy === "upstream-wins" ? "upstream-wins" : `upstream-kept (policy ${policy} pending; the client's version is in the conflict record)`;
 }

@@ -13,7 +13,7 @@ test("a local-only config has no warnings", () => {
   assert.deepEqual(configWarnings(cfg("", "      - { id: home, type: local, calendars: [{ id: personal, name: Personal }] }"), isSynced), []);
 });
 
-test("google and microsoft push over plain http and the unimplemented conflict policy are warned about", () => {
+test("google and microsoft push over plain http are warned about; conflict policies are not (they exist)", () => {
   const w = configWarnings(cfg('server: { publicUrl: "http://cal.example.com/" }', [
     "      - { id: work, type: google, clientId: c.apps.googleusercontent.com, clientSecret: s }",
     "      - { id: office, type: microsoft, clientId: 00000000-0000-0000-0000-000000000000 }",
@@ -21,7 +21,7 @@ test("google and microsoft push over plain http and the unimplemented conflict p
   assert.ok(w.some((x) => /work: Google sends push notifications only to an https/.test(x)), w.join("\n"));
   assert.ok(w.some((x) => /office: Microsoft Graph sends change notifications only to an https/.test(x)), w.join("\n"));
   assert.ok(!w.some((x) => /not synced/.test(x)), "microsoft sources are synced");
-  assert.ok(w.some((x) => /conflictPolicy: "merge" is not implemented yet/.test(x)), w.join("\n"));
+  assert.ok(!w.some((x) => /conflictPolicy/.test(x)), "conflict policies are implemented: no warning");
   const https = configWarnings(cfg('server: { publicUrl: "https://cal.example.com/" }', "      - { id: work, type: google, clientId: c.apps.googleusercontent.com, clientSecret: s }"), isSynced);
   assert.ok(!https.some((x) => /push/.test(x)), "an https publicUrl is fine");
 });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { IcalError } from "../../src/ical/errors.ts";
-import { describeResolution, resolveConflict, sameContent, type ConflictOutcome } from "../../src/sync/conflict.ts";
+import { resolveConflict, sameContent, type ConflictOutcome } from "../../src/sync/conflict.ts";
 import { componentKey, normProp, parseModel, type Comp } from "../../src/ical/merge-model.ts";
 import { parseCalendarObject } from "../../src/ical/parse.ts";
 
@@ -171,8 +171,5 @@ describe("resolveConflict: newest-wins and errors", () => {
     }
   });
 
-  test("describeResolution still names the policy for the writer", () => {
-    assert.equal(describeResolution("upstream-wins"), "upstream-wins");
-    assert.match(describeResolution("merge"), /merge/);
-  });
+
 });
