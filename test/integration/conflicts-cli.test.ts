@@ -28,7 +28,7 @@ const summary = (ics: string | null | undefined): string | null => (ics ? (/^SUM
 function yaml(file: string, sources = `[{ id: up, type: caldav, url: "http://127.0.0.1:1/", username: u, password: p }]`): string {
   return `server: { host: 127.0.0.1, port: 0 }
 storage: { client: sqlite, filename: "${file}" }
-sync: { schedule: "0 0 1 1 *", jitterSeconds: 0, writeDeadlineMs: 20000, timeoutMs: 2000 }
+sync: { schedule: "0 0 1 1 *", jitterSeconds: 0, writeDeadlineMs: 20000, timeoutMs: 2000, conflictPolicy: upstream-wins }
 logging: { level: error }
 users:
   - username: alice
@@ -184,7 +184,8 @@ describe("calgate conflicts (CLI beside a running server)", () => {
     assert.ok(row.resolved_at !== null);
     assert.equal(row.restored_version, "local");
     assert.match(row.resolution, /restored the local version/);
-    const resolved = (await db("status_events").where({ type: "conflict.resolved" })).map((e: { payload: string }) => JSON.parse(e.payload) as Record<string, unknown>);
+    // The writer announced the conflict as resolved when it happened; the restore is announced again.
+    const resolved = (await db("status_events").where({ type: "conflict.resolved" })).map((e: { payload: string }) => JSON.parse(e.payload) as Record<string, unknown>).filter((e) => e.restored !== undefined);
     assert.equal(resolved.length, 1);
     assert.deepEqual(
       { conflictId: resolved[0]!.conflictId, object: resolved[0]!.object, uid: resolved[0]!.uid, policy: resolved[0]!.policy, outcome: resolved[0]!.outcome, source: resolved[0]!.source, calendar: resolved[0]!.calendar, restored: resolved[0]!.restored },
