@@ -176,6 +176,7 @@ export const CaldavSourceSchema = z
     username: nonEmpty("a user name").describe("User name at the CalDAV server."),
     password: secret("a password").describe("Password (often an app-specific password) at the CalDAV server. Use ${ENV_VAR}."),
     caCert: caCert().optional(),
+    conflictPolicy: z.enum(CONFLICT_POLICIES).optional().describe("How a change made on both sides is resolved for this source; sync.conflictPolicy when absent."),
     include: z.array(nonEmpty("a calendar name glob")).optional().describe('Only calendars whose display name matches one of these globs ("*" and "?"); all when absent.'),
     timeoutMs: int(1000, 600_000).optional().describe("Per-request timeout for this source; sync.timeoutMs when absent."),
   })
@@ -194,6 +195,7 @@ export const GoogleSourceSchema = z
     authUrl: httpUrl().optional().describe("OAuth authorization endpoint override; default https://accounts.google.com/o/oauth2/v2/auth."),
     tokenUrl: httpUrl().optional().describe("OAuth token endpoint override; default https://oauth2.googleapis.com/token."),
     caCert: caCert().optional(),
+    conflictPolicy: z.enum(CONFLICT_POLICIES).optional().describe("How a change made on both sides is resolved for this source; sync.conflictPolicy when absent."),
     calendars: z.array(nonEmpty("a calendar id or name")).optional().describe("Only these calendars (ids or names); all of the account's calendars when absent."),
     testingApp: bool().optional().describe("True when the OAuth app is in Testing publishing status (Google Cloud console): Google then expires refresh tokens after 7 days, and calgate warns on the status feed two days before."),
   })
@@ -208,6 +210,7 @@ export const MicrosoftSourceSchema = z
     apiUrl: httpUrl().optional().describe("Microsoft Graph base URL override (emulators); default https://graph.microsoft.com/v1.0."),
     authority: httpUrl().optional().describe("Identity platform authority override; default https://login.microsoftonline.com."),
     caCert: caCert().optional(),
+    conflictPolicy: z.enum(CONFLICT_POLICIES).optional().describe("How a change made on both sides is resolved for this source; sync.conflictPolicy when absent."),
     calendars: z.array(nonEmpty("a calendar id or name")).optional().describe("Only these calendars (ids or names; \"primary\" is the default calendar); all of the mailbox's calendars when absent."),
     window: z
       .strictObject({

@@ -333,19 +333,22 @@ class Attempt {
    */
   private async decide(theirs: { ref: RemoteRef; ics: string } | null, depth: number): Promise<Step> {
     const { ours, base } = await this.d.writeback.conflictInputs(this.row);
+    // The source's own policy, else sync.conflictPolicy.
+    const source = this.d.catalog.source(this.cal.owner, this.cal.source_id);
+    const policy: ConflictPolicyName = (source && "conflictPolicy" in source ? source.conflictPolicy : undefined) ?? this.d.policy;
     let r: Resolution;
     try {
-      r = depth > 2 ? { ics: theirs?.ics ?? null, outcome: "upstream-won", clashes: ["the upstream kept changing while the resolution was written"] } : resolveConflict(this.d.policy, base, ours, theirs?.ics ?? null);
+      r = depth > 2 ? { ics: theirs?.ics ?? null, outcome: "upstream-won", clashes: ["the upstream kept changing while the resolution was written"] } : resolveConflict(policy, base, ours, theirs?.ics ?? null);
     } catch (e) {
       r = { ics: theirs?.ics ?? null, outcome: "upstream-won", clashes: [`the versions could not be merged (${(e as Error).message})`] };
     }
-    const decision: ConflictDecision = { policy: this.d.policy, outcome: r.outcome, result: r.ics };
-    const note = [`${r.outcome} (policy ${this.d.policy})`, ...r.clashes].join("; ").slice(0, 500);
+    const decision: ConflictDecision = { policy, outcome: r.outcome, result: r.ics };
+    const note = [`${r.outcome} (policy ${policy})`, ...r.clashes].join("; ").slice(0, 500);
     const upstreamHolds = r.ics === null ? theirs === null : theirs !== null && sameContent(r.ics, theirs.ics);
     if (upstreamHolds) {
       const conflictId = await this.d.writeback.conflict(this.row, this.holder, theirs ? theirsOf(this.row.object_name, theirs) : null, note, decision);
       this.log.warn({ conflictId, outcome: r.outcome, upstreamDeleted: theirs === null }, "conflict: the object changed upstream and here; the upstream's version is kept");
-      await this.announce(conflictId, r, note);
+      await this.announce(conflictId, r, note, policy);
       return "next";
     }
     let ref: RemoteRef | null = null;
@@ -365,13 +368,13 @@ class Attempt {
     }
     const conflictId = await this.d.writeback.resolved(this.row, this.holder, { theirs: theirs?.ics ?? null, ours, base, stored, ref, decision, note });
     this.log.warn({ conflictId, outcome: r.outcome, clashes: r.clashes.length }, "conflict: resolved and written to both sides");
-    await this.announce(conflictId, r, note);
+    await this.announce(conflictId, r, note, policy);
     await this.d.bus.publish({ type: "write.replayed", ...this.base, outcome: "ok", attempts: this.row.attempts + 1 });
     return "next";
   }
 
-  private async announce(conflictId: number, r: Resolution, note: string): Promise<void> {
-    const about = { owner: this.cal.owner, source: this.cal.source_id, calendar: this.cal.name, object: this.row.object_name, conflictId, uid: this.rowUid(), policy: this.d.policy, outcome: r.outcome };
+  private async announce(conflictId: number, r: Resolution, note: string, policy: ConflictPolicyName): Promise<void> {
+    const about = { owner: this.cal.owner, source: this.cal.source_id, calendar: this.cal.name, object: this.row.object_name, conflictId, uid: this.rowUid(), policy, outcome: r.outcome };
     await this.d.bus.publish({ type: "conflict.detected", ...about, resolution: note });
     await this.d.bus.publish({ type: "conflict.resolved", ...about, resolution: note });
   }
