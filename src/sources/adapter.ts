@@ -193,7 +193,12 @@ export class RateLimited extends UpstreamError {
 export class AuthRequired extends UpstreamError {}
 /** Network errors, timeouts, 5xx, truncated or unparsable responses: retry later. */
 export class Transient extends UpstreamError {
-  constructor(message: string, status: number | null = null, readonly retryAfterMs: number | null = null) {
+  /**
+   * `notSent`: the failure proves no request of the operation reached the upstream (every attempt was
+   * refused before a connection was made): the write is as unsent as before, and may still be merged
+   * into a newer one. Adapters set it only when they know; false is always safe.
+   */
+  constructor(message: string, status: number | null = null, readonly retryAfterMs: number | null = null, readonly notSent = false) {
     super(message, status);
   }
 }

@@ -116,6 +116,14 @@ export class OutboxStore {
       .update({ claim_holder: holder, claim_until: now + ttlMs, sent_at: this.db.raw("COALESCE(sent_at, ?)", [now]) });
     return Number(n) > 0 ? this.get(id) : null;
   }
+  /**
+   * The attempt provably sent nothing (the upstream refused every connection): the row is unsent again,
+   * so a newer write of the object may still replace it (a create, edit and delete made offline reach
+   * the upstream as nothing). Only by the claim's holder.
+   */
+  async unsend(id: number, holder: string): Promise<void> {
+    await this.db("outbox").where({ id, state: "pending", claim_holder: holder }).update({ sent_at: null });
+  }
   /** A failed attempt: try again later (the claim is released). Only by the claim's holder (null: anyone). */
   async reschedule(id: number, attempts: number, nextAt: number, error: string, holder: string | null = null): Promise<void> {
     const q = this.db("outbox").where({ id, state: "pending" });

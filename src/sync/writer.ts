@@ -19,7 +19,7 @@ import type { OutboxRow, OutboxStore } from "../store/outbox.ts";
 import { ClaimLost, type ConflictDecision, type Theirs, type WriteBackStore } from "../store/writeback.ts";
 import type { StatusBus } from "../status/bus.ts";
 import type { ConflictPolicyName } from "../config/schema.ts";
-import { AuthRequired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, retryHintMs, type RemoteCalendar, type RemoteRef, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
+import { AuthRequired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, Transient, retryHintMs, type RemoteCalendar, type RemoteRef, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { sameContent } from "../ical/content.ts";
 import { objectWrite } from "./object-write.ts";
@@ -54,6 +54,9 @@ type Step = "next" | "stop";
  * by the claim's holder, so an attempt that outlived its claim stops instead of overwriting.
  */
 const CLAIM_MS = 15 * 60_000;
+
+/** Prefix of `last_error` for a failure that provably sent nothing (see retry). */
+const NOT_SENT = "not sent: ";
 
 /** HTTP status for the client when the upstream refused a change for good. */
 function clientStatus(upstream: number | null): number {
@@ -402,9 +405,14 @@ class Attempt {
   }
 
   private async retry(e: Error): Promise<Step> {
+    // Nothing of this write has reached the upstream when this attempt and every earlier one were refused
+    // before connecting (each such failure is recorded with NOT_SENT): it may still be merged into a newer
+    // write (coalescing). Any other earlier failure may have sent it, and then it stays sent.
+    const notSent = e instanceof Transient && e.notSent && (this.row.attempts === 0 || (this.row.last_error ?? "").startsWith(NOT_SENT));
+    if (notSent) await this.d.outbox.unsend(this.row.id, this.holder);
     const attempts = this.row.attempts + 1;
     const delay = Math.max(retryDelayMs(attempts, retryHintMs(e)), e instanceof AuthRequired ? 5 * 60_000 : 0);
-    await this.d.outbox.reschedule(this.row.id, attempts, Date.now() + delay, e.message, this.holder);
+    await this.d.outbox.reschedule(this.row.id, attempts, Date.now() + delay, notSent ? `${NOT_SENT}${e.message}` : e.message, this.holder);
     this.log.warn({ err: e.message, attempts, retryInMs: delay }, "upstream write failed; queued for retry");
     await this.d.bus.publish({ type: "write.replayed", ...this.base, outcome: "retry", error: e.message, attempts });
     return "stop";

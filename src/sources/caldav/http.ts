@@ -14,6 +14,9 @@ import { readFileSync } from "node:fs";
 import { Agent } from "undici";
 import { AuthRequired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, RateLimited, Transient, UpstreamError } from "../adapter.ts";
 
+/** Connection errors that prove nothing was sent: refused, unreachable, or the name did not resolve. */
+const NOT_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
 export interface HttpOptions {
   username: string;
   password: string;
@@ -156,20 +159,23 @@ export class CaldavHttp {
   async request(method: string, url: string, init: RequestInit2, signal: AbortSignal): Promise<HttpReply> {
     const attempts = this.o.attempts ?? 3;
     let last: UpstreamError | null = null;
+    let sent = false; // did any attempt possibly reach the server?
+    const failure = (e: UpstreamError): UpstreamError => (e instanceof Transient && e.notSent && sent ? new Transient(e.message, e.status, e.retryAfterMs, false) : e);
     for (let i = 0; i < attempts; i++) {
       try {
         return await this.once(method, url, init, signal);
       } catch (e) {
         if (!(e instanceof Transient || e instanceof RateLimited) || signal.aborted) throw e;
+        if (!(e instanceof Transient && e.notSent)) sent = true;
         last = e;
         if (i === attempts - 1) break;
         const hinted = e.retryAfterMs;
-        if (hinted !== null && hinted > (this.o.maxRetryAfterMs ?? 10_000)) throw e;
+        if (hinted !== null && hinted > (this.o.maxRetryAfterMs ?? 10_000)) throw failure(e);
         const base = (this.o.baseBackoffMs ?? 250) * 2 ** i;
         await sleep(hinted ?? base / 2 + Math.random() * base, signal);
       }
     }
-    throw last!;
+    throw failure(last!);
   }
 
   private async once(method: string, url: string, init: RequestInit2, signal: AbortSignal): Promise<HttpReply> {
@@ -201,7 +207,9 @@ export class CaldavHttp {
         if (signal.aborted) throw e;
         const err = e as Error & { cause?: { code?: string; message?: string } };
         const why = timeout.aborted ? `timed out after ${this.o.timeoutMs} ms` : err.cause?.code ?? err.cause?.message ?? err.message;
-        throw new Transient(`${method} ${target}: ${why}`);
+        // No connection was made (nothing of the request left this process), and no earlier hop reached a server.
+        const notSent = hop === 0 && !timeout.aborted && NOT_CONNECTED.has(err.cause?.code ?? "");
+        throw new Transient(`${method} ${target}: ${why}`, null, null, notSent);
       }
       if (res.status >= 300 && res.status < 400 && res.status !== 304 && res.headers.get("location")) {
         const next = new URL(res.headers.get("location")!, target).href;
