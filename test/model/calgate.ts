@@ -18,12 +18,12 @@ export const SOURCE = "up";
 const USER = { username: OWNER };
 
 /** `configured` false: the source left the configuration (its calendars stay, read-only). */
-export function modelConfig(file: string, writeDeadlineMs: number, configured = true): Config {
+export function modelConfig(file: string, writeDeadlineMs: number, configured = true, policy = "merge"): Config {
   return parseConfigText(
     [
       "server: { host: 127.0.0.1, port: 0 }",
       `storage: { client: sqlite, filename: "${file}" }`,
-      `sync: { writeDeadlineMs: ${writeDeadlineMs}, timeoutMs: 1000 }`,
+      `sync: { writeDeadlineMs: ${writeDeadlineMs}, timeoutMs: 1000, conflictPolicy: ${policy} }`,
       "logging: { level: error }",
       "users:",
       `  - username: ${OWNER}`,
@@ -69,6 +69,12 @@ export interface ConflictView {
   readonly name: string;
   readonly ours: string | null;
   readonly theirs: string | null;
+  readonly base: string | null;
+  /** What the conflict was settled to (null: deleted, or a refusal), under which policy, with which outcome (null for refusals). */
+  readonly result: string | null;
+  readonly policy: string | null;
+  readonly outcome: string | null;
+  readonly resolution: string | null;
 }
 
 const configs = new Map<string, Config>();
@@ -102,11 +108,11 @@ export class Instance {
   ) {}
 
   /** `otherProcess`: a second process on the same file, with a holder identity of its own. */
-  static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number, otherProcess = false, configured = true): Promise<Instance> {
+  static async open(label: string, file: string, upstream: MemoryUpstream, writeDeadlineMs: number, otherProcess = false, configured = true, policy = "merge"): Promise<Instance> {
     // The config names no file that buildSync reads (openDb gets it): parse it once per variant.
-    const key = `${writeDeadlineMs}/${configured}`;
+    const key = `${writeDeadlineMs}/${configured}/${policy}`;
     let config = configs.get(key);
-    if (!config) configs.set(key, (config = modelConfig(file, writeDeadlineMs, configured)));
+    if (!config) configs.set(key, (config = modelConfig(file, writeDeadlineMs, configured, policy)));
     const as = otherProcess ? asOtherProcess : <T>(fn: () => T): T => fn();
     return as(async () => {
       const db = await openDb(file);
@@ -223,7 +229,8 @@ export class Instance {
     return rows.map((r) => ({ id: Number(r.id), state: String(r.state), op: String(r.op), name: String(r.object_name), ics: r.ics }));
   }
   async conflicts(): Promise<ConflictView[]> {
-    const rows = (await this.db("conflicts").select("id", "object_name", "ours", "theirs").orderBy("id")) as { id: number; object_name: string; ours: string | null; theirs: string | null }[];
-    return rows.map((r) => ({ id: Number(r.id), name: String(r.object_name), ours: r.ours, theirs: r.theirs }));
+    type Row = { id: number; object_name: string; ours: string | null; theirs: string | null; base: string | null; result: string | null; policy: string | null; outcome: string | null; resolution: string | null };
+    const rows = (await this.db("conflicts").select("id", "object_name", "ours", "theirs", "base", "result", "policy", "outcome", "resolution").orderBy("id")) as Row[];
+    return rows.map((r) => ({ id: Number(r.id), name: String(r.object_name), ours: r.ours, theirs: r.theirs, base: r.base, result: r.result, policy: r.policy ?? null, outcome: r.outcome ?? null, resolution: r.resolution ?? null }));
   }
 }

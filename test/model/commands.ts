@@ -7,6 +7,7 @@ import fc from "fast-check";
 import type { FaultAction, Op } from "../helpers/memory-upstream.ts";
 import { performance } from "node:perf_hooks";
 import { CAL, count, type World } from "./world.ts";
+import { maskText } from "./objects.ts";
 
 /** The model proper is the World's record of what happened; fast-check's model object stays empty. */
 export type Model = Record<string, never>;
@@ -36,16 +37,20 @@ abstract class Base implements Cmd {
 
 const slotOf = (w: World, slot: number): number => slot % w.params.slots;
 
-/** One PUT in five carries a SUMMARY with a comma (what Radicale 3.1.8 cuts short when a rewrite fault is armed). */
+/**
+ * One PUT in five carries a SUMMARY with a comma (what Radicale 3.1.8 cuts short when a rewrite fault
+ * is armed). `mask` (objects.ts: 1 SUMMARY, 2 LOCATION, 4 DESCRIPTION, 8 CATEGORIES) names the
+ * properties the edit changes; a create sets them all.
+ */
 export class ClientPut extends Base {
-  constructor(readonly slot: number, readonly mode: "fresh" | "stale" | "blind", readonly comma: boolean) {
+  constructor(readonly slot: number, readonly mode: "fresh" | "stale" | "blind", readonly comma: boolean, readonly mask = 1) {
     super();
   }
   act(w: World): Promise<void> {
-    return w.clientPut(slotOf(w, this.slot), this.mode, this.comma);
+    return w.clientPut(slotOf(w, this.slot), this.mode, this.comma, this.mask);
   }
   toString(): string {
-    return `ClientPut(s${this.slot}, ${this.mode}${this.comma ? ", comma" : ""})`;
+    return `ClientPut(s${this.slot}, ${this.mode}${this.comma ? ", comma" : ""}${this.mask !== 1 ? `, ${maskText(this.mask)}` : ""})`;
   }
 }
 
@@ -63,14 +68,14 @@ export class ClientDelete extends Base {
 
 export class OtherPut extends Base {
   override readonly touchesCalgate = false;
-  constructor(readonly slot: number) {
+  constructor(readonly slot: number, readonly mask = 1) {
     super();
   }
   async act(w: World): Promise<void> {
-    w.otherPut(slotOf(w, this.slot));
+    w.otherPut(slotOf(w, this.slot), this.mask);
   }
   toString(): string {
-    return `OtherPut(s${this.slot})`;
+    return `OtherPut(s${this.slot}${this.mask !== 1 ? `, ${maskText(this.mask)}` : ""})`;
   }
 }
 
@@ -220,6 +225,24 @@ export class Configure extends Base {
   }
 }
 
+/**
+ * The other client changes the upstream, then (before any sync) the client writes the same object:
+ * the client's write meets a version it never saw, a conflict its policy decides. Edits of different
+ * properties merge; a DELETE against an edit (or an edit against the other client's delete) keeps the edit under merge.
+ */
+export class Race extends Base {
+  constructor(readonly other: Base, readonly client: Base) {
+    super();
+  }
+  async act(w: World): Promise<void> {
+    await this.other.act(w);
+    await this.client.act(w);
+  }
+  toString(): string {
+    return `Race(${this.other.toString()}, ${this.client.toString()})`;
+  }
+}
+
 /** The second process writes `n` status events while `inner` runs. */
 export class Noisy extends Base {
   constructor(readonly n: number, readonly inner: Base) {
@@ -236,6 +259,8 @@ export class Noisy extends Base {
 // --- arbitraries -------------------------------------------------------------------------------------
 
 const slot = fc.nat({ max: 2 });
+/** Which properties an edit changes: mostly one (so the two sides often touch different ones), sometimes several. */
+const mask = fc.constantFrom(1, 2, 4, 8, 1, 2, 4, 8, 3, 5, 9, 6, 12, 15);
 const putModes = ["fresh", "fresh", "fresh", "stale", "stale", "blind"] as const;
 
 const failures: Record<Op, FaultAction[]> = {
@@ -260,13 +285,21 @@ export function commandArb(exclude: ReadonlySet<string> = new Set()): fc.Arbitra
     !((a.kind === "omit-calendar" && !on("omit")) || (a.kind === "drop" && !on("drop")) || (a.kind === "rewrite" && !on("rewrite")) || (a.kind === "apply-then-fail" && !on("apply-then-fail")) || ((a.kind === "permanent" || a.kind === "auth") && !on("refuse")) || (a.kind === "precondition" && !on("412")));
   const faultOps = ops.filter((op) => failures[op].some(keep));
   const modes = putModes.filter((m) => m !== "blind" || on("blind"));
-  const clientPut = fc.tuple(slot, fc.constantFrom(...modes), fc.integer({ min: 0, max: 4 })).map(([s, m, c]) => new ClientPut(s, m, c === 0));
+  const clientPut = fc.tuple(slot, fc.constantFrom(...modes), fc.integer({ min: 0, max: 4 }), mask).map(([s, m, c, k]) => new ClientPut(s, m, c === 0, k));
   const outcomes: (FaultAction | null)[] = [null, null, null, ...(on("release-outcome") ? [{ kind: "precondition" } as const, { kind: "transient", status: 503 } as const, { kind: "permanent", status: 403 } as const].filter(keep) : [])];
   const whens = on("hold-after") ? (["before", "after"] as const) : (["before"] as const);
   const entries: { weight: number; arbitrary: fc.Arbitrary<Cmd> }[] = [
     { weight: 7, arbitrary: clientPut },
     ...(on("delete") ? [{ weight: 2, arbitrary: fc.tuple(slot, fc.constantFrom<"fresh" | "stale">("fresh", "stale")).map(([s, m]): Cmd => new ClientDelete(s, m)) }] : []),
-    { weight: 3, arbitrary: slot.map((s): Cmd => new OtherPut(s)) },
+    { weight: 3, arbitrary: fc.tuple(slot, mask).map(([s, k]): Cmd => new OtherPut(s, k)) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(slot, mask, fc.integer({ min: 0, max: 9 }), fc.constantFrom(...modes), mask).map(([s, om, how, m, cm]): Cmd => {
+        const other: Base = how === 0 && on("other-delete") ? new OtherDelete(s) : new OtherPut(s, om);
+        const client: Base = how === 1 && on("delete") ? new ClientDelete(s, "fresh") : new ClientPut(s, m, false, cm);
+        return new Race(other, client);
+      }),
+    },
     ...(on("other-delete") ? [{ weight: 1, arbitrary: slot.map((s): Cmd => new OtherDelete(s)) }] : []),
     { weight: 3, arbitrary: fc.constant<Cmd>(new Sync("primary")) },
     ...(on("conn2") && on("conn2-sync") ? [{ weight: 1, arbitrary: fc.constant<Cmd>(new Sync("conn2")) }] : []),

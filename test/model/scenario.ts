@@ -8,10 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Model } from "./commands.ts";
 import { World, type RunParams } from "./world.ts";
+import type { Policy } from "./objects.ts";
 
 export const T0 = Date.UTC(2024, 0, 1);
 
-export const DEFAULT_PARAMS: RunParams = { slots: 1, initial: [false, false, false], pageSize: 1, nullEtags: false, cursorExpiry: "full", writeDeadlineMs: 5_000 };
+/** MODEL_POLICY: the conflict policy of scenarios that name none (default merge, as calgate's). */
+export const DEFAULT_PARAMS: RunParams = { slots: 1, initial: [false, false, false], pageSize: 1, nullEtags: false, cursorExpiry: "full", writeDeadlineMs: 5_000, policy: (process.env.MODEL_POLICY as Policy | undefined) ?? "merge" };
 
 export interface Step {
   run(m: Model, w: World): Promise<void>;
