@@ -52,9 +52,10 @@ const PATH = process.env.MODEL_PATH;
 /**
  * Known engine defects (each a todo test in regressions.test.ts) whose exact symptom the runs look past,
  * so that the suite stays usable until they are fixed; the count is printed. MODEL_KNOWN_DEFECTS=none
- * fails on them. locate-delete: a DELETE of a never-sent create deletes another client's item (lineage.ts).
+ * fails on them. locate-delete: a DELETE of a never-sent create deletes another client's item;
+ * resolution-answer-lost: a conflict result written upstream whose answer is lost is never recorded (lineage.ts).
  */
-const KNOWN = (process.env.MODEL_KNOWN_DEFECTS ?? "locate-delete").split(",").map((s) => s.trim()).filter((s) => s && s !== "none");
+const KNOWN = (process.env.MODEL_KNOWN_DEFECTS ?? "locate-delete,resolution-answer-lost").split(",").map((s) => s.trim()).filter((s) => s && s !== "none");
 const EXCLUDE = new Set((process.env.MODEL_EXCLUDE ?? "").split(",").map((s) => s.trim()).filter(Boolean));
 
 const paramsArb: fc.Arbitrary<RunParams> = fc.record({

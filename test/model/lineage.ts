@@ -48,6 +48,16 @@ export function lineageProblems(w: World, conflicts: readonly ConflictView[]): s
     // A client deleted it (a DELETE then a create of the name reach the upstream as one replacement).
     const slot = Number(/^item:s(\d+)\.ics$/.exec(h.id)?.[1] ?? NaN);
     const deletedByClient = w.ops.some((o) => o.slot === slot && o.kind === "delete" && o.target != null && from(v, contentKey(o.target)));
+    // The known defect "resolution-answer-lost" (regressions.test.ts, todo): a conflict's result is written
+    // over the version just read, the answer is lost, and the retry finds its goal reached: no record.
+    // Looked past only when the run says so, for a version read by a GET and replaced by a call whose answer was lost.
+    const answerLost = (): boolean =>
+      w.upstream.calls.some((c) => c.op === "get" && c.target === h.id && c.outcome.includes(`etag=${prevEtag}`)) &&
+      w.upstream.calls.some((c) => (c.op === "write" || c.op === "remove") && c.target === h.id && c.fault === "apply-then-fail");
+    if (!deletedByClient && !theirs.has(v) && w.params.lookPast?.includes("resolution-answer-lost") && answerLost()) {
+      w.lookedPast("resolution-answer-lost");
+      continue;
+    }
     if (h.op === "put") {
       const now = contentKey(h.stored!);
       if (v !== now && !from(v, now) && !theirs.has(v) && !deletedByClient) out.push(`${what} disappeared: the new version was not made from it, no client deleted it, and no conflict record keeps it as theirs`);
