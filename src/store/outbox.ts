@@ -162,7 +162,12 @@ export class OutboxStore {
 
   /** The text of the newest write (put) of an object queued before row `beforeId`, if any. */
   async lastPutBefore(calendarId: number, name: string, beforeId: number): Promise<string | null> {
-    const r = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, op: "put" }).andWhere("id", "<", beforeId).orderBy("id", "desc").first("ics");
+    // Only writes of the current chain (after the last one that settled: what came before is accounted
+    // for) that may have reached the upstream (claimed for sending and not proven unsent): a create
+    // merged away before it was sent never put anything there.
+    const settled = (await this.db("outbox").where({ calendar_id: calendarId, object_name: name }).whereIn("state", ["done", "conflict", "failed"]).andWhere("id", "<", beforeId).max({ m: "id" }).first()) as { m: number | null } | undefined;
+    const r = await this.db<OutboxRow>("outbox").where({ calendar_id: calendarId, object_name: name, op: "put" }).whereNotNull("sent_at")
+      .andWhere("id", "<", beforeId).andWhere("id", ">", Number(settled?.m ?? 0)).orderBy("id", "desc").first("ics");
     return r?.ics ?? null;
   }
 

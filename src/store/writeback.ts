@@ -125,37 +125,51 @@ export class WriteBackStore {
   /**
    * What a conflict is decided from: the client's side is the newest queued write of the object (the
    * last one a client made: each write is a whole object, so it includes the ones before), the base is
-   * the last version both sides agreed on.
+   * the last version both sides agreed on. `upTo` is that newest row: a write queued after it was not
+   * part of the decision.
    */
-  async conflictInputs(row: OutboxRow): Promise<{ ours: string | null; base: string | null }> {
+  async conflictInputs(row: OutboxRow): Promise<{ ours: string | null; base: string | null; upTo: number }> {
     const newest = (await this.db<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).orderBy("id", "desc").first()) ?? row;
     const current = (await this.db<ObjectRow>("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first()) ?? null;
     const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
-    return { ours: newest.op === "put" ? newest.ics : null, base: current?.base_ics ?? previous?.base_ics ?? null };
+    return { ours: newest.op === "put" ? newest.ics : null, base: current?.base_ics ?? previous?.base_ics ?? null, upTo: Math.max(newest.id, row.id) };
   }
 
   /**
-   * A conflict decided by the policy and written to the upstream (`ref`: where its result now lives;
-   * null: deleted there): recorded with base, ours, theirs and the result; the cache takes the result;
-   * every queued write of the object is done (the result includes the newest of them). Returns the id.
+   * A conflict whose result is about to be written to the upstream: recorded first (outcome pending),
+   * so the versions it replaces are kept even if the write's answer is lost. Returns the id.
    */
-  async resolved(row: OutboxRow, holder: string, c: { theirs: string | null; ours: string | null; base: string | null; stored: ObjectWrite | null; ref: { id: string; etag: string | null } | null; decision: ConflictDecision; note: string }): Promise<number> {
+  async pendingConflict(row: OutboxRow, holder: string, c: { theirs: string | null; ours: string | null; base: string | null; policy: string; result: string | null; note: string }): Promise<number> {
     return tx(this.db, async (trx) => {
       await mustHold(trx, row, holder);
-      const id = await new ConflictStore(trx).record({
-        calendarId: row.calendar_id, name: row.object_name, ours: c.ours, theirs: c.theirs, base: c.base, resolution: c.note,
-        policy: c.decision.policy, outcome: c.decision.outcome, result: c.stored?.ics ?? null,
-      }, trx);
+      return new ConflictStore(trx).record({ calendarId: row.calendar_id, name: row.object_name, ours: c.ours, theirs: c.theirs, base: c.base, resolution: c.note, policy: c.policy, outcome: "pending", result: c.result }, trx);
+    });
+  }
+
+  /**
+   * The result of conflict `conflictId` is at the upstream (`ref`: where it lives; null: deleted there):
+   * the record gets its outcome, the cache takes the result, and the queued writes the decision covered
+   * (up to `upTo`) are done. Writes queued after the decision go next, from the result's version.
+   */
+  async resolved(row: OutboxRow, holder: string, c: { conflictId: number; stored: ObjectWrite | null; ref: { id: string; etag: string | null } | null; decision: ConflictDecision; note: string; upTo: number }): Promise<void> {
+    await tx(this.db, async (trx) => {
+      await mustHold(trx, row, holder);
+      await trx("conflicts").where({ id: c.conflictId }).update({ outcome: c.decision.outcome, result: c.stored?.ics ?? null, resolution: c.note, resolved_at: Date.now() });
       const objects = new ObjectStore(trx);
+      const later = await trx<OutboxRow>("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).andWhere("id", ">", c.upTo).orderBy("id");
       if (c.stored && c.ref) {
-        const r = await objects.put(row.calendar_id, { ...c.stored, upstreamHref: c.ref.id, upstreamEtag: c.ref.etag, baseIcs: c.stored.ics }, NO_CONDITIONS);
-        if (!r.ok) throw new Error(`could not store the resolved version: ${r.reason}`);
-      } else if (await trx("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first("id")) {
+        if (later.length === 0) {
+          const r = await objects.put(row.calendar_id, { ...c.stored, upstreamHref: c.ref.id, upstreamEtag: c.ref.etag, baseIcs: c.stored.ics }, NO_CONDITIONS);
+          if (!r.ok) throw new Error(`could not store the resolved version: ${r.reason}`);
+        } else await objects.setUpstream(row.calendar_id, row.object_name, { upstreamHref: c.ref.id, upstreamEtag: c.ref.etag, baseIcs: c.stored.ics }, trx);
+      } else if (later.length === 0 && (await trx("objects").where({ calendar_id: row.calendar_id, name: row.object_name }).first("id"))) {
         await objects.remove(row.calendar_id, row.object_name, NO_CONDITIONS);
       }
-      await trx("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" })
-        .update({ state: "done", last_error: `conflict ${id}: ${c.decision.outcome}`, claim_holder: null, claim_until: null, confirmed_href: c.ref?.id ?? null, confirmed_etag: c.ref?.etag ?? null });
-      return id;
+      // A write queued after the decision was not merged: it goes next, on the result's version.
+      const previous = c.stored && c.ref ? JSON.stringify(rowOf(row, c.stored, c.ref)) : null;
+      for (const n of later) await trx("outbox").where({ id: n.id }).update({ if_match: c.ref?.etag ?? null, upstream_href: c.ref?.id ?? null, previous_json: previous });
+      await trx("outbox").where({ calendar_id: row.calendar_id, object_name: row.object_name, state: "pending" }).andWhere("id", "<=", c.upTo)
+        .update({ state: "done", last_error: `conflict ${c.conflictId}: ${c.decision.outcome}`, claim_holder: null, claim_until: null, confirmed_href: c.ref?.id ?? null, confirmed_etag: c.ref?.etag ?? null });
     });
   }
 

@@ -266,8 +266,11 @@ class Attempt {
     if (this.row.upstream_href === null) {
       // No confirmed create: it was merged away unsent, or it was sent and its answer lost. Look where a
       // create of this name lands; an item there with the object's UID is ours, and is deleted (If-Match).
+      // Only a create that may have been sent can have put anything there: an item under the name with
+      // the same UID is otherwise another client's, and is not ours to delete.
       const sent = await this.d.outbox.lastPutBefore(this.row.calendar_id, this.row.object_name, this.row.id);
-      const uid = sent ? parseCalendarObject(sent).uid : this.row.previous_json ? (JSON.parse(this.row.previous_json) as ObjectRow).uid : null;
+      const previous = this.row.previous_json ? (JSON.parse(this.row.previous_json) as ObjectRow) : null;
+      const uid = sent ? parseCalendarObject(sent).uid : previous?.upstream_href ? previous.uid : null;
       const found = await this.adapter.locate(this.remote, { name: this.row.object_name, uid }, this.ctx);
       if (!found || uid === null || parseCalendarObject(found.ics).uid !== uid) return this.confirmed(null, null);
       if (!(await this.d.outbox.retarget(this.row.id, found.ref.etag, found.ref.id, this.holder))) throw new ClaimLost(`outbox row ${this.row.id} was taken over`);
@@ -335,7 +338,7 @@ class Attempt {
    * upstream's version is kept, as before policies existed.
    */
   private async decide(theirs: { ref: RemoteRef; ics: string } | null, depth: number): Promise<Step> {
-    const { ours, base } = await this.d.writeback.conflictInputs(this.row);
+    const { ours, base, upTo } = await this.d.writeback.conflictInputs(this.row);
     // The source's own policy, else sync.conflictPolicy.
     const source = this.d.catalog.source(this.cal.owner, this.cal.source_id);
     const policy: ConflictPolicyName = (source && "conflictPolicy" in source ? source.conflictPolicy : undefined) ?? this.d.policy;
@@ -354,6 +357,8 @@ class Attempt {
       await this.announce(conflictId, r, note, policy);
       return "next";
     }
+    // Recorded before the result leaves: if its answer is lost, the versions it replaces are still kept.
+    const conflictId = await this.d.writeback.pendingConflict(this.row, this.holder, { theirs: theirs?.ics ?? null, ours, base, policy, result: r.ics, note });
     let ref: RemoteRef | null = null;
     let stored: ObjectWrite | null = null;
     try {
@@ -369,7 +374,7 @@ class Attempt {
       if (e instanceof Permanent) return this.refuse(`the upstream refused the resolved version: ${e.message}`, e.status, undefined);
       return this.retry(e as Error);
     }
-    const conflictId = await this.d.writeback.resolved(this.row, this.holder, { theirs: theirs?.ics ?? null, ours, base, stored, ref, decision, note });
+    await this.d.writeback.resolved(this.row, this.holder, { conflictId, stored, ref, decision, note, upTo });
     this.log.warn({ conflictId, outcome: r.outcome, clashes: r.clashes.length }, "conflict: resolved and written to both sides");
     await this.announce(conflictId, r, note, policy);
     await this.d.bus.publish({ type: "write.replayed", ...this.base, outcome: "ok", attempts: this.row.attempts + 1 });

@@ -126,7 +126,6 @@ test("model: a full listing without an object whose create is in flight is not t
 
 test(
   "model: a DELETE of a create that never reached the upstream does not delete what another client created under that name (issue 11: no version disappears)",
-  { todo: "writer.ts remove(): with no confirmed href it locates the name and deletes any item with the object's UID, without a conflict" },
   async () => {
     // c1 is created and deleted (the DELETE's answer held); the other client creates the object again
     // (o3) and the client, whose cache is empty, creates c4 (If-None-Match *), queued behind the held
@@ -149,7 +148,6 @@ test(
 
 test(
   "model: a conflict whose result was written upstream but whose answer was lost is still recorded (issue 11: the replaced version is kept as theirs)",
-  { todo: "writer.ts decide(): the result is written before the conflict is recorded; on the retry settleAgainst finds the goal reached and confirms the row: no conflict record" },
   async () => {
     // The provider gives no ETags in pulls (the cache does not know the upstream version: the writer
     // reads it first). The other client edits SUMMARY (o2), the client edits SUMMARY too (c3, newer):
@@ -166,7 +164,6 @@ test(
 
 test(
   "model: a write queued while a conflict's result is being written upstream is not marked done with it (an acknowledged write is lost)",
-  { todo: "store/writeback.ts resolved() marks every pending row of the object done, also rows queued after the policy decided; their versions are in no record" },
   async () => {
     // c1 meets a 412 (injected; the upstream still holds the base): the policy decides c1 and writes it
     // (held). Meanwhile the client PUTs c2 (queued, 204). The resolution lands; resolved() records
