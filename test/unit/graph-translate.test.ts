@@ -353,6 +353,9 @@ test("property: icsToPlan(groupToIcs(event)) gives back the event's mapped field
   fc.assert(fc.property(eventArb, (a) => {
     const iana = graphZoneToIana(a.zone)!;
     const local = iana === "UTC" ? iso(a.startMs) : new Intl.DateTimeFormat("sv-SE", { timeZone: iana, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(a.startMs).replace(" ", "T");
+    // Local times between 00:00 and 04:00 are left out: DST transitions fall there, and a time in the
+    // repeated (or skipped) hour has no unambiguous TZID form (a documented limitation, as for Google).
+    fc.pre(a.allDay || !/T0[0-3]:/.test(local));
     const day = local.slice(0, 10);
     const endDay = new Date(Date.parse(`${day}T00:00:00Z`) + (1 + Math.floor(a.minutes / 1440)) * 86_400_000).toISOString().slice(0, 10);
     const start = a.allDay ? { dateTime: `${day}T00:00:00.0000000`, timeZone: "UTC" } : { dateTime: `${iso(a.startMs)}.0000000`, timeZone: "UTC" };
