@@ -5,27 +5,14 @@
  * still counts, and a storm of refusals stretches an import.
  */
 
+import { sleep } from "./timing.ts";
+
 export interface Clock {
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      const onAbort = (): void => {
-        clearTimeout(t);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
-};
+export const realClock: Clock = { now: () => Date.now(), sleep };
 
 /** At most `limit` units in any window of `windowMs`. */
 export class SlidingWindowBudget {

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Agent } from "undici";
+import { parseRetryAfter, sleep } from "../timing.ts";
 import { AuthRequired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, RateLimited, Transient, UpstreamError } from "../adapter.ts";
 
 /** Connection errors that prove nothing was sent: refused, unreachable, or the name did not resolve. */
@@ -43,26 +44,7 @@ export interface RequestInit2 {
   accept?: readonly number[];
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-
-export function parseRetryAfter(v: string | null, now = Date.now()): number | null {
-  if (!v) return null;
-  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? null : Math.max(0, t - now);
-}
+export { parseRetryAfter };
 
 /** What to do with a redirect (redirectDecision). */
 export type RedirectDecision =

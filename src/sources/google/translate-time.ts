@@ -13,6 +13,8 @@ const UTC_NAMES = new Set(["UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Etc/Univers
 export const isUtcName = (z: string | null | undefined): boolean => !!z && UTC_NAMES.has(z);
 
 /** Offset of an IANA zone at an instant, in minutes east of UTC (Node's Intl data). */
+import { timeProp, type TimeOut } from "../../ical/time-property.ts";
+export { timeProp };
 import { offsetMinutes } from "../../ical/vtimezone.ts";
 export { offsetMinutes };
 
@@ -84,12 +86,7 @@ export class ZoneUse {
   }
 }
 
-export interface TimeOut {
-  /** "date" | "utc" | "zoned" | "floating" */
-  readonly kind: "date" | "utc" | "zoned" | "floating";
-  readonly text: string;
-  readonly tzid: string | null;
-}
+export type { TimeOut } from "../../ical/time-property.ts";
 
 /** A Google time as an iCalendar value rendered in `zone` (or floating in it when `floating`). */
 export function gToIcs(g: GDateTime, zone: string, floating: boolean, use: ZoneUse): TimeOut {
@@ -101,17 +98,6 @@ export function gToIcs(g: GDateTime, zone: string, floating: boolean, use: ZoneU
   return { kind: "zoned", text, tzid: use.note(zone, ms) };
 }
 
-/** Sets an ICAL property from a TimeOut. */
-export function timeProp(name: string, t: TimeOut): ICAL.Property {
-  const p = new ICAL.Property(name);
-  p.resetType(t.kind === "date" ? "date" : "date-time");
-  const v = t.text;
-  const iso = t.kind === "date" ? `${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6, 8)}`
-    : `${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6, 8)}T${v.slice(9, 11)}:${v.slice(11, 13)}:${v.slice(13, 15)}${t.kind === "utc" ? "Z" : ""}`;
-  (p.jCal as unknown[])[3] = iso;
-  if (t.tzid) p.setParameter("tzid", t.tzid);
-  return p;
-}
 
 /** One iCalendar time value read for Google. */
 export interface IcsTime {

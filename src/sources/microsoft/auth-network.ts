@@ -10,6 +10,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { rootCertificates } from "node:tls";
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from "@azure/msal-node";
+import { parseRetryAfter } from "../timing.ts";
 import { MicrosoftAuthError } from "./auth-core.ts";
 
 export const NETWORK_TIMEOUT_MS = 30_000;
@@ -39,14 +40,6 @@ const shortUrl = (url: string): string => {
   }
 };
 
-function retryAfterMs(v: string | string[] | undefined): number | null {
-  const s = Array.isArray(v) ? v[0] : v;
-  if (s === undefined) return null;
-  const secs = Number(s);
-  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
-  const at = Date.parse(s);
-  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
-}
 
 /** An INetworkModule over node:https (and node:http, which MSAL refuses for authorities anyway). */
 export class CalgateNetworkClient implements INetworkModule {
@@ -122,7 +115,7 @@ export class CalgateNetworkClient implements INetworkModule {
           try {
             parsed = text === "" ? {} : JSON.parse(text);
           } catch {
-            this.lastFailure = { url: shortUrl(url), status, error: "unparsable answer", description: `HTTP ${status}, not JSON`, retryAfterMs: retryAfterMs(res.headers["retry-after"]), at: Date.now() };
+            this.lastFailure = { url: shortUrl(url), status, error: "unparsable answer", description: `HTTP ${status}, not JSON`, retryAfterMs: parseRetryAfter(res.headers["retry-after"]), at: Date.now() };
             reject(new AuthError("token_parsing_error", "", `the identity endpoint answered HTTP ${status} with something other than JSON (${shortUrl(url)})`));
             return;
           }
@@ -135,7 +128,7 @@ export class CalgateNetworkClient implements INetworkModule {
               status,
               error: typeof o.error === "string" ? o.error : `HTTP ${status}`,
               description: typeof o.error_description === "string" ? o.error_description : null,
-              retryAfterMs: retryAfterMs(res.headers["retry-after"]),
+              retryAfterMs: parseRetryAfter(res.headers["retry-after"]),
               at: Date.now(),
             };
           }

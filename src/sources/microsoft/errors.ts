@@ -3,6 +3,7 @@
  * wait | refresh, and what is left maps to the typed upstream errors of adapter.ts. Branches only on
  * the status and the error `code`, never on the message (reference section 6).
  */
+import { parseRetryAfter } from "../timing.ts";
 import { AuthRequired, CursorExpired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, RateLimited, Transient, UpstreamError } from "../adapter.ts";
 
 export interface GraphFailure {
@@ -23,14 +24,7 @@ interface GraphErrorLike {
   headers?: { get?(name: string): string | null } | Record<string, string>;
 }
 
-/** Retry-After as ms: delta-seconds (Graph sends fractions, e.g. 2.128) or an HTTP-date; null when absent or unreadable. */
-export function parseRetryAfter(v: string | null | undefined, now = Date.now()): number | null {
-  if (v === null || v === undefined || v.trim() === "") return null;
-  const t = v.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Math.ceil(Number(t) * 1000);
-  const at = Date.parse(t);
-  return Number.isFinite(at) ? Math.max(0, at - now) : null;
-}
+export { parseRetryAfter };
 
 function header(h: GraphErrorLike["headers"], name: string): string | null {
   if (!h) return null;

@@ -7,6 +7,8 @@
 import ICAL from "ical.js";
 import { ianaNameFor, ianaZone, resolveTzid, wallMs, wallOf, type Wall, type Zone } from "../../ical/timezones.ts";
 import type { GraphDateTimeTimeZone } from "./translate-types.ts";
+import { timeProp, type TimeOut } from "../../ical/time-property.ts";
+export { timeProp };
 import { graphZoneName, ianaToWindows, icsDate, icsWall, isoDate, isoWall, isUtcName, matchVtimezone, parseWall, wallIn, windowsEquivalent } from "./translate-zones.ts";
 
 export interface IcsTime {
@@ -82,7 +84,7 @@ export function toGraphTime(t: IcsTime, allDayZone: string): GraphDateTimeTimeZo
 export const utcIso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** Output form of a time: DATE, UTC, zoned (TZID) or floating. */
-export interface TimeOut { readonly kind: "date" | "utc" | "zoned" | "floating"; readonly text: string; readonly tzid: string | null }
+export type { TimeOut } from "../../ical/time-property.ts";
 
 /** An instant rendered in a zone (IANA or "UTC"), with the TZID to write (null: UTC), or floating. */
 export function renderTime(ms: number, iana: string, tzid: string | null, floating: boolean): TimeOut {
@@ -104,13 +106,3 @@ export function localOf(zone: Zone, ms: number): Wall {
 
 export const renderDate = (w: Wall): TimeOut => ({ kind: "date", text: icsDate(w), tzid: null });
 
-export function timeProp(name: string, t: TimeOut): ICAL.Property {
-  const p = new ICAL.Property(name.toLowerCase());
-  p.resetType(t.kind === "date" ? "date" : "date-time");
-  const v = t.text;
-  const iso = t.kind === "date" ? `${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6, 8)}`
-    : `${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6, 8)}T${v.slice(9, 11)}:${v.slice(11, 13)}:${v.slice(13, 15)}${t.kind === "utc" ? "Z" : ""}`;
-  (p.jCal as unknown[])[3] = iso;
-  if (t.tzid) p.setParameter("tzid", t.tzid);
-  return p;
-}
