@@ -458,6 +458,9 @@ describe("Google push", () => {
     assert.equal(forged.status, 403);
     const unknown = await fetch(`${w.base}/hooks/google`, { method: "POST", headers: { "x-goog-channel-id": "nope", "x-goog-resource-state": "exists" } });
     assert.equal(unknown.status, 404);
+    assert.equal((await fetch(`${w.base}/hooks/google`, { method: "POST" })).status, 400, "not a notification: no channel headers");
+    assert.equal((await fetch(`${w.base}/hooks/google`)).status, 405);
+    assert.equal((await fetch(`${w.base}/hooks/google`, { method: "POST", body: "x".repeat(300 * 1024) })).status, 413, "a body no notification has");
   });
 
   test("a channel near its expiry is replaced by a new one (new id), and the old one is stopped", async () => {

@@ -6,6 +6,7 @@ import { groupSeries, isLive, parseVersion, versionOf, withoutMark, WRITE_MARK, 
 import { failureOf, upstreamErrorOf } from "../../src/sources/google/errors.ts";
 import { AuthRequired, CursorExpired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, RateLimited, Transient } from "../../src/sources/adapter.ts";
 import { rootUrlOf } from "../../src/sources/google/client.ts";
+import { parseConfigText } from "../../src/config/load.ts";
 
 function fakeClock(): Clock & { t: number; slept: number[] } {
   const c = {
@@ -92,4 +93,10 @@ test("apiUrl must be the Calendar API base; the client library gets its root", (
   assert.equal(rootUrlOf("https://www.googleapis.com/calendar/v3"), "https://www.googleapis.com/");
   assert.equal(rootUrlOf("http://127.0.0.1:9/calendar/v3/"), "http://127.0.0.1:9/");
   assert.throws(() => rootUrlOf("https://example.com/api"), /must end with \/calendar\/v3/);
+});
+
+test("check-config refuses a Google apiUrl that is not the Calendar API base, naming the line and what was expected", () => {
+  const yaml = (api: string) => `secretKey: abcdefghijklmnopqrstuvwxyz0123456789abcd\nusers:\n  - username: a\n    password: x\n    sources:\n      - { id: work, type: google, clientId: c, clientSecret: s, apiUrl: "${api}" }\n`;
+  assert.throws(() => parseConfigText(yaml("https://example.com/api"), "g.yaml", {}), /g\.yaml:6:.*apiUrl: expected the Calendar API base URL, ending with \/calendar\/v3/);
+  assert.doesNotThrow(() => parseConfigText(yaml("http://127.0.0.1:9/calendar/v3"), "g.yaml", {}));
 });

@@ -78,3 +78,13 @@ test("a subscription the provider ended is stopped and replaced at once", async 
   await w.push.close();
   await w.db.destroy();
 });
+
+test("subscriptions of a source no longer configured are forgotten at start-up (they cannot be stopped without its credentials)", async () => {
+  const w = await world();
+  await w.channels.add({ id: "orphan", owner: "alice", sourceId: "gone", calendarId: "x@cal", secret: "s", data: null, expiresAt: Date.now() + 86_400_000 });
+  const catalog = { source: (_o: string, id: string) => (id === "work" ? { id: "work", type: "google" } : null) } as unknown as Catalog;
+  const push = new PushChannels({ catalog, calendars: new CalendarStore(w.db), channels: w.channels, publicUrl: "https://cal.example.com/", log: pino({ level: "silent" }), trigger: () => {} });
+  await push.forgetOrphans();
+  assert.equal(await w.channels.byId("orphan"), null);
+  await w.db.destroy();
+});
