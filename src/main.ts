@@ -33,6 +33,8 @@ import { WriteBackStore } from "./store/writeback.ts";
 import { SecretStore } from "./store/secrets.ts";
 import { SecretBox } from "./auth/crypto.ts";
 import { Catalog } from "./sync/catalog.ts";
+import { MergedCalendarService } from "./sync/merged.ts";
+import { MergedStore } from "./store/merged.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -76,7 +78,8 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
   const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
   const directory = sourceDirectory(config, registry);
-  const service = new StoreCalendarService(calendars, objects, directory, writer);
+  const plain = new StoreCalendarService(calendars, objects, directory, writer);
+  const service = new MergedCalendarService(plain, calendars, new MergedStore(db), config, (f) => void bus.publish({ type: "merged.updated", owner: f.owner, source: "merged", calendar: f.merged, changed: f.changed }));
   return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, changes: changeFeed(db) as ChangeFeed };
 }
 

@@ -3,6 +3,7 @@
  * out loud by check-config and at start-up, never a silent "ok".
  */
 import type { Config } from "./schema.ts";
+import { globToRegExp } from "./glob.ts";
 
 /** `synced(type)`: whether this version syncs sources of that type (sources/registry.ts). */
 export function configWarnings(config: Config, synced: (type: string) => boolean): string[] {
@@ -18,8 +19,13 @@ export function configWarnings(config: Config, synced: (type: string) => boolean
         out.push(`users.${u.username}.sources.${s.id}: Microsoft Graph sends change notifications only to an https server.publicUrl; with ${publicUrl} calgate polls this source instead`);
       }
     }
-    if ((u.merged?.length ?? 0) > 0) out.push(`users.${u.username}.merged: merged calendars are not served by this version yet; the key is accepted and ignored`);
+    for (const m of u.merged ?? []) {
+      if (m.writeTo && !m.include.some((p) => globToRegExp(p).test(m.writeTo!))) {
+        out.push(`users.${u.username}.merged.${m.id}: writeTo ${m.writeTo} is not among the calendars it includes, so events created in it will not show in it; add it to include`);
+      }
+    }
     if ((u.mirrors?.length ?? 0) > 0) out.push(`users.${u.username}.mirrors: mirror rules are not applied by this version yet; the key is accepted and ignored`);
   }
   return out;
 }
+

@@ -15,7 +15,7 @@ import { mkcalendar, mkcol } from "./methods/mkcalendar.ts";
 import { report } from "./methods/report.ts";
 import { defaultProperties } from "./props/index.ts";
 import { defaultReports } from "./reports/index.ts";
-import { ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused } from "./service.ts";
+import { NoWriteTarget, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused } from "./service.ts";
 
 export const DAV_HEADER = "1, 3, access-control, calendar-access, extended-mkcol";
 
@@ -59,6 +59,7 @@ export function toDavError(e: unknown): DavError {
   if (e instanceof UidConflict) return new DavError(409, e.message, "{urn:ietf:params:xml:ns:caldav}no-uid-conflict");
   if (e instanceof ObjectNotFound) return new DavError(404, e.message || "no such calendar object");
   if (e instanceof UpstreamRefused) return new DavError(e.status, e.message);
+  if (e instanceof NoWriteTarget) return new DavError(403, e.message, "{urn:calgate:ns}no-write-target");
   throw e;
 }
 

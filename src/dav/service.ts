@@ -133,6 +133,8 @@ export class UidConflict extends Error {
   }
 }
 export class ObjectNotFound extends Error {}
+/** A new object in a collection that has nowhere to put it (a merged calendar without `writeTo`). */
+export class NoWriteTarget extends Error {}
 /** The owning upstream refused the change; the local change was rolled back. */
 export class UpstreamRefused extends Error {
   constructor(readonly status: number, message: string) {

@@ -66,7 +66,10 @@ export interface ConflictResolved extends Base, Required<ConflictFields> {
   readonly restored?: ConflictVersion;
 }
 
-export type StatusEvent = SyncStarted | SyncCompleted | SyncFailed | SourceStatusChanged | WriteQueued | WriteReplayed | ConflictDetected | ConflictResolved;
+/** A merged calendar took in changes of the calendars it combines (`calendar` is the merged calendar's id). */
+export interface MergedUpdated extends Base { readonly type: "merged.updated"; readonly changed: number }
+
+export type StatusEvent = MergedUpdated | SyncStarted | SyncCompleted | SyncFailed | SourceStatusChanged | WriteQueued | WriteReplayed | ConflictDetected | ConflictResolved;
 export type StatusEventType = StatusEvent["type"];
 /** What a publisher gives: the bus assigns id and at. */
 export type NewStatusEvent = StatusEvent extends infer E ? (E extends StatusEvent ? Omit<E, "id" | "at"> : never) : never;

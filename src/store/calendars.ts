@@ -24,6 +24,8 @@ export interface CalendarRow {
   upstream_missing: number;
   /** 1 when the upstream grants read access only (served read-only). */
   read_only: number;
+  /** JSON array of the owning account's calendar user addresses (lower case, no "mailto:"), or null. */
+  owner_addresses: string | null;
   created_at: number;
 }
 

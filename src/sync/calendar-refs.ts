@@ -5,17 +5,13 @@
  * collection name after "<source-id>-", the upstream's own id, or its display name.
  */
 import type { CalendarRow } from "../store/calendars.ts";
+import { globToRegExp } from "../config/glob.ts";
 
 export interface CalendarRefTarget {
   readonly source_id: string;
   readonly name: string;
   readonly source_calendar_id: string | null;
   readonly displayname: string | null;
-}
-
-function globToRegExp(glob: string, flags: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${body}$`, flags);
 }
 
 export function splitRef(ref: string): { source: string; calendar: string } {
@@ -26,9 +22,10 @@ export function splitRef(ref: string): { source: string; calendar: string } {
 /** Whether `row` is one of the calendars `ref` names (a glob in the calendar part is allowed). */
 export function refMatches(row: CalendarRefTarget, ref: string): boolean {
   const { source, calendar } = splitRef(ref);
-  if (row.source_id !== source) return false;
-  const exact = globToRegExp(calendar, "u");
-  const prefix = `${source}-`;
+  // As check-config reads them: source and calendar ids are matched without regard to case.
+  if (row.source_id.toLowerCase() !== source.toLowerCase()) return false;
+  const exact = globToRegExp(calendar, "iu");
+  const prefix = `${row.source_id}-`;
   const names = [row.name.startsWith(prefix) ? row.name.slice(prefix.length) : null, row.name, row.source_calendar_id];
   if (names.some((n) => n !== null && exact.test(n))) return true;
   return row.displayname !== null && globToRegExp(calendar, "iu").test(row.displayname);

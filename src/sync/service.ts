@@ -7,7 +7,7 @@ import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
 import type { ObjectStore, ObjectRow } from "../store/objects.ts";
 import type { QueueFor } from "../store/outbox.ts";
 import {
-  InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
+  ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
@@ -16,7 +16,8 @@ import type { XmlElement } from "../xml/tree.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { IcalError } from "../ical/errors.ts";
 import { objectWrite } from "./object-write.ts";
-import { formatSyncToken, parseSyncToken } from "./tokens.ts";
+import { formatSyncToken } from "./tokens.ts";
+import { changeSet, toHead } from "./change-set.ts";
 import type { FlushOutcome } from "./writer.ts";
 
 export { objectWrite };
@@ -157,44 +158,10 @@ export class StoreCalendarService implements CalendarService {
   async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: { exactBodies?: boolean } = {}): AsyncIterable<StoredObject> {
     for await (const r of this.objectsStore.query(cal.id, component, range, 500, opts.exactBodies ?? true)) yield toStored(r);
   }
-  /**
-   * Changes after the token's sequence in change-log order. `changes` has one row per name ever written
-   * (tombstones have deleted = 1), so an initial listing is the log from 0 with tombstones up to now
-   * left out, and a limit cuts it at a sequence the next token can continue from without skipping
-   * anyone (see SyncPosition.removedThrough in tokens.ts).
-   */
   async changesSince(cal: CalendarMeta, token: string | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
     // cal was read at the start of this request: its position is this response's consistent snapshot.
-    const { seq: current, minSeq } = await this.position(cal);
-    let from: number;
-    let tombstonesAfter: number;
-    if (token === null) {
-      // Initial sync: every member, no tombstones, token = now. When it all fits, from the cached
-      // listing; otherwise page through the log, whose token carries "nothing removed up to now".
-      const heads = await this.heads(cal);
-      if (heads.length <= limit) return { token: formatSyncToken(cal.id, current), changed: heads, removed: [], truncated: false };
-      from = 0;
-      tombstonesAfter = current;
-    } else {
-      const pos = parseSyncToken(cal.id, token);
-      if (pos === undefined) throw new InvalidSyncToken("token was not issued for this calendar", "foreign");
-      from = pos.seq;
-      tombstonesAfter = pos.removedThrough;
-      if (tombstonesAfter > current) throw new InvalidSyncToken(`token is ahead of this calendar (at ${current})`);
-      // Live members are never pruned from the log, only tombstones: what must still be there are
-      // the removals the client has not been told of.
-      if (tombstonesAfter < minSeq) throw new InvalidSyncToken("token is older than the retained change history");
-    }
-    const rows = await this.objectsStore.changesSince(cal.id, from, limit === Number.MAX_SAFE_INTEGER ? 1_000_000 : limit + 1, tombstonesAfter);
-    const truncated = rows.length > limit;
-    const page = truncated ? rows.slice(0, limit) : rows;
-    const last = truncated ? page[page.length - 1]!.seq : current;
-    return {
-      token: formatSyncToken(cal.id, last, tombstonesAfter),
-      changed: page.filter((r) => r.head !== null).map((r) => toHead(r.head!)),
-      removed: page.filter((r) => r.head === null).map((r) => r.name),
-      truncated,
-    };
+    const { seq, minSeq } = await this.position(cal);
+    return changeSet({ key: cal.id, seq, minSeq, heads: () => this.heads(cal), since: (from, n, after) => this.objectsStore.changesSince(cal.id, from, n, after) }, token, limit);
   }
 
   async put(_user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult> {
@@ -252,9 +219,6 @@ function logPosition(row: CalendarRow): LogPosition {
   return { seq: Number(row.sync_seq), minSeq: Number(row.min_seq) };
 }
 
-function toHead(r: { name: string; etag: string; size: number; modified_at: number; component: string }): ObjectHead {
-  return { name: r.name, etag: r.etag, size: Number(r.size), modifiedAt: Number(r.modified_at), component: r.component };
-}
 function toStored(r: ObjectRow): StoredObject {
   const exact = r.exact_start != null && r.exact_end != null ? { start: Number(r.exact_start), end: Number(r.exact_end) } : null;
   return { name: r.name, uid: r.uid, component: r.component, etag: r.etag, ics: r.ics, size: Number(r.size), modifiedAt: Number(r.modified_at), exact };

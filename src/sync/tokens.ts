@@ -23,12 +23,12 @@ export interface SyncPosition {
  * `urn:calgate:sync:<calendar>:<seq>`; a truncated initial listing continues with
  * `urn:calgate:sync:<calendar>:<seq>:<removedThrough>` (removedThrough > seq).
  */
-export function formatSyncToken(calendarId: number, seq: number, removedThrough = seq): string {
+export function formatSyncToken(calendarId: number | string, seq: number, removedThrough = seq): string {
   return removedThrough > seq ? `${PREFIX}${calendarId}:${seq}:${removedThrough}` : `${PREFIX}${calendarId}:${seq}`;
 }
 
 /** The position a token names, or undefined when the token is not one of this calendar's (malformed, or another's). */
-export function parseSyncToken(calendarId: number, token: string): SyncPosition | undefined {
+export function parseSyncToken(calendarId: number | string, token: string): SyncPosition | undefined {
   const t = token.trim();
   if (!t.startsWith(PREFIX)) return undefined;
   const [id, seq, removed, ...rest] = t.slice(PREFIX.length).split(":");
