@@ -125,30 +125,29 @@ export class MergedStore {
           for (const r of await trx("objects").whereIn("calendar_id", ids).whereIn("uid", several).select("calendar_id", "name", "ics")) texts.set(`${r.calendar_id}\u0000${r.name}`, String(r.ics));
           for (const u of several) copies.set(u, copies.get(u)!.map((c) => ({ ...c, ics: texts.get(`${c.calendarId}\u0000${c.objectName}`) ?? null })));
         }
-        const members = new Map<string, { name: string; calendar_id: number | null; object_name: string | null; etag: string | null; deleted: unknown }>();
-        for (const m of await trx("merged_members").where({ merged_id: row.id }).whereIn("uid", uids)) members.set(String(m.uid), m);
+        const members = new Map<string, { name: string; calendar_id: number | null; object_name: string | null; etag: string | null }>();
+        for (const m of await trx("merged_members").where({ merged_id: row.id, deleted: false }).whereIn("uid", uids)) members.set(String(m.uid), m);
 
-        for (const uid of uids) {
-          const pick = choose(copies.get(uid) ?? []);
-          const current = members.get(uid);
-          if (pick === null) {
-            if (current && !current.deleted) {
-              await trx("merged_members").where({ merged_id: row.id, name: current.name }).update({ deleted: true, calendar_id: null, object_name: null, etag: null, seq: ++seq });
-              changed++;
-            }
-            continue;
-          }
+        // Removals first, so a name they free is there for a UID that arrives in the same fold.
+        const picks = uids.map((uid) => ({ uid, pick: choose(copies.get(uid) ?? []), current: members.get(uid) }));
+        for (const { pick, current } of picks) {
+          if (pick !== null || !current) continue;
+          // A tombstone lets go of its UID: if the UID comes back it is a new member (maybe under another name).
+          await trx("merged_members").where({ merged_id: row.id, name: current.name }).update({ deleted: true, uid: `\u0000${current.name}`, calendar_id: null, object_name: null, etag: null, seq: ++seq });
+          changed++;
+        }
+        for (const { uid, pick, current } of picks) {
+          if (pick === null) continue;
           const shown = { calendar_id: pick.calendarId, object_name: pick.objectName, etag: pick.etag };
           if (current) {
-            const same = !current.deleted && Number(current.calendar_id) === pick.calendarId && current.object_name === pick.objectName && current.etag === pick.etag;
-            if (!same) {
-              await trx("merged_members").where({ merged_id: row.id, name: current.name }).update({ ...shown, deleted: false, seq: ++seq });
+            if (Number(current.calendar_id) !== pick.calendarId || current.object_name !== pick.objectName || current.etag !== pick.etag) {
+              await trx("merged_members").where({ merged_id: row.id, name: current.name }).update({ ...shown, seq: ++seq });
               changed++;
             }
             continue;
           }
           const name = await this.freeName(trx, row.id, nameHints.get(uid) ?? pick.objectName, pick.calendarId);
-          // A tombstone of another UID may hold the name: the name now shows this object.
+          // A tombstone may hold the name: the name now shows this object.
           await trx("merged_members").insert({ merged_id: row.id, name, uid, ...shown, deleted: false, seq: ++seq }).onConflict(["merged_id", "name"]).merge(["uid", "calendar_id", "object_name", "etag", "deleted", "seq"]);
           changed++;
         }
