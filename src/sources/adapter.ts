@@ -26,6 +26,12 @@ export interface RemoteCalendar {
   /** Cheap change marker from the listing; null when the provider gives none. */
   readonly version: string | null;
   readonly writable: boolean;
+  /**
+   * Calendar user addresses of the account that owns the calendar (e-mail, no "mailto:"), when the
+   * upstream says: a meeting whose ORGANIZER is one of them is the organizer's copy (merged calendars
+   * prefer it). Absent when unknown.
+   */
+  readonly ownerAddresses?: readonly string[];
 }
 
 /** Opaque to the engine; stored per calendar. */

@@ -42,6 +42,7 @@ export interface NewCalendar {
   components?: readonly string[];
   upstreamHref?: string | null;
   readOnly?: boolean;
+  ownerAddresses?: readonly string[] | null;
 }
 
 export interface CalendarUpdate {
@@ -57,6 +58,7 @@ export interface CalendarUpdate {
   upstreamHref?: string | null;
   upstreamMissing?: number;
   readOnly?: boolean;
+  ownerAddresses?: readonly string[] | null;
 }
 
 export class CalendarStore {
@@ -89,6 +91,7 @@ export class CalendarStore {
       components: (c.components ?? ["VEVENT", "VTODO"]).join(","),
       upstream_href: c.upstreamHref ?? null,
       read_only: c.readOnly ? 1 : 0,
+      owner_addresses: addressesJson(c.ownerAddresses),
       created_at: Date.now(),
     });
     return (await this.byId(Number(id)))!;
@@ -108,6 +111,7 @@ export class CalendarStore {
       if (u.upstreamHref !== undefined) patch.upstream_href = u.upstreamHref;
       if (u.upstreamMissing !== undefined) patch.upstream_missing = u.upstreamMissing;
       if (u.readOnly !== undefined) patch.read_only = u.readOnly ? 1 : 0;
+      if (u.ownerAddresses !== undefined) patch.owner_addresses = addressesJson(u.ownerAddresses);
       if (u.deadProps !== undefined) {
         const row = await trx<CalendarRow>("calendars").where({ id }).first("dead_props");
         const dead = JSON.parse(row?.dead_props ?? "{}") as Record<string, XmlElement>;
@@ -123,5 +127,18 @@ export class CalendarStore {
 
   async remove(id: number): Promise<void> {
     await this.db("calendars").where({ id }).delete();
+  }
+}
+
+const addressesJson = (a: readonly string[] | null | undefined): string | null => (a && a.length > 0 ? JSON.stringify(a.map((x) => x.toLowerCase())) : null);
+
+/** A calendar's owner addresses (lower case), [] when unknown. */
+export function ownerAddressesOf(row: Pick<CalendarRow, "owner_addresses">): string[] {
+  if (!row.owner_addresses) return [];
+  try {
+    const a = JSON.parse(row.owner_addresses) as unknown;
+    return Array.isArray(a) ? a.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { SourceConfig } from "../config/schema.ts";
-import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
+import { ownerAddressesOf, type CalendarRow, type CalendarStore } from "../store/calendars.ts";
 import type { ObjectStore } from "../store/objects.ts";
 import type { SourceStatus, SourceStore } from "../store/sources.ts";
 import type { OutboxStore } from "../store/outbox.ts";
@@ -250,10 +250,10 @@ export class SyncEngine {
         const slug = slugOf(c.nameHint);
         let name = `${src.id}-${slug}`;
         for (let i = 2; await this.d.calendars.get(owner, name); i++) name = `${src.id}-${slug}-${i}`;
-        row = await this.d.calendars.create({ owner, name, sourceId: src.id, sourceCalendarId: c.id, displayname, color: c.color, description: c.description, components: c.components, upstreamHref: c.id, readOnly: !c.writable });
+        row = await this.d.calendars.create({ owner, name, sourceId: src.id, sourceCalendarId: c.id, displayname, color: c.color, description: c.description, components: c.components, upstreamHref: c.id, readOnly: !c.writable, ownerAddresses: c.ownerAddresses ?? null });
         log.info({ calendar: name, id: c.id }, "new upstream calendar");
-      } else if (row.displayname !== displayname || (c.color !== null && row.color !== c.color) || row.components !== c.components.join(",") || row.upstream_missing !== 0 || row.read_only !== (c.writable ? 0 : 1)) {
-        await this.d.calendars.update(row.id, { displayname, ...(c.color !== null ? { color: c.color } : {}), components: c.components, upstreamMissing: 0, readOnly: !c.writable });
+      } else if (row.displayname !== displayname || (c.color !== null && row.color !== c.color) || row.components !== c.components.join(",") || row.upstream_missing !== 0 || row.read_only !== (c.writable ? 0 : 1) || ownerAddressesOf(row).join(" ") !== (c.ownerAddresses ?? []).map((a) => a.toLowerCase()).join(" ")) {
+        await this.d.calendars.update(row.id, { displayname, ...(c.color !== null ? { color: c.color } : {}), components: c.components, upstreamMissing: 0, readOnly: !c.writable, ownerAddresses: c.ownerAddresses ?? null });
         row = (await this.d.calendars.byId(row.id))!;
       }
       out.push([row, c]);

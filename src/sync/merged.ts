@@ -12,7 +12,7 @@ import {
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { Config, MergedConfig } from "../config/schema.ts";
-import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
+import { ownerAddressesOf, type CalendarStore } from "../store/calendars.ts";
 import type { MergedRow, MergedStore } from "../store/merged.ts";
 import type { TimeRange } from "../ical/time-range.ts";
 import type { XmlElement } from "../xml/tree.ts";
@@ -64,7 +64,7 @@ export class MergedCalendarService implements CalendarService {
     const included = includedRows.map((r) => ({ id: r.id, seq: Number(r.sync_seq) }));
     let row = await this.merged.ensure(user.username, cfg.id);
     if (!this.merged.upToDate(row, included) || (hints && hints.size > 0)) {
-      const owners = new Map(includedRows.map((r) => [r.id, addressesOf(r)]));
+      const owners = new Map(includedRows.map((r) => [r.id, new Set(ownerAddressesOf(r))]));
       const order = included.map((c) => c.id);
       const folded = await this.merged.fold(user.username, cfg.id, included, (copies) => chooseCopy(copies, order, owners), hints);
       row = folded.row;
@@ -239,11 +239,3 @@ export class MergedCalendarService implements CalendarService {
 
 const mergedKey = (row: MergedRow): string => `m${row.id}`;
 
-function addressesOf(r: CalendarRow): ReadonlySet<string> {
-  if (!r.owner_addresses) return new Set();
-  try {
-    return new Set((JSON.parse(r.owner_addresses) as string[]).map((a) => a.toLowerCase()));
-  } catch {
-    return new Set();
-  }
-}

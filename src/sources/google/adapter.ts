@@ -69,6 +69,8 @@ export class GoogleAdapter implements SourceAdapter {
           components: ["VEVENT"],
           version: null, // Google has no cheap per-calendar change marker; the sync token is the cursor
           writable: WRITABLE.has(c.accessRole ?? ""),
+          // A Google calendar's id is the address events it organises carry as organizer.email.
+          ...(c.id.includes("@") ? { ownerAddresses: [c.id.toLowerCase()] } : {}),
         });
       }
       pageToken = page.nextPageToken ?? undefined;

@@ -73,7 +73,7 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
     const out: RemoteCalendar[] = [];
     let link: string | undefined = "/me/calendars?$top=100";
     while (link) {
-      const page: { value?: { id: string; name?: string; color?: string; hexColor?: string; canEdit?: boolean; isDefaultCalendar?: boolean }[]; "@odata.nextLink"?: string } = await this.api.call("calendars.list", "read", { method: "GET", path: link }, ctx);
+      const page: { value?: { id: string; name?: string; color?: string; hexColor?: string; canEdit?: boolean; isDefaultCalendar?: boolean; owner?: { address?: string } }[]; "@odata.nextLink"?: string } = await this.api.call("calendars.list", "read", { method: "GET", path: link }, ctx);
       for (const c of page.value ?? []) {
         const name = c.name ?? c.id;
         const wanted = this.cfg.calendars;
@@ -87,6 +87,7 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
           components: ["VEVENT"],
           version: null, // the delta link is the cursor; the calendar's changeKey does not follow its events
           writable: c.canEdit !== false,
+          ...(c.owner?.address ? { ownerAddresses: [c.owner.address.toLowerCase()] } : {}),
         });
       }
       link = page["@odata.nextLink"];
