@@ -35,6 +35,7 @@ import { SecretBox } from "./auth/crypto.ts";
 import { Catalog } from "./sync/catalog.ts";
 import { MergedCalendarService } from "./sync/merged.ts";
 import { MergedStore } from "./store/merged.ts";
+import { MergedFollower } from "./sync/merged-follow.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -80,13 +81,13 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   const directory = sourceDirectory(config, registry);
   const plain = new StoreCalendarService(calendars, objects, directory, writer);
   const service = new MergedCalendarService(plain, calendars, new MergedStore(db), config, (f) => void bus.publish({ type: "merged.updated", owner: f.owner, source: "merged", calendar: f.merged, changed: f.changed }));
-  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, changes: changeFeed(db) as ChangeFeed };
+  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, changes: changeFeed(db) as ChangeFeed, follower: new MergedFollower(service, calendars, log) };
 }
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(config.storage.filename);
-  const { calendars, bus, catalog, engine, writer, service } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
+  const { calendars, bus, catalog, engine, writer, service, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
   const scheduler = new Scheduler(engine, writer, config, log);
@@ -124,6 +125,7 @@ export const startServer: StartServer = async (config, opts) => {
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}/`;
   await bus.start();
+  follower.start(changes);
   scheduler.start();
   markReady(app);
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
@@ -140,6 +142,7 @@ export const startServer: StartServer = async (config, opts) => {
       writer.close();
       await engine.idle();
       await writer.idle(); // a sync still running would otherwise write to the closed database
+      await follower.close();
       await bus.stop();
       server.closeAllConnections(); // SSE streams never end on their own
       await closed;

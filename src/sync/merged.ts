@@ -51,6 +51,18 @@ export class MergedCalendarService implements CalendarService {
     private readonly onFolded: (f: MergedFolded) => void = () => {},
   ) {}
 
+  /** Whether the user has merged calendars. */
+  follows(owner: string): boolean {
+    return this.configured(owner).length > 0;
+  }
+
+  /** Folds every merged calendar of the user up to date (announcing what changed). */
+  async refresh(owner: string): Promise<void> {
+    const user = { username: owner };
+    const plain = await this.inner.calendars(user);
+    for (const cfg of this.configured(owner)) await this.view(user, cfg, plain);
+  }
+
   private configured(owner: string): readonly MergedConfig[] {
     return this.config.users.find((u) => u.username === owner)?.merged ?? [];
   }

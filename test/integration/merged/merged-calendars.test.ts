@@ -17,7 +17,7 @@ import { parseConfigText } from "../../../src/config/load.ts";
 import { startServer } from "../../../src/main.ts";
 import { openDb } from "../../../src/store/db.ts";
 import { peerAvailable, startRadicale, basicAuth, type PeerServer } from "../../helpers/peers.ts";
-import { col, objects, req, syncCollection, syncNow, uidOf, unfold, vevent, type World } from "../../helpers/dav-world.ts";
+import { col, objects, req, syncCollection, syncNow, uidOf, unfold, until, vevent, type World } from "../../helpers/dav-world.ts";
 
 const missing = peerAvailable("radicale");
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
@@ -124,11 +124,14 @@ describe("merged calendars", { skip: missing ?? false }, () => {
   });
 
   test("a change or deletion in an included calendar shows in the merged calendar's sync-collection", async () => {
+    const mark = Number((await w.db("status_events").max({ m: "id" }).first())?.m ?? 0);
     const a = await req(col(w, "home-personal") + "a.ics", "GET");
     assert.equal((await req(col(w, "home-personal") + "a.ics", "PUT", vevent("A", "Personal A moved"), { "if-match": a.headers.get("etag")! })).status, 204);
     assert.equal((await req(col(w, "home-family") + "b.ics", "DELETE")).status, 204);
     // The shown copy of D goes: the Radicale copy takes its place under the same name.
     assert.equal((await req(col(w, "home-family") + "d-family.ics", "DELETE")).status, 204);
+    // Announced on the status feed as it happens, before any client reads the merged calendar.
+    await until("merged.updated on the status feed", async () => (await w.db("status_events").where({ type: "merged.updated" }).andWhere("id", ">", mark)).some((e) => JSON.parse(e.payload).calendar === "everything"));
     const s = await syncCollection(col(w, "everything"), token);
     assert.deepEqual(s.changed.sort(), ["a.ics", "d-family.ics"]);
     assert.deepEqual(s.removed, ["b.ics"]);
