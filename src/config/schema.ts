@@ -240,7 +240,7 @@ export const MergedSchema = z.strictObject({
     .array(calendarRef("a calendar pattern"), { error: 'expected a list of "<source-id>/<calendar-glob>" patterns' })
     .min(1)
     .describe('Calendars to combine, as "<source-id>/<calendar-glob>", e.g. "work/*".'),
-  writeTo: calendarRef("a calendar").optional().describe("Where events created in the merged calendar go; read-only when absent."),
+  writeTo: calendarRef("a calendar").optional().describe("Where events created in the merged calendar go; when absent, new events are refused (edits of members still go to their calendars)."),
 });
 
 export const MirrorSchema = z.strictObject({

@@ -25,3 +25,13 @@ test("google and microsoft push over plain http are warned about; conflict polic
   const https = configWarnings(cfg('server: { publicUrl: "https://cal.example.com/" }', "      - { id: work, type: google, clientId: c.apps.googleusercontent.com, clientSecret: s }"), isSynced);
   assert.ok(!https.some((x) => /push/.test(x)), "an https publicUrl is fine");
 });
+
+test("merged calendars are served (no warning), but a writeTo outside include is named", () => {
+  const local = "      - { id: home, type: local, calendars: [{ id: personal, name: Personal }, { id: family, name: Family }] }";
+  const ok = parseConfigText(`users:\n  - username: alice\n    password: x\n    sources:\n${local}\n    merged:\n      - { id: all, name: All, include: ["home/*"], writeTo: home/personal }\n`, "w.yaml", {});
+  assert.deepEqual(configWarnings(ok, isSynced), []);
+  const outside = parseConfigText(`users:\n  - username: alice\n    password: x\n    sources:\n${local}\n    merged:\n      - { id: fam, name: Fam, include: ["home/family"], writeTo: home/personal }\n`, "w.yaml", {});
+  const w = configWarnings(outside, isSynced);
+  assert.equal(w.length, 1, w.join("\n"));
+  assert.match(w[0]!, /merged\.fam: writeTo home\/personal is not among the calendars it includes/);
+});

@@ -123,6 +123,23 @@ describe("merged calendars", { skip: missing ?? false }, () => {
     token = (await syncCollection(col(w, "everything"), "")).token;
   });
 
+  test("multiget, time-range queries and free-busy answer over the union", async () => {
+    const href = (n: string): string => new URL(col(w, "everything") + n).pathname;
+    const mg = await req(col(w, "everything"), "REPORT", `<?xml version="1.0"?><c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop><d:href>${href("a.ics")}</d:href><d:href>${href("c.ics")}</d:href><d:href>${href("missing.ics")}</d:href></c:calendar-multiget>`, { depth: "1" });
+    assert.equal(mg.status, 207);
+    assert.match(mg.body, /SUMMARY:Personal A/);
+    assert.match(mg.body, /SUMMARY:Radicale C/);
+    assert.match(mg.body, /missing\.ics<\/[^>]*href>\s*<[^>]*status>HTTP\/1\.1 404/);
+    // D (the meeting) is on 2026-12-11, the others on 2026-12-10.
+    const range = await req(col(w, "everything"), "REPORT", `<?xml version="1.0"?><c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="20261211T000000Z" end="20261212T000000Z"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`, { depth: "1" });
+    assert.equal(range.status, 207);
+    assert.deepEqual([...range.body.matchAll(/everything\/([^<]+)<\//g)].map((m) => m[1]), ["d-family.ics"]);
+    const fb = await req(col(w, "everything"), "REPORT", `<?xml version="1.0"?><c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"><c:time-range start="20261210T000000Z" end="20261212T000000Z"/></c:free-busy-query>`, { depth: "1" });
+    assert.equal(fb.status, 200, fb.body);
+    assert.match(fb.body, /FREEBUSY[^:]*:20261210T100000Z\/(PT1H|20261210T110000Z)/);
+    assert.match(fb.body, /20261211T100000Z\/(PT1H|20261211T110000Z)/, "busy time from the meeting, present in two calendars");
+  });
+
   test("a change or deletion in an included calendar shows in the merged calendar's sync-collection", async () => {
     const mark = Number((await w.db("status_events").max({ m: "id" }).first())?.m ?? 0);
     const a = await req(col(w, "home-personal") + "a.ics", "GET");
