@@ -90,6 +90,11 @@ export const startServer: StartServer = async (config, opts) => {
   const { calendars, bus, catalog, engine, writer, service, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
+  for (const u of config.users) {
+    for (const m of u.merged ?? []) {
+      if (await calendars.get(u.username, m.id)) log.warn(`users.${u.username}.merged.${m.id}: a calendar named "${m.id}" already exists in ${u.username}'s home, so this merged calendar is not served; give it another id`);
+    }
+  }
   const scheduler = new Scheduler(engine, writer, config, log);
   const push = new PushChannels({
     catalog, calendars, channels: new ChannelStore(db), publicUrl: config.server.publicUrl ?? null, log,
