@@ -1,7 +1,7 @@
 /** Composition root: config → db → services → http. No logic of its own beyond wiring. */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Config } from "./config/schema.ts";
+import { storageTarget, type Config } from "./config/schema.ts";
 import type { StartServer, ServerHandle } from "./cli/contract.ts";
 import { changeFeed, openDb, type ChangeFeed } from "./store/db.ts";
 import { CalendarStore } from "./store/calendars.ts";
@@ -86,7 +86,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
-  const db = await openDb(config.storage.filename);
+  const db = await openDb(storageTarget(config.storage));
   const { calendars, bus, catalog, engine, writer, service, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
@@ -159,7 +159,7 @@ export const startServer: StartServer = async (config, opts) => {
 
 /** `calgate sync --once [source-id]`: replay queued writes and pull, once, for the chosen sources; safe beside `serve`. */
 export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) => {
-  const db = await openDb(config.storage.filename);
+  const db = await openDb(storageTarget(config.storage));
   try {
     const { calendars, engine, writer } = buildSync(config, db, logger);
     await ensureLocalCalendars(config, calendars, logger);
@@ -187,7 +187,7 @@ export const runAuth: import("./cli/contract.ts").RunAuth = async (...args) => (
  * in one transaction, with If-Match on the object's current ETag, and the upstream gets it now or by replay.
  */
 export const openConflictLog: OpenConflictLog = async (config, logger) => {
-  const db = await openDb(config.storage.filename);
+  const db = await openDb(storageTarget(config.storage));
   const { calendars, objects, outbox, conflicts, bus, engine, writer } = buildSync(config, db, logger);
   const directory = sourceDirectory(config);
   let outboxId: number | null = null;

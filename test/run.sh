@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(litmus vdirsyncer python3-caldav cadaver radicale xandikos)
+PACKAGES=(litmus vdirsyncer python3-caldav cadaver radicale xandikos postgresql)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -4,7 +4,7 @@
  * `calgate serve` reads on its next sync; for Microsoft, the device code sign-in, whose MSAL token cache
  * and account are stored the same way.
  */
-import type { Config, GoogleSourceConfig, MicrosoftSourceConfig } from "../config/schema.ts";
+import { storageTarget, type Config, type GoogleSourceConfig, type MicrosoftSourceConfig } from "../config/schema.ts";
 import type { RunAuth } from "./contract.ts";
 import { openDb } from "../store/db.ts";
 import { SecretStore } from "../store/secrets.ts";
@@ -38,7 +38,7 @@ async function runMicrosoftAuth(config: Config, sourceId: string, username: stri
   }
   const box = SecretBox.fromSecretKey(config.secretKey);
   // Opened (and migrated) before the sign-in, so a database problem shows before the user signs in.
-  const db = await openDb(config.storage.filename);
+  const db = await openDb(storageTarget(config.storage));
   try {
     const store = new SecretStore(db, box);
     const secrets = { get: (kind: string) => store.get(owner, source.id, kind), set: (kind: string, value: string) => store.put(owner, source.id, kind, value) };
@@ -57,7 +57,7 @@ export const runAuth: RunAuth = async (config, provider, sourceId, _logger, opts
   }
   const box = SecretBox.fromSecretKey(config.secretKey);
   // Opened (and migrated) before the sign-in, so a database problem shows before the user consents.
-  const db = await openDb(config.storage.filename);
+  const db = await openDb(storageTarget(config.storage));
   try {
     const token = await loopbackAuth(source, { stdout: process.stdout, stdin: process.stdin });
     await new SecretStore(db, box).put(owner, source.id, GOOGLE_TOKEN_KIND, serializeToken(token));

@@ -5,6 +5,7 @@
  */
 import { SecretBox, SecretDecryptError } from "../auth/crypto.ts";
 import { openDb } from "../store/db.ts";
+import { storageTarget } from "../config/schema.ts";
 import { SecretStore } from "../store/secrets.ts";
 import { CONFIG_OPTION, readFirstLine, resolveConfig, UsageError, type Command } from "./common.ts";
 
@@ -47,7 +48,7 @@ the new key are skipped, so running it twice is harmless.
       ctx.stderr.write("calgate rotate-key: the old key and the config's secretKey are the same; nothing to do\n");
       return 1;
     }
-    const db = await openDb(config.storage.filename);
+    const db = await openDb(storageTarget(config.storage));
     try {
       const { rotated, already } = await SecretStore.rotate(db, from, to);
       ctx.stdout.write(`re-encrypted ${rotated} secret(s) under key ${to.keyId}${already > 0 ? ` (${already} already were)` : ""}; restart calgate serve to use the new key\n`);

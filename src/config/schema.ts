@@ -93,14 +93,24 @@ export const ServerSchema = z
 export const StorageSchema = z
   .strictObject({
     client: z
-      .literal("sqlite", {
-        error: (iss) => (iss.input === "postgres" ? "postgres storage is not supported yet" : 'expected "sqlite"'),
-      })
+      .enum(["sqlite", "postgres"], { error: 'expected "sqlite" or "postgres"' })
       .default("sqlite")
-      .describe('Database engine. Only "sqlite" is supported for now.'),
+      .describe('Database engine: "sqlite" (a file; the default) or "postgres".'),
     filename: nonEmpty("a file path").default("./data/calgate.sqlite").describe("SQLite database file (relative paths are relative to the working directory). Created if missing."),
+    connection: secret("a PostgreSQL connection string")
+      .optional()
+      .describe("PostgreSQL connection string (client: postgres), e.g. postgres://calgate:${PGPASSWORD}@db.example.com/calgate. The database must exist; calgate creates its tables."),
+    poolMax: z.number({ error: "expected a number of connections" }).int().min(1).max(200).optional().describe("PostgreSQL: most connections this process opens (default 10)."),
+  })
+  .superRefine((s, ctx) => {
+    if (s.client === "postgres" && s.connection === undefined) ctx.addIssue({ code: "custom", path: ["connection"], message: "storage.client postgres needs storage.connection (a postgres:// connection string)" });
   })
   .describe("Where calgate keeps its cache, change log, write queue and encrypted tokens.");
+
+/** What the store opens for a storage section. */
+export function storageTarget(s: z.infer<typeof StorageSchema>): { client: "sqlite"; filename: string } | { client: "postgres"; connection: string; poolMax?: number } {
+  return s.client === "postgres" ? { client: "postgres", connection: s.connection!, ...(s.poolMax !== undefined ? { poolMax: s.poolMax } : {}) } : { client: "sqlite", filename: s.filename };
+}
 
 export const CONFLICT_POLICIES = ["merge", "upstream-wins", "client-wins", "newest-wins"] as const;
 

@@ -1,5 +1,5 @@
 /** Calendar collections: rows of `calendars`, their properties and their change-log counter. */
-import type { Db } from "./db.ts";
+import { insertedId, type Db } from "./db.ts";
 import type { XmlElement } from "../xml/tree.ts";
 
 export interface CalendarRow {
@@ -78,7 +78,7 @@ export class CalendarStore {
   }
 
   async create(c: NewCalendar): Promise<CalendarRow> {
-    const [id] = await this.db("calendars").insert({
+    const rows = await this.db("calendars").insert({
       owner: c.owner,
       name: c.name,
       source_id: c.sourceId,
@@ -93,8 +93,8 @@ export class CalendarStore {
       read_only: c.readOnly ? 1 : 0,
       owner_addresses: addressesJson(c.ownerAddresses),
       created_at: Date.now(),
-    });
-    return (await this.byId(Number(id)))!;
+    }).returning("id");
+    return (await this.byId(insertedId(rows)))!;
   }
 
   async update(id: number, u: CalendarUpdate): Promise<void> {

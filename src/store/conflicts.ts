@@ -9,7 +9,7 @@
  * set, else "pending"; the UID is read from ours or theirs.
  */
 import type { Knex } from "knex";
-import type { Db } from "./db.ts";
+import { insertedId, type Db } from "./db.ts";
 
 export const CONFLICT_OUTCOMES = ["merged", "upstream-won", "client-won", "newest-won", "kept-edit", "pending"] as const;
 export type ConflictOutcome = (typeof CONFLICT_OUTCOMES)[number];
@@ -141,7 +141,7 @@ export class ConflictStore {
   async record(c: NewConflict, trx?: Knex.Transaction): Promise<number> {
     const now = Date.now();
     const outcome = c.outcome ?? "upstream-won";
-    const [row] = await (trx ?? this.db)("conflicts")
+    const rows = await (trx ?? this.db)("conflicts")
       .insert({
         calendar_id: c.calendarId,
         object_name: c.name,
@@ -157,7 +157,7 @@ export class ConflictStore {
         result: c.result !== undefined ? c.result : outcome === "upstream-won" ? c.theirs : null,
       })
       .returning("id");
-    return Number(typeof row === "object" ? (row as { id: number }).id : row);
+    return insertedId(rows);
   }
 
   list(calendarId: number): Promise<ConflictRow[]> {

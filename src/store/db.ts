@@ -1,10 +1,14 @@
-/** Opens the SQLite cache with knex, sets WAL mode and runs the migrations. */
+/**
+ * Opens the cache with knex (SQLite by default: WAL mode, one connection; or PostgreSQL) and runs
+ * the migrations. Everything that differs between the two engines is in this file.
+ */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import knexFactory, { type Knex } from "knex";
+import pg from "pg";
 import { migrations } from "../../migrations/index.ts";
 
 export type Db = Knex;
@@ -67,21 +71,29 @@ export function recordForFeed(c: Change): void {
   recording.getStore()?.push(c);
 }
 
-/** SQLITE_BUSY / SQLITE_LOCKED: another connection held the database longer than busy_timeout. */
+/**
+ * A transaction that lost to another one and may simply run again: SQLITE_BUSY / SQLITE_LOCKED
+ * (another connection held the database longer than busy_timeout), or PostgreSQL's
+ * serialization_failure / deadlock_detected.
+ */
 export function isBusy(e: unknown): boolean {
   const code = (e as { code?: string } | null)?.code ?? "";
-  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || /SQLITE_BUSY|database is locked/.test((e as Error | null)?.message ?? "");
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code === "40001" || code === "40P01" || /SQLITE_BUSY|database is locked/.test((e as Error | null)?.message ?? "");
 }
 
 /**
- * The unit of work: runs `fn` in one write transaction (lock taken up front), retried whole when the
- * database stayed busy. `fn` must not have side effects outside the transaction.
+ * The unit of work: runs `fn` in one transaction, retried whole when it lost to another. SQLite:
+ * the write lock is taken up front (BEGIN IMMEDIATE), so units of work run one after the other.
+ * PostgreSQL: SERIALIZABLE, so they behave as if they had (a unit of work that would see another's
+ * effects half-way fails with 40001 and runs again). `fn` must not have side effects outside the
+ * transaction.
  */
-export async function tx<T>(db: Db, fn: (trx: Tx) => Promise<T>, attempts = 5): Promise<T> {
+export async function tx<T>(db: Db, fn: (trx: Tx) => Promise<T>, attempts = 8): Promise<T> {
+  const config = isPostgres(db) ? { isolationLevel: "serializable" as const } : undefined;
   for (let i = 1; ; i++) {
     const changes: Change[] = [];
     try {
-      const out = await recording.run(changes, () => db.transaction(fn));
+      const out = await recording.run(changes, () => db.transaction(fn, config));
       for (const c of changes) changeFeed(db).emit("change", c);
       return out;
     } catch (e) {
@@ -101,7 +113,33 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
-export async function openDb(filename: string): Promise<Db> {
+/** What openDb needs of `storage` (a bare string is an SQLite file name). */
+export type StorageTarget = string | { readonly client: "sqlite"; readonly filename: string } | { readonly client: "postgres"; readonly connection: string; readonly poolMax?: number };
+
+export function isPostgres(db: Db): boolean {
+  return (db.client as { dialect?: string }).dialect === "postgresql";
+}
+
+/** The id of a row just inserted with `.returning("id")` (the drivers answer [{ id }] or [id]). */
+export function insertedId(rows: unknown[]): number {
+  const r = rows[0] as { id?: unknown } | number | undefined;
+  return Number(typeof r === "object" && r !== null ? r.id : r);
+}
+
+export async function openDb(storage: StorageTarget): Promise<Db> {
+  const target = typeof storage === "string" ? { client: "sqlite" as const, filename: storage } : storage;
+  const db = target.client === "postgres" ? openPostgres(target.connection, target.poolMax ?? 10) : openSqlite(target.filename);
+  await db.migrate.latest({ migrationSource });
+  return db;
+}
+
+function openPostgres(connection: string, poolMax: number): Db {
+  // int8 (bigint: epoch milliseconds, sequences) as numbers, as SQLite gives them: exact up to 2^53.
+  pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+  return knexFactory({ client: "pg", connection, pool: { min: 0, max: poolMax } });
+}
+
+function openSqlite(filename: string): Db {
   if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true });
   const db = knexFactory({
     client: ImmediateSqliteClient as unknown as typeof Knex.Client,
@@ -125,6 +163,5 @@ export async function openDb(filename: string): Promise<Db> {
       },
     },
   });
-  await db.migrate.latest({ migrationSource });
   return db;
 }

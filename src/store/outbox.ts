@@ -7,7 +7,7 @@
  * before its request leaves; from then on its fate upstream is unknown until it is replayed, so a
  * newer write of the object queues behind it instead of replacing it.
  */
-import { tx, type Db, type Tx } from "./db.ts";
+import { insertedId, tx, type Db, type Tx } from "./db.ts";
 import type { ObjectRow } from "./rows.ts";
 
 export type OutboxState = "pending" | "done" | "failed" | "conflict" | "superseded";
@@ -60,13 +60,13 @@ export async function enqueue(trx: Tx, q: QueueFor, calendarId: number, name: st
     if (newest.sent_at === null) await trx("outbox").where({ id: newest.id }).update({ state: "superseded", last_error: "replaced by a newer write before it was sent" });
   }
   const now = Date.now();
-  const [row] = await trx("outbox")
+  const rows = await trx("outbox")
     .insert({
       calendar_id: calendarId, object_name: name, op, ics, if_match: ifMatch, upstream_href: href, state: "pending",
       attempts: 0, next_attempt_at: now, created_at: now, previous_json: previous, owner: q.owner, source_id: q.sourceId,
     })
     .returning("id");
-  return Number(typeof row === "object" ? (row as { id: number }).id : row);
+  return insertedId(rows);
 }
 
 export class OutboxStore {

@@ -1,5 +1,5 @@
 /** Status events, persisted so that every process on the database (serve, `sync --once`) feeds one stream with one id sequence. */
-import type { Db } from "./db.ts";
+import { insertedId, type Db } from "./db.ts";
 
 export interface StatusEventRow {
   id: number;
@@ -12,7 +12,7 @@ export interface StatusEventRow {
 export class StatusEventStore {
   constructor(private readonly db: Db) {}
   async insert(owner: string | null, type: string, payload: unknown, at: number): Promise<number> {
-    const [id] = await this.db("status_events").insert({ owner, type, payload: JSON.stringify(payload), at });
+    const id = insertedId(await this.db("status_events").insert({ owner, type, payload: JSON.stringify(payload), at }).returning("id"));
     return Number(id);
   }
   /** Every event after `id`, any owner, oldest first. */

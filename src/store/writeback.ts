@@ -5,7 +5,7 @@
  *  - when an attempt fails for good, the newest queued version is what is kept (in `conflicts`) and
  *    announced, never an older one: intermediate versions were replaced by the client itself.
  */
-import { tx, type Db, type Tx } from "./db.ts";
+import { insertedId, tx, type Db, type Tx } from "./db.ts";
 import { ObjectStore, type ObjectRow, type ObjectWrite } from "./objects.ts";
 import type { OutboxRow } from "./outbox.ts";
 import { ConflictStore } from "./conflicts.ts";
@@ -192,10 +192,10 @@ export class WriteBackStore {
       const keep = await versionToKeep(trx, row);
       const previous = row.previous_json ? (JSON.parse(row.previous_json) as ObjectRow) : null;
       const now = Date.now();
-      const [c] = await trx("conflicts")
+      const inserted = await trx("conflicts")
         .insert({ calendar_id: row.calendar_id, object_name: row.object_name, ours: keep.op === "put" ? keep.ics : null, theirs: theirs?.write.ics ?? null, base: previous?.base_ics ?? null, resolution: `refused by the upstream: ${message}`.slice(0, 250), detected_at: now, resolved_at: now })
         .returning("id");
-      const id = Number(typeof c === "object" ? (c as { id: number }).id : c);
+      const id = insertedId(inserted);
       const objects = new ObjectStore(trx);
       if (theirs) {
         await objects.put(row.calendar_id, { ...theirs.write, upstreamHref: theirs.id, upstreamEtag: theirs.etag, baseIcs: theirs.write.ics }, NO_CONDITIONS);

@@ -21,6 +21,8 @@ export interface CalgateOptions {
   env?: Record<string, string>;
   /** Readiness timeout (default 30 s). */
   timeoutMs?: number;
+  /** The storage section (YAML flow mapping); default: SQLite in the data folder. */
+  storage?: string;
 }
 export interface CalgateHandle {
   /** http://127.0.0.1:<port> (no trailing slash). */
@@ -37,10 +39,10 @@ export const DEFAULT_USERS: CalgateUser[] = [
 
 const q = (s: string): string => JSON.stringify(s); // JSON strings are valid YAML double-quoted scalars
 
-export function calgateYaml(port: number, dataDir: string, users: CalgateUser[], extraYaml = ""): string {
+export function calgateYaml(port: number, dataDir: string, users: CalgateUser[], extraYaml = "", storage?: string): string {
   const lines = [
     `server: { host: 127.0.0.1, port: ${port} }`,
-    `storage: { client: sqlite, filename: ${q(join(dataDir, "calgate.sqlite"))} }`,
+    `storage: ${storage ?? `{ client: sqlite, filename: ${q(join(dataDir, "calgate.sqlite"))} }`}`,
     `logging: { level: warn }`,
     `users:`,
   ];
@@ -57,7 +59,7 @@ export async function startCalgate(opts: CalgateOptions = {}): Promise<CalgateHa
   const dataDir = mkdtempSync(join(tmpdir(), "calgate-it-"));
   const port = await freePort();
   const configFile = join(dataDir, "calgate.yaml");
-  writeFileSync(configFile, calgateYaml(port, dataDir, opts.users ?? DEFAULT_USERS, opts.extraYaml));
+  writeFileSync(configFile, calgateYaml(port, dataDir, opts.users ?? DEFAULT_USERS, opts.extraYaml, opts.storage));
   const proc = startProcess(process.execPath, ["--import", "tsx", "src/cli/index.ts", "serve", "-c", configFile], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...(opts.env ?? {}) },

@@ -5,6 +5,8 @@
  */
 import { startCalgate, DEFAULT_USERS } from "./calgate.ts";
 import { startRadicale } from "./peers.ts";
+import { startPostgres } from "./postgres.ts";
+import pg from "pg";
 
 export interface TargetUser {
   username: string;
@@ -46,7 +48,18 @@ export async function startTarget(): Promise<DavTarget> {
       stop: r.stop,
     };
   }
-  const c = await startCalgate({ users });
+  // CLIENT_TEST_STORAGE=postgres: the same scenarios with calgate on a throwaway PostgreSQL cluster.
+  const pgCluster = process.env.CLIENT_TEST_STORAGE === "postgres" ? await startPostgres() : null;
+  const storage = pgCluster ? `{ client: postgres, connection: "${await pgCluster.createDatabase("calgate")}" }` : undefined;
+  const c = await startCalgate({ users, ...(storage ? { storage } : {}) });
+  if (pgCluster) {
+    // calgate really is on PostgreSQL: its local calendars are rows there.
+    const db = new pg.Client({ connectionString: pgCluster.url("calgate") });
+    await db.connect();
+    const n = Number((await db.query("SELECT count(*) AS n FROM calendars")).rows[0].n);
+    await db.end();
+    if (n < users.length) throw new Error(`calgate did not create its calendars in PostgreSQL (${n} rows)`);
+  }
   return {
     kind: "calgate",
     baseUrl: c.baseUrl,
@@ -54,6 +67,9 @@ export async function startTarget(): Promise<DavTarget> {
     homeUrl: (u) => `${c.baseUrl}/dav/calendars/${encodeURIComponent(u.username)}/`,
     defaultCalendarUrl: (u) => `${c.baseUrl}/dav/calendars/${encodeURIComponent(u.username)}/local-personal/`,
     logs: c.logs,
-    stop: c.stop,
+    async stop() {
+      await c.stop();
+      pgCluster?.stop();
+    },
   };
 }

@@ -179,8 +179,9 @@ describe("config: errors carry file:line:key", () => {
     assertIssue(err, 11, "users[1].username", /duplicate username "alice"/);
   });
 
-  test("postgres storage is not supported yet", () => {
-    assertIssue(errorOf(`storage:\n  client: postgres\n${base()}`), 2, "storage.client", /^postgres storage is not supported yet$/);
+  test("postgres storage needs a connection string; other engines are named", () => {
+    assertIssue(errorOf(`storage:\n  client: postgres\n${base()}`), 1, "storage.connection", /^storage.client postgres needs storage.connection/);
+    assertIssue(errorOf(`storage:\n  client: mysql\n${base()}`), 2, "storage.client", /expected "sqlite" or "postgres"/);
   });
 
   test("cron schedule must have 5 or 6 valid fields", () => {
