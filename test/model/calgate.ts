@@ -17,6 +17,9 @@ export const OWNER = "alice";
 export const SOURCE = "up";
 const USER = { username: OWNER };
 
+/** The model's database is a file (SQLite), or a postgres:// URL when MODEL_STORAGE=postgres. */
+export const isPostgresUrl = (file: string): boolean => file.startsWith("postgres://");
+
 /** `configured` false: the source left the configuration (its calendars stay, read-only). */
 export function modelConfig(file: string, writeDeadlineMs: number, configured = true, policy = "merge"): Config {
   return parseConfigText(
@@ -115,7 +118,7 @@ export class Instance {
     if (!config) configs.set(key, (config = modelConfig(file, writeDeadlineMs, configured, policy)));
     const as = otherProcess ? asOtherProcess : <T>(fn: () => T): T => fn();
     return as(async () => {
-      const db = await openDb(file);
+      const db = await openDb(isPostgresUrl(file) ? { client: "postgres", connection: file, poolMax: 4 } : file);
       const sync = buildSync(config, db, pino({ level: "silent" }), { adapters: { caldav: () => upstream.adapter() } });
       return new Instance(label, db, sync, as);
     });
