@@ -66,7 +66,25 @@ export interface ConflictResolved extends Base, Required<ConflictFields> {
   readonly restored?: ConflictVersion;
 }
 
-export type StatusEvent = SyncStarted | SyncCompleted | SyncFailed | SourceStatusChanged | WriteQueued | WriteReplayed | ConflictDetected | ConflictResolved;
+/**
+ * A run of a mirror rule that wrote or failed something (runs that only skipped are not published).
+ * `source`/`calendar`: the target calendar the copies are written to; `rule`: "<from> -> <to>".
+ */
+export interface MirrorApplied extends Base {
+  readonly type: "mirror.applied";
+  readonly rule: string;
+  readonly mode: "busy" | "full";
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  /** Objects left alone: copies (never mirrored again), unchanged originals, free or out-of-window events. */
+  readonly skipped: number;
+  readonly errors: number;
+  /** The last error of the run, when there was one. */
+  readonly error?: string;
+}
+
+export type StatusEvent = SyncStarted | SyncCompleted | SyncFailed | SourceStatusChanged | WriteQueued | WriteReplayed | ConflictDetected | ConflictResolved | MirrorApplied;
 export type StatusEventType = StatusEvent["type"];
 /** What a publisher gives: the bus assigns id and at. */
 export type NewStatusEvent = StatusEvent extends infer E ? (E extends StatusEvent ? Omit<E, "id" | "at"> : never) : never;
