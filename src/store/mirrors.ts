@@ -106,9 +106,10 @@ export class MirrorStore {
     const r = (await this.db("mirror_copies").where({ owner, rule_key: ruleKey, original_calendar_id: originalCalendarId, original_name: originalName }).first()) as Record<string, unknown> | undefined;
     return r ? copyRow(r) : null;
   }
-  /** Whether `uid` is the UID of a copy some rule made in calendar `calendarId`. */
-  async isCopy(calendarId: number, uid: string): Promise<boolean> {
-    return (await this.db("mirror_copies").where({ target_calendar_id: calendarId, copy_uid: uid }).first("id")) !== undefined;
+  /** Whether the object (by UID, or by the name it was written under) is a copy some rule made in calendar `calendarId`. */
+  async isCopy(calendarId: number, uid: string, name: string): Promise<boolean> {
+    const hit = await this.db("mirror_copies").where({ target_calendar_id: calendarId }).andWhere((w) => w.where({ copy_uid: uid }).orWhere({ copy_name: name })).first("id");
+    return hit !== undefined;
   }
   /** How many rules' originals (other than `exceptId`) the copy stands for. */
   async otherOriginals(targetCalendarId: number, copyUid: string, exceptId: number): Promise<number> {

@@ -6,13 +6,13 @@
  * found by UID, so a run repeated after a crash between any two steps updates instead of duplicating.
  */
 import type { Logger } from "pino";
-import type { CalendarMeta, CalendarService } from "../dav/service.ts";
+import { PreconditionFailed, UidConflict, type CalendarMeta, type CalendarService } from "../dav/service.ts";
 import type { CalendarRow, CalendarStore } from "../store/calendars.ts";
 import type { ObjectRow, ObjectStore } from "../store/objects.ts";
 import type { CopyRow, MirrorStore, RunTotals } from "../store/mirrors.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { sameContent } from "../ical/content.ts";
-import { copyNameFor, copyUidFor, decide, mirrorCopy, type RuleFilter } from "./mirror-copy.ts";
+import { copyNameFor, copyUidFor, decide, mirrorCopy, MIRROR_UID_SUFFIX, type RuleFilter } from "./mirror-copy.ts";
 import type { MirrorRule } from "./mirror-rules.ts";
 
 const DAY = 86_400_000;
@@ -72,21 +72,20 @@ export class RuleRun {
   /** Processes changes after `position` (all live objects when `full`); returns the position reached. */
   async run(position: number, full: boolean): Promise<{ position: number; result: Omit<RunResult, "rule" | "fromCalendar" | "toCalendar" | "problem"> }> {
     const upTo = Number(this.from.sync_seq);
-    let changed: string[];
+    let changed: { name: string; etag: string }[];
     let removed: string[];
     if (full) {
-      const heads = await this.d.objects.heads(this.from.id);
-      changed = heads.map((h) => h.name);
-      const live = new Set(changed);
+      changed = (await this.d.objects.heads(this.from.id)).map((h) => ({ name: h.name, etag: h.etag }));
+      const live = new Set(changed.map((c) => c.name));
       removed = (await this.d.store.copiesOfRule(this.rule.owner, this.rule.key)).filter((c) => c.original_calendar_id === this.from.id && !live.has(c.original_name)).map((c) => c.original_name);
       // Copies made from a calendar the reference no longer names are let go of by their own calendar id.
       await this.releaseForeign();
     } else {
       const rows = await this.d.objects.changesSince(this.from.id, position, 1_000_000);
-      changed = rows.filter((r) => r.head !== null).map((r) => r.name);
+      changed = rows.flatMap((r) => (r.head !== null ? [{ name: r.name, etag: r.head.etag }] : []));
       removed = rows.filter((r) => r.head === null).map((r) => r.name);
     }
-    for (const name of changed) await this.guard(name, () => this.changed(name));
+    for (const c of changed) await this.guard(c.name, () => this.changed(c.name, c.etag));
     for (const name of removed) await this.guard(name, () => this.removed(name));
     return { position: full ? upTo : Math.max(position, upTo), result: { ...this.totals, lastError: this.lastError } };
   }
@@ -101,16 +100,26 @@ export class RuleRun {
     }
   }
 
-  private async changed(name: string): Promise<void> {
-    const obj = await this.d.objects.get(this.from.id, name);
-    if (!obj) return this.removed(name);
-    const parsed = parseCalendarObject(obj.ics);
-    const decision = decide(parsed, { start: obj.first_start == null ? null : Number(obj.first_start), end: obj.last_end == null ? null : Number(obj.last_end) }, this.filter);
-    if (decision.kind === "ignore" || (await this.d.store.isCopy(this.from.id, parsed.uid))) {
+  private async changed(name: string, etag: string): Promise<void> {
+    // Cheap checks first (a full pass looks at every object): copied at this ETag already, or a copy.
+    const known = await this.d.store.copyOf(this.rule.owner, this.rule.key, this.from.id, name);
+    if (known && known.original_etag === etag && known.target_calendar_id === this.to.id) {
       this.totals.skipped++;
       return;
     }
-    const mapping = await this.d.store.copyOf(this.rule.owner, this.rule.key, this.from.id, name);
+    const obj = await this.d.objects.get(this.from.id, name);
+    if (!obj) return this.removed(name);
+    if (obj.uid.toLowerCase().endsWith(MIRROR_UID_SUFFIX) || (await this.d.store.isCopy(this.from.id, obj.uid, name))) {
+      this.totals.skipped++;
+      return;
+    }
+    const parsed = parseCalendarObject(obj.ics);
+    const decision = decide(parsed, { start: obj.first_start == null ? null : Number(obj.first_start), end: obj.last_end == null ? null : Number(obj.last_end) }, this.filter);
+    if (decision.kind === "ignore") {
+      this.totals.skipped++;
+      return;
+    }
+    const mapping = known;
     const copyUid = copyUidFor(`${this.rule.owner}/${this.to.name}`, parsed.uid);
     if (mapping && (mapping.copy_uid !== copyUid || mapping.target_calendar_id !== this.to.id)) await this.release(mapping); // UID or target changed
     if (decision.kind === "drop") {
@@ -118,12 +127,6 @@ export class RuleRun {
       return;
     }
     const current = await this.d.objects.byUid(this.to.id, copyUid);
-    const same = mapping !== null && mapping.copy_uid === copyUid && mapping.target_calendar_id === this.to.id && mapping.original_etag === obj.etag;
-    // Unchanged original: nothing to do, also when the copy was deleted in the target (recreated only when the original changes).
-    if (same) {
-      this.totals.skipped++;
-      return;
-    }
     const text = mirrorCopy(parsed, { mode: this.rule.mode, busyText: this.rule.busyText, uid: copyUid, origin: `${calendarKey(this.from)}/${parsed.uid}` });
     const record = (copyName: string, etag: string | null): Promise<void> =>
       this.d.store.record({ owner: this.rule.owner, rule_key: this.rule.key, original_calendar_id: this.from.id, original_name: name, original_uid: parsed.uid, original_etag: etag, target_calendar_id: this.to.id, copy_uid: copyUid, copy_name: copyName }, Date.now());
@@ -132,13 +135,30 @@ export class RuleRun {
       this.totals.skipped++;
       return;
     }
-    const copyName = current?.name ?? copyNameFor(copyUid);
-    // Recorded first without an ETag: a crash after the write leaves a row the next full pass completes.
-    await record(copyName, null);
-    await this.d.service.put(this.user, this.target, copyName, text, current ? { ifMatch: [current.etag], ifNoneMatch: null } : { ifMatch: null, ifNoneMatch: "*" });
-    await record(copyName, obj.etag);
-    if (current) this.totals.updated++;
-    else this.totals.created++;
+    const created = await this.write(copyUid, current, text, (n) => record(n, null));
+    await record(created.name, obj.etag);
+    if (created.created) this.totals.created++;
+    else this.totals.updated++;
+  }
+
+  /**
+   * Writes the copy: a new one with If-None-Match: *, an existing one with If-Match on its ETag. Once
+   * more when the copy changed in between (a sync, another process): the copy is the rule's to write.
+   */
+  private async write(copyUid: string, found: ObjectRow | null, text: string, before: (name: string) => Promise<void>): Promise<{ name: string; created: boolean }> {
+    let current = found;
+    for (let attempt = 1; ; attempt++) {
+      const name = current?.name ?? copyNameFor(copyUid);
+      // Recorded first without an ETag: a crash after the write leaves a row the next full pass completes.
+      await before(name);
+      try {
+        await this.d.service.put(this.user, this.target, name, text, current ? { ifMatch: [current.etag], ifNoneMatch: null } : { ifMatch: null, ifNoneMatch: "*" });
+        return { name, created: current === null };
+      } catch (e) {
+        if (attempt >= 2 || !(e instanceof PreconditionFailed || e instanceof UidConflict)) throw e;
+        current = await this.d.objects.byUid(this.to.id, copyUid);
+      }
+    }
   }
 
   private async removed(name: string): Promise<void> {

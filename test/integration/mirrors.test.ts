@@ -14,7 +14,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { parseConfigText } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { buildSync, startServer } from "../../src/main.ts";
+import { buildSync, runSyncOnce, startServer } from "../../src/main.ts";
 import { openDb } from "../../src/store/db.ts";
 import { MIRROR_UID_SUFFIX } from "../../src/sync/mirror-copy.ts";
 import { parseXml } from "../../src/xml/parse.ts";
@@ -221,6 +221,22 @@ describe("mirror rules against Radicale", { skip: missing ?? false }, () => {
     assert.doesNotMatch(t, /VALARM/);
   });
 
+  test("a copy deleted in the target comes back only when its original changes; a copy edited there is overwritten then", async () => {
+    const copy = await until("the full copy's name", async () => (await objects(col(w, "home-full"))).keys().next().value);
+    assert.equal((await req(`${col(w, "home-full")}${copy}`, "DELETE")).status, 204);
+    await put("home-work", "w-other", timed("w-other", "Unrelated", 3)); // a run of the rule that does not concern w-review
+    await until("the other copy", async () => (await atCalgate("home-full")).size === 1);
+    assert.ok(![...(await atCalgate("home-full")).values()].some((t) => prop(t, "SUMMARY").includes("Design review")), "the deleted copy is not recreated by runs that do not change its original");
+    await put("home-work", "w-review", timed("w-review", "Design review v2", 2));
+    await until("the copy recreated", async () => [...(await atCalgate("home-full")).values()].some((t) => prop(t, "SUMMARY").includes("Design review v2")));
+    const [name, text] = [...(await objects(col(w, "home-full")))].find(([, t]) => prop(t, "SUMMARY").includes("Design review v2"))!;
+    assert.equal((await req(`${col(w, "home-full")}${name}`, "PUT", text.replace("Design review v2", "my own title"))).status, 204);
+    await put("home-work", "w-review", timed("w-review", "Design review v3", 2));
+    await until("the edited copy overwritten", async () => [...(await atCalgate("home-full")).values()].some((t) => prop(t, "SUMMARY").includes("Design review v3")));
+    await del("home-work", "w-other");
+    await until("one copy again", async () => (await atCalgate("home-full")).size === 1);
+  });
+
   test("two rules feeding one calendar with the same meeting make one copy; it goes when the last original does", async () => {
     await put("home-work", "m-1", timed("m-1", "All hands (work)", 8));
     await put("home-side", "m-1", timed("m-1", "All hands (side)", 8));
@@ -312,9 +328,24 @@ describe("mirror rules against Radicale", { skip: missing ?? false }, () => {
     assert.deepEqual(status.map((s) => s.rule), Object.values(RULES));
     const busy = status.find((s) => s.rule === RULES.busy)!;
     assert.equal(busy.copies, 2);
+    console.log(`status data: ${status.map((x) => `${x.rule} (${x.mode}): ${x.copies} copies, written ${JSON.stringify(x.written)}, errors ${x.errors}`).join("; ")}`);
     assert.equal(busy.mode, "busy");
     assert.ok(busy.lastRunAt !== null && Date.parse(busy.lastRunAt) > Date.now() - 60_000);
     assert.deepEqual(busy.written, { created: 4, updated: 1, deleted: 2 });
+  });
+
+  test("calgate sync --once applies the rules after syncing (beside no server)", async () => {
+    await w.server.close();
+    const r = await fetch(`${radicale.baseUrl}/alice/loop/l-4.ics`, { method: "PUT", headers: { authorization: radicale.authHeader, "content-type": "text/calendar" }, body: timed("l-4", "Loop event 4", 31) });
+    assert.equal(r.status, 201);
+    const before = await ruleState(RULES.loopToA);
+    const res = await runSyncOnce(config, null, pino({ level: "silent" }), { username: null, configPath: null });
+    assert.deepEqual(res, { ok: true });
+    const after = await ruleState(RULES.loopToA);
+    assert.equal(after.created, before.created + 1, "the copy of the new Radicale event was written by sync --once");
+    const inA = await w.db("objects").join("calendars", "calendars.id", "objects.calendar_id").where("calendars.name", "home-a").select("objects.uid");
+    assert.equal(inA.filter((o) => String(o.uid).endsWith(MIRROR_UID_SUFFIX)).length, 4);
+    await start();
   });
 
   test("a rule removed from the config: its copies stay, and are no longer updated", async () => {
