@@ -1,5 +1,6 @@
 /** users[].mirrors in the config: defaults, errors that name what was wrong, and check-config's warnings. */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { ConfigError, parseConfigText } from "../../src/config/load.ts";
 import { configWarnings } from "../../src/config/warnings.ts";
@@ -39,6 +40,15 @@ describe("config: mirror rules", () => {
     const c = parseConfigText(cfg('      - { from: home/personal, to: icloud/Family, mode: busy, busyText: "Occupé", includeFree: "true", window: { pastDays: 90, futureDays: 365 } }'), "calgate.yaml", {});
     const [r] = mirrorRules(c);
     assert.deepEqual([r!.busyText, r!.includeFree, r!.window], ["Occupé", true, { pastDays: 90, futureDays: 365 }]);
+  });
+
+  test("config.example.yaml's mirror rule, with its optional keys uncommented, is valid", () => {
+    const text = readFileSync(new URL("../../config.example.yaml", import.meta.url), "utf8");
+    const uncommented = text.replace(/^(\s*)# (busyText|includeFree|window):/gm, "$1$2:").replace(/^\s*#\s+\(default false.*$/m, "");
+    assert.notEqual(uncommented, text);
+    const env = Object.fromEntries([...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)\}/g)].map((m) => [m[1]!, m[1] === "CALGATE_SECRET_KEY" ? "k".repeat(40) : "x"]));
+    const rules = mirrorRules(parseConfigText(uncommented, "config.example.yaml", env));
+    assert.deepEqual(rules.map((r) => [r.key, r.mode, r.busyText, r.includeFree, r.window]), [["home/personal -> icloud/Family", "busy", "Busy", false, { pastDays: 90, futureDays: 365 }]]);
   });
 
   test("errors name the key and what was expected", () => {
