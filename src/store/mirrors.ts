@@ -111,9 +111,12 @@ export class MirrorStore {
     const hit = await this.db("mirror_copies").where({ target_calendar_id: calendarId }).andWhere((w) => w.where({ copy_uid: uid }).orWhere({ copy_name: name })).first("id");
     return hit !== undefined;
   }
-  /** How many rules' originals (other than `exceptId`) the copy stands for. */
-  async otherOriginals(targetCalendarId: number, copyUid: string, exceptId: number): Promise<number> {
-    const r = await this.db("mirror_copies").where({ target_calendar_id: targetCalendarId, copy_uid: copyUid }).whereNot({ id: exceptId }).count({ n: "*" }).first();
+  /**
+   * How many originals (other than `exceptId`) of the rules `ruleKeys` the copy stands for. Rows of rules
+   * no longer configured do not count: they keep their copies, they do not hold others' copies alive.
+   */
+  async otherOriginals(targetCalendarId: number, copyUid: string, exceptId: number, ruleKeys: readonly string[]): Promise<number> {
+    const r = await this.db("mirror_copies").where({ target_calendar_id: targetCalendarId, copy_uid: copyUid }).whereNot({ id: exceptId }).whereIn("rule_key", [...ruleKeys]).count({ n: "*" }).first();
     return num(r?.n);
   }
 

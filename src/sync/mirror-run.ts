@@ -23,6 +23,8 @@ export interface RunDeps {
   readonly service: CalendarService;
   readonly store: MirrorStore;
   readonly log: Logger;
+  /** Keys of the rules configured for the owner (copies are shared only among them). */
+  readonly ruleKeys: (owner: string) => readonly string[];
 }
 
 export interface RunResult extends RunTotals {
@@ -168,7 +170,7 @@ export class RuleRun {
 
   /** Lets go of one original's copy: removed from its calendar unless another original still maps to it. True when a copy was deleted. */
   private async release(mapping: CopyRow): Promise<boolean> {
-    if ((await this.d.store.otherOriginals(mapping.target_calendar_id, mapping.copy_uid, mapping.id)) > 0) {
+    if ((await this.d.store.otherOriginals(mapping.target_calendar_id, mapping.copy_uid, mapping.id, this.d.ruleKeys(this.rule.owner))) > 0) {
       await this.d.store.forget(mapping.id);
       return false;
     }

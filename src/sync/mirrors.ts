@@ -140,7 +140,7 @@ export class MirrorRunner {
     // A full pass on the first run in this process and once a day (the window slides), and when the
     // change log no longer reaches back to the rule's position.
     const full = restarted || this.fullPassDay.get(i) !== dayOf(now) || position < Number(from!.min_seq);
-    const run = new RuleRun(this.d, rule, from!, to!, target!, now);
+    const run = new RuleRun({ ...this.d, ruleKeys: (owner) => this.d.rules.filter((r) => r.owner === owner).map((r) => r.key) }, rule, from!, to!, target!, now);
     const { position: reached, result } = await run.run(position, full);
     if (full) this.fullPassDay.set(i, dayOf(now));
     await this.d.store.finish(rule.owner, rule.key, reached, result, result.lastError, now);
