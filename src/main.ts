@@ -36,6 +36,9 @@ import { Catalog } from "./sync/catalog.ts";
 import { MergedCalendarService } from "./sync/merged.ts";
 import { MergedStore } from "./store/merged.ts";
 import { MergedFollower } from "./sync/merged-follow.ts";
+import { MirrorStore } from "./store/mirrors.ts";
+import { MirrorRunner } from "./sync/mirrors.ts";
+import { mirrorRules } from "./sync/mirror-rules.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -81,15 +84,18 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   const directory = sourceDirectory(config, registry);
   const plain = new StoreCalendarService(calendars, objects, directory, writer);
   const service = new MergedCalendarService(plain, calendars, new MergedStore(db), config, (f) => void bus.publish({ type: "merged.updated", owner: f.owner, source: "merged", calendar: f.merged, changed: f.changed }));
-  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, changes: changeFeed(db) as ChangeFeed, follower: new MergedFollower(service, calendars, log) };
+  // Mirror copies are written like a client's PUT/DELETE: queued for the target's upstream, sent by the writer.
+  const mirrors = new MirrorRunner({ rules: mirrorRules(config), calendars, objects, service: plain, store: new MirrorStore(db), bus, log });
+  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, mirrors, changes: changeFeed(db) as ChangeFeed, follower: new MergedFollower(service, calendars, log) };
 }
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(storageTarget(config.storage));
-  const { calendars, bus, catalog, engine, writer, service, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
+  const { calendars, bus, catalog, engine, writer, service, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
+  for (const w of await mirrors.problems()) log.warn(w);
   for (const u of config.users) {
     for (const m of u.merged ?? []) {
       if (await calendars.get(u.username, m.id)) log.warn(`users.${u.username}.merged.${m.id}: a calendar named "${m.id}" already exists in ${u.username}'s home, so this merged calendar is not served; give it another id`);
@@ -131,6 +137,8 @@ export const startServer: StartServer = async (config, opts) => {
   const url = `http://${host}:${addr.port}/`;
   await bus.start();
   follower.start(changes);
+  const unwatchMirrors = mirrors.watch(changes);
+  void mirrors.trigger(); // catch-up: what changed while calgate was not running
   scheduler.start();
   markReady(app);
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
@@ -140,7 +148,9 @@ export const startServer: StartServer = async (config, opts) => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       unwatchPush();
+      unwatchMirrors();
       await scheduler.stop();
+      await mirrors.close();
       await push.close();
       unwatchMetrics();
       engine.close();
@@ -161,7 +171,7 @@ export const startServer: StartServer = async (config, opts) => {
 export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) => {
   const db = await openDb(storageTarget(config.storage));
   try {
-    const { calendars, engine, writer } = buildSync(config, db, logger);
+    const { calendars, engine, writer, mirrors } = buildSync(config, db, logger);
     await ensureLocalCalendars(config, calendars, logger);
     const targets = engine.syncedSources(opts.username, sourceId);
     const results = [];
@@ -172,7 +182,15 @@ export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) =
       if (r.ok) logger.info(line, "sync finished");
       else logger.error(line, "sync failed");
     }
-    return { ok: results.every((r) => r.ok) };
+    // Then the mirror rules of the chosen user(s), over what the syncs brought.
+    const applied = await mirrors.runAll(opts.username ?? undefined);
+    await writer.idle();
+    for (const m of applied) {
+      const line = { owner: m.rule.owner, rule: m.rule.key, created: m.created, updated: m.updated, deleted: m.deleted, skipped: m.skipped, errors: m.errors, ...(m.problem ? { waiting: m.problem } : {}), ...(m.lastError ? { error: m.lastError } : {}) };
+      if (m.errors > 0) logger.error(line, "mirror rule had errors");
+      else logger.info(line, "mirror rule applied");
+    }
+    return { ok: results.every((r) => r.ok) && applied.every((m) => m.errors === 0) };
   } finally {
     await db.destroy();
   }

@@ -7,7 +7,8 @@ export const sync: Command = {
   name: "sync",
   summary: "Run one sync of every source (or one source) and exit",
   synopsis: "calgate sync --once [source-id] [-c FILE] [-u USER]",
-  description: `Pulls changes from the upstream providers, replays queued writes, and exits.
+  description: `Pulls changes from the upstream providers, replays queued writes, applies the
+mirror rules (users[].mirrors) of the chosen user(s), and exits.
 Safe to run while \`calgate serve\` uses the same database. Continuous syncing is what
 \`calgate serve\` does; this command needs --once.`,
   positionals: [{ name: "source-id", description: "Only this source (default: every source of every user)" }],

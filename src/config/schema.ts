@@ -253,10 +253,25 @@ export const MergedSchema = z.strictObject({
   writeTo: calendarRef("a calendar").optional().describe("Where events created in the merged calendar go; when absent, new events are refused (edits of members still go to their calendars)."),
 });
 
+export const MIRROR_MODES = ["busy", "full"] as const;
+
 export const MirrorSchema = z.strictObject({
   from: calendarRef("a calendar").describe('Calendar to copy from, "<source-id>/<calendar-id>".'),
   to: calendarRef("a calendar").describe('Calendar to copy into, "<source-id>/<calendar-id>".'),
-  mode: z.enum(["busy", "full"]).describe('"busy": only time blocks titled Busy; "full": the whole event.'),
+  mode: z
+    .enum(MIRROR_MODES, { error: 'expected mode "busy" or "full"' })
+    .describe('"busy": time blocks titled busyText, with no other details (CLASS:PRIVATE); "full": the whole event, without attendees, organizer and alarms.'),
+  busyText: nonEmpty("a title for busy blocks").max(200, { error: "expected a title for busy blocks of at most 200 characters" }).default("Busy").describe('SUMMARY of the busy blocks (mode busy); default "Busy".'),
+  includeFree: bool()
+    .optional()
+    .describe("Copy events marked free (TRANSP:TRANSPARENT) too; they keep their transparency. Default false in busy mode (free time blocks nothing), true in full mode."),
+  window: z
+    .strictObject({
+      pastDays: int(0, 3650).describe("Events that ended more than this many days ago are not copied."),
+      futureDays: int(1, 3650).describe("Events that start more than this many days ahead are not copied."),
+    }, { error: "expected a window like { pastDays: 90, futureDays: 365 }" })
+    .optional()
+    .describe("Only events whose occurrences reach into this window (relative to now) are copied; a recurring series is copied whole. No bound when absent."),
 });
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -351,11 +366,18 @@ function checkUser(u: Record<string, unknown>, ctx: z.RefinementCtx): void {
     checkRef(m.writeTo, ["merged", i, "writeTo"], false);
   });
   const mirrors = Array.isArray(u.mirrors) ? u.mirrors : [];
+  const rules = new Map<string, number>();
   mirrors.forEach((m, i) => {
     if (!isRecord(m)) return;
     checkRef(m.from, ["mirrors", i, "from"], false);
     checkRef(m.to, ["mirrors", i, "to"], false);
     if (typeof m.from === "string" && m.from === m.to) ctx.addIssue({ code: "custom", path: ["mirrors", i, "to"], message: "a mirror cannot copy a calendar into itself" });
+    if (typeof m.from === "string" && typeof m.to === "string") {
+      const key = `${m.from} -> ${m.to}`;
+      const prev = rules.get(key);
+      if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["mirrors", i], message: `duplicate mirror rule from "${m.from}" to "${m.to}" (also mirrors[${prev}])` });
+      else rules.set(key, i);
+    }
   });
 }
 

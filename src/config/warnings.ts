@@ -24,7 +24,13 @@ export function configWarnings(config: Config, synced: (type: string) => boolean
         out.push(`users.${u.username}.merged.${m.id}: writeTo ${m.writeTo} is not among the calendars it includes, so events created in it will not show in it; add it to include`);
       }
     }
-    if ((u.mirrors?.length ?? 0) > 0) out.push(`users.${u.username}.mirrors: mirror rules are not applied by this version yet; the key is accepted and ignored`);
+    const typeOf = new Map(u.sources.map((s) => [s.id.toLowerCase(), s.type]));
+    (u.mirrors ?? []).forEach((m, i) => {
+      for (const [k, ref] of [["from", m.from], ["to", m.to]] as const) {
+        const type = typeOf.get(ref.slice(0, ref.indexOf("/")).toLowerCase());
+        if (type !== undefined && type !== "local" && !synced(type)) out.push(`users.${u.username}.mirrors[${i}].${k}: "${ref}" is a calendar of a ${type} source, which this version does not sync; the rule cannot run`);
+      }
+    });
   }
   return out;
 }

@@ -69,7 +69,25 @@ export interface ConflictResolved extends Base, Required<ConflictFields> {
 /** A merged calendar took in changes of the calendars it combines (`calendar` is the merged calendar's id). */
 export interface MergedUpdated extends Base { readonly type: "merged.updated"; readonly changed: number }
 
-export type StatusEvent = MergedUpdated | SyncStarted | SyncCompleted | SyncFailed | SourceStatusChanged | WriteQueued | WriteReplayed | ConflictDetected | ConflictResolved;
+/**
+ * A run of a mirror rule that wrote or failed something (runs that only skipped are not published).
+ * `source`/`calendar`: the target calendar the copies are written to; `rule`: "<from> -> <to>".
+ */
+export interface MirrorApplied extends Base {
+  readonly type: "mirror.applied";
+  readonly rule: string;
+  readonly mode: "busy" | "full";
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  /** Objects left alone: copies (never mirrored again), unchanged originals, free or out-of-window events. */
+  readonly skipped: number;
+  readonly errors: number;
+  /** The last error of the run, when there was one. */
+  readonly error?: string;
+}
+
+export type StatusEvent = MergedUpdated | SyncStarted | SyncCompleted | SyncFailed | SourceStatusChanged | WriteQueued | WriteReplayed | ConflictDetected | ConflictResolved | MirrorApplied;
 export type StatusEventType = StatusEvent["type"];
 /** What a publisher gives: the bus assigns id and at. */
 export type NewStatusEvent = StatusEvent extends infer E ? (E extends StatusEvent ? Omit<E, "id" | "at"> : never) : never;
