@@ -33,6 +33,8 @@ export interface CopyRow {
   readonly objectName: string;
   readonly etag: string;
   readonly ics: string | null;
+  /** A mirror rule's copy of the meeting (mirror_copies), not the meeting itself. */
+  readonly mirrored?: boolean;
 }
 /** Picks the copy a merged calendar shows among the copies of one UID (null: none). */
 export type ChooseCopy = (copies: readonly CopyRow[]) => CopyRow | null;
@@ -51,6 +53,13 @@ function chunks<T>(xs: readonly T[]): T[][] {
   for (let i = 0; i < xs.length; i += CHUNK) out.push(xs.slice(i, i + CHUNK));
   return out;
 }
+/** UID → the UID of the original, for those of `uids` that are mirror copies in the calendars `ids`. */
+async function originalsOf(trx: Tx, ids: readonly number[], uids: readonly string[]): Promise<Map<string, string>> {
+  if (ids.length === 0 || uids.length === 0) return new Map();
+  const rows = await trx("mirror_copies").whereIn("target_calendar_id", ids).whereIn("copy_uid", uids).distinct("copy_uid", "original_uid");
+  return new Map(rows.map((r: { copy_uid: string; original_uid: string }) => [String(r.copy_uid), String(r.original_uid)]));
+}
+
 const includedKey = (cals: readonly IncludedCalendar[]): string => cals.map((c) => c.id).join(",");
 
 export class MergedStore {
@@ -103,7 +112,9 @@ export class MergedStore {
         if (from >= to) continue;
         const names = (await trx("changes").where("calendar_id", id).andWhere("seq", ">", from).select("name")).map((r: { name: string }) => r.name);
         for (const ch of chunks(names)) {
-          for (const r of await trx("objects").where("calendar_id", id).whereIn("name", ch).select("uid")) affected.add(String(r.uid));
+          const uids = (await trx("objects").where("calendar_id", id).whereIn("name", ch).select("uid")).map((r: { uid: string }) => String(r.uid));
+          const originals = await originalsOf(trx, ids, uids);
+          for (const u of uids) affected.add(originals.get(u) ?? u);
           for (const r of await trx("merged_members").where({ merged_id: row.id, calendar_id: id }).whereIn("object_name", ch).select("uid")) affected.add(String(r.uid));
         }
         positions[id] = to;
@@ -112,17 +123,23 @@ export class MergedStore {
       let seq = Number(row.sync_seq);
       let changed = 0;
       for (const uids of chunks([...affected])) {
+        // A member is keyed by the UID of the meeting; mirror copies (their own UIDs) count as copies of it.
+        const mirrored = ids.length === 0 ? [] : await trx("mirror_copies").whereIn("target_calendar_id", ids).whereIn("original_uid", uids).distinct("copy_uid", "original_uid");
+        const keyOf = new Map<string, string>(uids.map((u) => [u, u]));
+        for (const m of mirrored) keyOf.set(String(m.copy_uid), String(m.original_uid));
         const copies = new Map<string, CopyRow[]>();
-        const rows = ids.length === 0 ? [] : await trx("objects").whereIn("calendar_id", ids).whereIn("uid", uids).select("calendar_id", "name", "uid", "etag");
+        const rows = ids.length === 0 ? [] : await trx("objects").whereIn("calendar_id", ids).whereIn("uid", [...keyOf.keys()]).select("calendar_id", "name", "uid", "etag");
         for (const r of rows) {
-          const list = copies.get(String(r.uid)) ?? [];
-          list.push({ calendarId: Number(r.calendar_id), objectName: String(r.name), etag: String(r.etag), ics: null });
-          copies.set(String(r.uid), list);
+          const k = keyOf.get(String(r.uid))!;
+          const list = copies.get(k) ?? [];
+          list.push({ calendarId: Number(r.calendar_id), objectName: String(r.name), etag: String(r.etag), ics: null, mirrored: k !== String(r.uid) });
+          copies.set(k, list);
         }
         const several = [...copies].filter(([, l]) => l.length > 1).map(([u]) => u);
         if (several.length > 0) {
           const texts = new Map<string, string>();
-          for (const r of await trx("objects").whereIn("calendar_id", ids).whereIn("uid", several).select("calendar_id", "name", "ics")) texts.set(`${r.calendar_id}\u0000${r.name}`, String(r.ics));
+          const wanted = [...keyOf].filter(([, k]) => several.includes(k)).map(([u]) => u);
+          for (const r of await trx("objects").whereIn("calendar_id", ids).whereIn("uid", wanted).select("calendar_id", "name", "ics")) texts.set(`${r.calendar_id}\u0000${r.name}`, String(r.ics));
           for (const u of several) copies.set(u, copies.get(u)!.map((c) => ({ ...c, ics: texts.get(`${c.calendarId}\u0000${c.objectName}`) ?? null })));
         }
         const members = new Map<string, { name: string; calendar_id: number | null; object_name: string | null; etag: string | null }>();

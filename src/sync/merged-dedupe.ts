@@ -1,7 +1,7 @@
 /**
  * Which copy of a meeting a merged calendar shows when several included calendars hold the same UID:
  * the organizer's (a copy in a calendar whose owner addresses include the ORGANIZER), else the copy
- * in the calendar included first. A pure function of the copies and the include order, so the choice
+ * in the calendar included first; a mirror rule's copy only when there is nothing else. A pure function of the copies and the include order, so the choice
  * is the same after a restart or a resync.
  */
 import { splitProp } from "../ical/merge-model.ts";
@@ -12,6 +12,8 @@ export interface Copy {
   readonly etag: string;
   /** The object's text; only needed when there is more than one copy. */
   readonly ics: string | null;
+  /** A mirror rule's copy (a busy block or a full copy): shown only when no other copy is. */
+  readonly mirrored?: boolean;
 }
 
 /** The ORGANIZER's address (lower case, mailto: stripped) of the first component that has one. */
@@ -35,10 +37,10 @@ export function chooseCopy(copies: readonly Copy[], order: readonly number[], ow
     const i = order.indexOf(c.calendarId);
     return i < 0 ? order.length : i;
   };
-  const sorted = [...copies].sort((a, b) => rank(a) - rank(b) || (a.objectName < b.objectName ? -1 : a.objectName > b.objectName ? 1 : 0));
+  const sorted = [...copies].sort((a, b) => Number(a.mirrored ?? false) - Number(b.mirrored ?? false) || rank(a) - rank(b) || (a.objectName < b.objectName ? -1 : a.objectName > b.objectName ? 1 : 0));
   for (const c of sorted) {
     const addresses = owners.get(c.calendarId);
-    if (!addresses || addresses.size === 0 || c.ics === null) continue;
+    if (c.mirrored || !addresses || addresses.size === 0 || c.ics === null) continue;
     const org = organizerOf(c.ics);
     if (org !== null && addresses.has(org)) return c;
   }

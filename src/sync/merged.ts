@@ -209,8 +209,9 @@ export class MergedCalendarService implements CalendarService {
     const [loc] = await this.merged.locate(v.row.id, [name]);
     if (loc) {
       // An edit: to the calendar whose copy is shown, under its own name there.
-      if (uid !== loc.uid) throw new UidConflict(name);
       const owner = this.ownerOf(v, loc.calendarId, name);
+      const shown = (await this.inner.objects(owner, [loc.objectName])).get(loc.objectName);
+      if (uid !== loc.uid && uid !== shown?.uid) throw new UidConflict(name);
       const r = await this.inner.put(user, owner, loc.objectName, ics, cond);
       await this.view(user, v.config);
       return { ...r, created: false };
