@@ -122,6 +122,9 @@ export type StorageTarget = string | { readonly client: "sqlite"; readonly filen
 
 /** The advisory lock key of calgate's write lock on PostgreSQL (any constant: "calg" in ASCII). */
 const WRITE_LOCK = 0x63616c67;
+/** The advisory lock key of migrations ("calm"). */
+const MIGRATION_LOCK = 0x63616c6d;
+
 
 export function isPostgres(db: Db): boolean {
   return (db.client as { dialect?: string }).dialect === "postgresql";
@@ -136,8 +139,32 @@ export function insertedId(rows: unknown[]): number {
 export async function openDb(storage: StorageTarget): Promise<Db> {
   const target = typeof storage === "string" ? { client: "sqlite" as const, filename: storage } : storage;
   const db = target.client === "postgres" ? openPostgres(target.connection, target.poolMax ?? 10) : openSqlite(target.filename);
-  await db.migrate.latest({ migrationSource });
+  try {
+    if (target.client === "postgres") await whileHoldingMigrationLock(target.connection, () => db.migrate.latest({ migrationSource }));
+    else await db.migrate.latest({ migrationSource });
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
   return db;
+}
+
+/**
+ * Several instances starting at once on a new PostgreSQL database race to create knex's own tables
+ * ("relation knex_migrations already exists", "Can't take lock to run migrations": seen in
+ * postgres-instances.test.ts). A session advisory lock, held on a connection of its own, makes them
+ * take turns; the later ones find nothing left to do.
+ */
+async function whileHoldingMigrationLock<T>(connection: string, fn: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: connection });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
+    return await fn();
+  } finally {
+    await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => undefined);
+    await client.end();
+  }
 }
 
 function openPostgres(connection: string, poolMax: number): Db {

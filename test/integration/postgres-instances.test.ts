@@ -96,3 +96,19 @@ users:
     console.log(`postgres, 2 instances: ${WRITERS * WRITES_EACH} concurrent PUTs, ${rounds} sync-collection rounds during them, sync_seq ${calRow.sync_seq}`);
   });
 });
+
+describe("instances starting at once on a new PostgreSQL database", { skip: missing ?? false }, () => {
+  test("five openings race on the migrations: all succeed, each migration ran once", async () => {
+    const cluster = await startPostgres();
+    try {
+      const url = await cluster.createDatabase("fresh");
+      const dbs = await Promise.all(Array.from({ length: 5 }, () => openDb({ client: "postgres", connection: url, poolMax: 2 })));
+      const ran = await dbs[0]!("knex_migrations").select("name");
+      assert.equal(ran.length, new Set(ran.map((r) => r.name)).size, "no migration recorded twice");
+      assert.ok(ran.some((r) => r.name === "001_initial"));
+      await Promise.all(dbs.map((d) => d.destroy()));
+    } finally {
+      cluster.stop();
+    }
+  });
+});
