@@ -20,7 +20,7 @@ import { OutboxStore } from "./store/outbox.ts";
 import { ConflictStore } from "./store/conflicts.ts";
 import { StatusEventStore } from "./store/status-events.ts";
 import { StatusBus } from "./status/bus.ts";
-import { eventsRoute } from "./http/sse.ts";
+import { EventStreams } from "./http/sse.ts";
 import { pushRoute, syncNowRoute } from "./http/routes.ts";
 import { SyncEngine } from "./sync/engine.ts";
 import { Writer } from "./sync/writer.ts";
@@ -99,6 +99,7 @@ export const startServer: StartServer = async (config, opts) => {
   );
   const metrics = new Metrics();
   const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth() });
+  const streams = new EventStreams(bus);
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
   const app = createApp({
     service,
@@ -107,7 +108,7 @@ export const startServer: StartServer = async (config, opts) => {
     metrics,
     trustProxy: config.server.trustProxy,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
-    extraRoutes: [eventsRoute(bus), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
+    extraRoutes: [streams.route(), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
   });
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
