@@ -33,6 +33,9 @@ import { WriteBackStore } from "./store/writeback.ts";
 import { SecretStore } from "./store/secrets.ts";
 import { SecretBox } from "./auth/crypto.ts";
 import { Catalog } from "./sync/catalog.ts";
+import { SourceStates } from "./status/source-states.ts";
+import { StatusSnapshot } from "./status/snapshot.ts";
+import { statusRoutes } from "./http/status-page.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -74,19 +77,29 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   // The engine owns source status; the catalog (made first) reaches it when an adapter reports a refresh.
   const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets, onTokenRefresh: (owner, sourceId, ok, message) => engine.tokenRefreshed(owner, sourceId, ok, message), onWarning: (owner, sourceId, message) => engine.warned(owner, sourceId, message) });
   const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
-  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
+  // What a person needs to know per source (source.status events, /status.json).
+  const states = new SourceStates({
+    row: (owner, sourceId) => sources.get(owner, sourceId),
+    pending: () => outbox.pendingBySource(),
+    configured: (owner) => (config.users.find((u) => u.username === owner)?.sources ?? []).map((s) => ({ id: s.id, type: s.type, synced: s.type in registry })),
+    warning: (owner, sourceId) => engine.warning(owner, sourceId),
+  });
+  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, states, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
   const directory = sourceDirectory(config, registry);
   const service = new StoreCalendarService(calendars, objects, directory, writer);
-  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, changes: changeFeed(db) as ChangeFeed };
+  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, states, changes: changeFeed(db) as ChangeFeed };
 }
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(config.storage.filename);
-  const { calendars, bus, catalog, engine, writer, service } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
+  const { calendars, conflicts, bus, catalog, engine, writer, service, states } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
   const scheduler = new Scheduler(engine, writer, config, log);
+  states.nextSyncAt = (owner, sourceId) => scheduler.nextSyncAt(owner, sourceId);
+  // GET /status and /status.json; other rooms add sections with status.section("merged", ...).
+  const status = new StatusSnapshot({ states, calendars: (owner) => calendars.listByOwner(owner), conflicts: (owner) => conflicts.listAll({ owner }) });
   const push = new PushChannels({
     catalog, calendars, channels: new ChannelStore(db), publicUrl: config.server.publicUrl ?? null, log,
     trigger: (owner, sourceId, reason) => void scheduler.trigger(owner, sourceId, reason),
@@ -108,7 +121,7 @@ export const startServer: StartServer = async (config, opts) => {
     metrics,
     trustProxy: config.server.trustProxy,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
-    extraRoutes: [streams.route(), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
+    extraRoutes: [streams.route(), statusRoutes(status), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
   });
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
