@@ -32,10 +32,15 @@ import { PushChannels } from "./sync/push.ts";
 import { WriteBackStore } from "./store/writeback.ts";
 import { SecretStore } from "./store/secrets.ts";
 import { SecretBox } from "./auth/crypto.ts";
+import { budgetWaits } from "./sources/budget.ts";
 import { Catalog } from "./sync/catalog.ts";
 import { SourceStates } from "./status/source-states.ts";
 import { StatusSnapshot } from "./status/snapshot.ts";
 import { statusRoutes } from "./http/status-page.ts";
+import { drainable } from "./http/drain.ts";
+
+/** How long shutdown waits for requests and syncs in flight before cutting them (`calgate serve` exits after 15 s). */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -111,8 +116,9 @@ export const startServer: StartServer = async (config, opts) => {
     (e) => void push.ensure(e.owner, e.source).catch((err: Error) => log.warn({ owner: e.owner, source: e.source, err: err.message }, "could not open push subscriptions; polling continues")),
   );
   const metrics = new Metrics();
-  const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth() });
+  const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth(), rateLimitWaits: () => budgetWaits });
   const streams = new EventStreams(bus);
+  metrics.watchStreams(() => streams.stats());
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
   const app = createApp({
     service,
@@ -120,10 +126,12 @@ export const startServer: StartServer = async (config, opts) => {
     log,
     metrics,
     trustProxy: config.server.trustProxy,
+    metricsAuth: config.server.metricsAuth,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
     extraRoutes: [streams.route(), statusRoutes(status), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
   });
   const server: Server = createServer(app.callback());
+  const drain = drainable(server);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
@@ -140,20 +148,27 @@ export const startServer: StartServer = async (config, opts) => {
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
   const handle: ServerHandle = {
     url,
+    /**
+     * Graceful shutdown: stop accepting; SSE streams get a final event; requests in flight and syncs in
+     * flight get a grace period (then syncs are aborted: they resume from their last saved cursor);
+     * write-backs in flight finish and are recorded in the outbox before the database closes.
+     */
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      streams.closeAll();
+      const http = drain.close(SHUTDOWN_GRACE_MS);
       unwatchPush();
-      await scheduler.stop();
+      await scheduler.stop(); // no new syncs; the queued-write replay in progress has finished
       await push.close();
-      unwatchMetrics();
+      await Promise.race([engine.idle(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
       engine.close();
       writer.close();
       await engine.idle();
       await writer.idle(); // a sync still running would otherwise write to the closed database
+      const { cut } = await http;
+      if (cut > 0) log.warn({ requests: cut }, "requests still running at shutdown were cut");
+      unwatchMetrics();
+      metrics.close();
       await bus.stop();
-      server.closeAllConnections(); // SSE streams never end on their own
-      await closed;
       await db.destroy();
     },
   };

@@ -28,7 +28,7 @@ export interface SyncCompleted extends Base {
   readonly ms: number;
   readonly note?: string;
 }
-export interface SyncFailed extends Base { readonly type: "sync.failed"; readonly error: string; readonly failures: number; readonly retryInMs: number | null }
+export interface SyncFailed extends Base { readonly type: "sync.failed"; readonly error: string; readonly failures: number; readonly retryInMs: number | null; readonly ms?: number }
 /**
  * A source's status changed (or a warning appeared). `message` is the error or warning in words; the
  * other fields (status/source-states) say when it last synced, when it syncs next, how many writes wait

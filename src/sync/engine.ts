@@ -189,13 +189,14 @@ export class SyncEngine {
     } catch (e) {
       const err = e as Error;
       const at = Date.now();
+      if (this.signal.aborted) return await this.interrupted(owner, sourceId, base, at - started, adapter.requests - requestsBefore);
       const { failures, previous } = await this.d.sources.failed(owner, sourceId, at);
       const status: SourceStatus =
         e instanceof AuthRequired ? "auth_required" : failures >= SYNC_BACKOFF.degradedAfter ? (e instanceof Transient && e.status === null ? "offline" : "degraded") : previous;
       const retryInMs = e instanceof AuthRequired ? null : backoffMs(failures, retryHintMs(e));
       const message = describe(err, src);
       log.warn({ err: message, failures, retryInMs }, "sync failed");
-      await this.d.bus.publish({ type: "sync.failed", owner, source: sourceId, error: message, failures, retryInMs });
+      await this.d.bus.publish({ type: "sync.failed", owner, source: sourceId, error: message, failures, retryInMs, ms: at - started });
       // The message is kept even while the status stays ok (one failure), so the status page can show it.
       await this.d.sources.setStatus(owner, sourceId, status, message);
       if (status !== previous) await this.publishStatus(owner, sourceId, status, message, retryInMs);
@@ -203,6 +204,18 @@ export class SyncEngine {
     } finally {
       await this.d.sources.release(owner, sourceId, this.holder).catch(() => undefined);
     }
+  }
+
+  /**
+   * A sync cut short by shutdown is no failure of the source: its status and failure count stay, and it
+   * resumes from the last cursor saved (each page is applied with its cursor in one transaction).
+   */
+  private async interrupted(owner: string, sourceId: string, base: Omit<SyncResult, "ok">, ms: number, requests: number): Promise<SyncResult> {
+    const error = "interrupted: calgate is shutting down; the next sync resumes where this one stopped";
+    this.d.log.info({ owner, source: sourceId, ms }, error);
+    const failures = (await this.d.sources.get(owner, sourceId))?.consecutive_failures ?? 0;
+    await this.d.bus.publish({ type: "sync.failed", owner, source: sourceId, error, failures, retryInMs: null, ms });
+    return { ...base, ok: false, error, retryInMs: null, requests, ms };
   }
 
   private async lease(owner: string, sourceId: string, wait: boolean): Promise<boolean> {
