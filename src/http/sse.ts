@@ -186,8 +186,3 @@ function toId(s: string): number | null {
 function buffered(res: Koa.Context["res"]): number {
   return res.writableLength + (res.socket?.writableLength ?? 0);
 }
-
-/** GET /events with default options (kept for callers that need no handle on the streams). */
-export function eventsRoute(bus: StatusBus, opts: EventStreamOptions = {}): ExtraRoute {
-  return new EventStreams(bus, opts).route();
-}

@@ -20,6 +20,38 @@ import { StatusEventStore } from "../../src/store/status-events.ts";
 import { StatusBus } from "../../src/status/bus.ts";
 import { EventStreams, type EventStreamOptions } from "../../src/http/sse.ts";
 import { SseReader } from "../helpers/sse-client.ts";
+import { spawn } from "node:child_process";
+import v8 from "node:v8";
+import vm from "node:vm";
+
+v8.setFlagsFromString("--expose_gc");
+const gc = vm.runInNewContext("gc") as () => void;
+
+/** The subscribers' process: on "open", opens N streams (users u0..u9) and says "open"; then says how many events arrived. */
+const SUBSCRIBERS_CHILD = `
+import { request } from "node:http";
+const [url, n] = [process.argv[1], Number(process.argv[2])];
+let opened = 0, events = 0, streamsWithEvent = 0;
+process.stdin.once("data", () => {
+  for (let i = 0; i < n; i++) {
+    const req = request(url, { agent: false, headers: { "x-user": "u" + (i % 10), accept: "text/event-stream" } }, (res) => {
+      if (++opened === n) console.log("open");
+      let seen = 0;
+      res.setEncoding("utf8");
+      res.on("data", (d) => {
+        const k = (d.match(/^event:/gm) || []).length;
+        if (k && seen === 0) streamsWithEvent++;
+        seen += k;
+        events += k;
+        if (streamsWithEvent === n) console.log("got " + events + " events on " + streamsWithEvent + " streams");
+      });
+    });
+    req.on("error", () => {});
+    req.end();
+  }
+});
+process.stdin.on("end", () => process.exit(0));
+`;
 
 const silent = pino({ level: "silent" });
 
@@ -211,29 +243,50 @@ describe("SSE /events", () => {
     }
   });
 
-  test("1,000 idle subscribers: bounded memory, every one gets a broadcast, none left after they go", async () => {
+  test("1,000 idle subscribers: bounded server memory, every one gets a broadcast, none left after they go", async () => {
     const N = 1000;
     const node = await startNode(db, { keepAliveMs: 60_000 });
+    // The clients live in a child process, so that this process's memory is the server's alone.
+    const child = spawn(process.execPath, ["--input-type=module", "-e", SUBSCRIBERS_CHILD, node.url, String(N)], { stdio: ["pipe", "pipe", "inherit"] });
+    const lines: string[] = [];
+    let wake: (() => void) | null = null;
+    child.stdout.setEncoding("utf8");
+    let buf = "";
+    child.stdout.on("data", (d: string) => {
+      buf += d;
+      for (let i; (i = buf.indexOf("\n")) >= 0; buf = buf.slice(i + 1)) lines.push(buf.slice(0, i));
+      wake?.();
+    });
+    const line = async (what: string): Promise<string> => {
+      const deadline = Date.now() + 30_000;
+      while (!lines.some((l) => l.startsWith(what))) {
+        assert.ok(Date.now() < deadline, `the client process did not say "${what}"; said: ${lines.join(" | ")}`);
+        await new Promise<void>((r) => ((wake = r), setTimeout(r, 1000)));
+      }
+      return lines.find((l) => l.startsWith(what))!;
+    };
     try {
+      gc();
       const before = process.memoryUsage();
-      const readers: SseReader[] = [];
-      for (let i = 0; i < N; i++) readers.push(await SseReader.open(node.url, { "x-user": `u${i % 10}` }));
-      const during = process.memoryUsage();
+      child.stdin.write("open\n");
+      await line("open");
       assert.equal(node.streams.stats().subscribers, N);
+      gc();
+      const during = process.memoryUsage();
       for (let u = 0; u < 10; u++) await node.bus.publish(completed(`u${u}`, "b"));
-      await Promise.all(readers.map((r) => r.until("the broadcast", (x) => x.events.length >= 1, 20_000)));
-      assert.ok(readers.every((r) => r.events.length === 1), "each subscriber got exactly its user's event");
-      const perSubscriber = (during.rss - before.rss) / N;
-      const heapPer = (during.heapUsed - before.heapUsed) / N;
-      console.log(`# 1,000 idle SSE subscribers (server and clients in one process): rss +${((during.rss - before.rss) / 1048576).toFixed(1)} MiB (${(perSubscriber / 1024).toFixed(1)} KiB each), heap +${((during.heapUsed - before.heapUsed) / 1048576).toFixed(1)} MiB (${(heapPer / 1024).toFixed(1)} KiB each)`);
-      assert.ok(heapPer < 64 * 1024, `heap per idle subscriber (client included) is ${heapPer} B`);
-      for (const r of readers) r.close();
+      assert.equal(await line("got"), `got ${N} events on ${N} streams`, "each subscriber got exactly its user's event");
+      const heap = during.heapUsed - before.heapUsed;
+      const rss = during.rss - before.rss;
+      console.log(`# 1,000 idle SSE subscribers, server side: heap +${(heap / 1048576).toFixed(2)} MiB (${(heap / N / 1024).toFixed(1)} KiB each), rss +${(rss / 1048576).toFixed(1)} MiB (${(rss / N / 1024).toFixed(1)} KiB each, sockets and buffers included)`);
+      assert.ok(heap / N < 32 * 1024, `heap per idle subscriber is ${heap / N} B`);
+      child.stdin.end(); // the clients go
       const deadline = Date.now() + 10_000;
       while (node.streams.stats().subscribers > 0) {
         assert.ok(Date.now() < deadline, `subscribers left after the clients went: ${node.streams.stats().subscribers}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     } finally {
+      child.kill();
       await node.stop();
     }
   });
