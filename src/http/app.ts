@@ -42,6 +42,8 @@ export function createApp(deps: AppDeps): Koa {
     const id = ctx.get("x-request-id") || randomUUID();
     ctx.set("x-request-id", id);
     ctx.state.log = deps.log.child({ reqId: id });
+    // Debug detail: chosen headers only (others may carry secrets, e.g. a push channel's token).
+    (ctx.state.log as Logger).debug({ method: ctx.method, path: ctx.path, userAgent: ctx.get("user-agent") || undefined, depth: ctx.get("depth") || undefined, length: ctx.get("content-length") || undefined }, "request received");
     try {
       await next();
     } finally {
