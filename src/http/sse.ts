@@ -5,8 +5,9 @@
  * that arrive while the backlog is being sent are held back and sent after it, in id order, each once.
  * When the backlog asked for was already pruned, a `stream.gap` event says so (reload the state).
  *
- * Memory stays bounded: a subscriber whose unsent bytes pass `maxBufferedBytes` (a client that does
- * not read) is disconnected rather than buffered forever, and there are at most `maxSubscribers`.
+ * Memory stays bounded: a subscriber whose unsent bytes stay above `maxBufferedBytes` for
+ * `drainTimeoutMs`, or ever pass `hardMaxBufferedBytes` (a client that does not read), is disconnected
+ * rather than buffered forever; a burst to a client that reads is not. At most `maxSubscribers` streams.
  * On shutdown every stream gets a final `server.closing` event (with the id to resume from) and ends.
  *
  * With ?named=0 every event is sent as a plain `message` whose JSON carries `type`, so a client (the
@@ -23,8 +24,12 @@ export interface EventStreamOptions {
   keepAliveMs?: number;
   /** The reconnection delay suggested to clients (the SSE `retry:` field; default 2 s). */
   retryMs?: number;
-  /** Unsent bytes past which a subscriber is dropped as too slow (default 256 KiB). */
+  /** Unsent bytes a subscriber may hold for at most `drainTimeoutMs` (default 256 KiB). */
   maxBufferedBytes?: number;
+  /** Unsent bytes past which a subscriber is dropped at once (default 4 × maxBufferedBytes). */
+  hardMaxBufferedBytes?: number;
+  /** How long a subscriber may stay above maxBufferedBytes (default 10 s). */
+  drainTimeoutMs?: number;
   /** Open streams at most; more are answered 503 (default 10,000). */
   maxSubscribers?: number;
 }
@@ -48,7 +53,7 @@ interface Stream {
   end(): void;
 }
 
-const DEFAULTS = { keepAliveMs: 15_000, retryMs: 2_000, maxBufferedBytes: 256 * 1024, maxSubscribers: 10_000 };
+const DEFAULTS = { keepAliveMs: 15_000, retryMs: 2_000, maxBufferedBytes: 256 * 1024, hardMaxBufferedBytes: 0, drainTimeoutMs: 10_000, maxSubscribers: 10_000 };
 /** Rows read per query while replaying a backlog. */
 const REPLAY_PAGE = 1000;
 
@@ -63,6 +68,7 @@ export class EventStreams {
 
   constructor(private readonly bus: StatusBus, opts: EventStreamOptions = {}) {
     this.o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
+    if (!this.o.hardMaxBufferedBytes) this.o.hardMaxBufferedBytes = 4 * this.o.maxBufferedBytes;
   }
 
   stats(): EventStreamStats {
@@ -127,6 +133,7 @@ export class EventStreams {
       // Without Last-Event-ID the stream starts at the live position: everything after it reaches this stream.
       cursor: toId(lastEventId) ?? this.bus.position,
       end: () => {
+        if (slowTimer) clearTimeout(slowTimer);
         unsubscribe();
         if (this.streams.delete(stream)) this.onCount?.(this.streams.size);
         if (!res.writableEnded) res.end();
@@ -135,6 +142,11 @@ export class EventStreams {
       },
     };
     let sent = 0;
+    let slowTimer: NodeJS.Timeout | null = null;
+    const drop = (): void => {
+      this.dropped++;
+      stream.end();
+    };
     const send = (e: StatusEvent): void => {
       const n = Number(e.id);
       if (n <= sent || !session.isConnected) return;
@@ -144,9 +156,14 @@ export class EventStreams {
       session.push(payload, named ? e.type : "message", e.id);
       const bytes = buffered(res);
       if (bytes > this.maxBufferedSeen) this.maxBufferedSeen = bytes;
-      if (bytes > this.o.maxBufferedBytes) {
-        this.dropped++;
-        stream.end();
+      if (bytes > this.o.hardMaxBufferedBytes) drop();
+      else if (bytes > this.o.maxBufferedBytes && slowTimer === null) {
+        // A burst to a client that reads drains in time; a client that does not read is cut.
+        slowTimer = setTimeout(() => {
+          slowTimer = null;
+          if (buffered(res) > this.o.maxBufferedBytes) drop();
+        }, this.o.drainTimeoutMs);
+        slowTimer.unref();
       }
     };
     const unsubscribe = this.bus.subscribe(

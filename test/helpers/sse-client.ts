@@ -14,6 +14,7 @@ export class SseReader {
   raw = "";
   ended = false;
   status = 0;
+  headers: Record<string, string | string[] | undefined> = {};
   private partial = "";
   private waiters: (() => void)[] = [];
   private res: IncomingMessage | null = null;
@@ -25,6 +26,7 @@ export class SseReader {
       const req = request(url, { headers: { accept: "text/event-stream", ...headers }, agent: false }, (res) => {
         r.res = res;
         r.status = res.statusCode ?? 0;
+        r.headers = res.headers;
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => r.feed(chunk));
         res.on("end", () => ((r.ended = true), r.wake()));

@@ -194,7 +194,8 @@ describe("SSE /events", () => {
 
   test("a subscriber that never reads is dropped once its unsent bytes pass the limit; a reading one gets everything", async () => {
     const LIMIT = 64 * 1024;
-    const node = await startNode(db, { maxBufferedBytes: LIMIT, keepAliveMs: 60_000 });
+    const HARD = 256 * 1024;
+    const node = await startNode(db, { maxBufferedBytes: LIMIT, hardMaxBufferedBytes: HARD, drainTimeoutMs: 300, keepAliveMs: 60_000 });
     try {
       const fast = await SseReader.open(node.url, { "x-user": "alice" });
       // The slow client: sends the request, then never reads its socket.
@@ -210,13 +211,14 @@ describe("SSE /events", () => {
         assert.ok(Date.now() < deadline, "both subscribers registered");
         await new Promise((r) => setImmediate(r));
       }
-      const note = "x".repeat(16 * 1024);
+      const EVENT = 64 * 1024;
+      const note = "x".repeat(EVENT);
       let published = 0;
       let last = "";
       let peakTotal = 0;
       // Publish until the server drops the slow subscriber; the kernel's socket buffers absorb some MiB first.
       while (node.streams.stats().dropped === 0) {
-        assert.ok(published < 4000, `the slow subscriber was not dropped after ${published} events of 16 KiB`);
+        assert.ok(published < 1000, `the slow subscriber was not dropped after ${published} events of 64 KiB`);
         last = (await node.bus.publish(completed("alice", "big", note))).id;
         published++;
         // Let the bus deliver it before measuring (delivery is asynchronous).
@@ -225,8 +227,8 @@ describe("SSE /events", () => {
       }
       const s = node.streams.stats();
       assert.equal(s.subscribers, 1, "only the reading subscriber is left");
-      assert.ok(s.maxBufferedSeen <= LIMIT + 20 * 1024, `one subscriber never held more than the limit plus one event (held ${s.maxBufferedSeen} B)`);
-      assert.ok(peakTotal <= LIMIT + 20 * 1024, `the server's buffered bytes stayed bounded (peak ${peakTotal} B)`);
+      assert.ok(s.maxBufferedSeen <= HARD + EVENT + 1024, `one subscriber never held more than the hard limit plus one event (held ${s.maxBufferedSeen} B)`);
+      assert.ok(peakTotal <= HARD + EVENT + 1024, `the server's buffered bytes stayed bounded (peak ${peakTotal} B)`);
       // The reading subscriber goes on receiving.
       const more = (await node.bus.publish(completed("alice", "after"))).id;
       await fast.until("the event after the drop", (r) => r.events.some((e) => e.id === more));
@@ -235,9 +237,60 @@ describe("SSE /events", () => {
       const closedBy = Date.now() + 5000;
       while (!slowClosed && Date.now() < closedBy) await new Promise((r) => setTimeout(r, 20));
       assert.ok(slowClosed, "the slow subscriber's connection was closed by the server");
-      console.log(`# slow subscriber dropped after ${published} events of 16 KiB; peak server-side buffer of one subscriber ${s.maxBufferedSeen} B (limit ${LIMIT} B)`);
+      console.log(`# slow subscriber dropped after ${published} events of 64 KiB; peak server-side buffer of one subscriber ${s.maxBufferedSeen} B (limits: ${LIMIT} B for 300 ms, ${HARD} B at once)`);
       fast.close();
       slow.destroy();
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test("a subscriber that stops reading is dropped after drainTimeoutMs above the soft limit, below the hard one", async () => {
+    const LIMIT = 64 * 1024;
+    const node = await startNode(db, { maxBufferedBytes: LIMIT, hardMaxBufferedBytes: 64 * 1024 * 1024, drainTimeoutMs: 200, keepAliveMs: 60_000 });
+    try {
+      const slow = connect(Number(new URL(node.url).port), "127.0.0.1");
+      await new Promise<void>((r) => slow.once("connect", r));
+      slow.write(`GET /events HTTP/1.1\r\nHost: x\r\nx-user: alice\r\naccept: text/event-stream\r\n\r\n`);
+      slow.pause();
+      slow.on("error", () => undefined);
+      while (node.streams.stats().subscribers < 1) await new Promise((r) => setImmediate(r));
+      const note = "z".repeat(64 * 1024);
+      let published = 0;
+      // Fill until the server holds more than the soft limit for this subscriber, then publish nothing more.
+      while (node.streams.stats().bufferedBytes <= LIMIT) {
+        assert.ok(published++ < 1000, "the kernel buffers never filled");
+        const id = Number((await node.bus.publish(completed("alice", "fill", note))).id);
+        while (node.bus.position < id) await new Promise((r) => setTimeout(r, 5));
+      }
+      const held = node.streams.stats().bufferedBytes;
+      assert.equal(node.streams.stats().dropped, 0, "not dropped at once");
+      const deadline = Date.now() + 5000;
+      while (node.streams.stats().dropped === 0) {
+        assert.ok(Date.now() < deadline, "the subscriber was not dropped after the drain timeout");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(node.streams.stats().subscribers, 0);
+      console.log(`# a subscriber holding ${held} B (soft limit ${LIMIT} B) was dropped after the drain timeout`);
+      slow.destroy();
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test("a burst above the soft limit to a subscriber that reads does not drop it", async () => {
+    const node = await startNode(db, { maxBufferedBytes: 64 * 1024, hardMaxBufferedBytes: 4 * 1024 * 1024, drainTimeoutMs: 2000 });
+    try {
+      const r = await SseReader.open(node.url, { "x-user": "alice" });
+      const note = "y".repeat(64 * 1024);
+      // Published together: the bus delivers them in one batch, 512 KiB written at once.
+      const ids = (await Promise.all(Array.from({ length: 8 }, () => node.bus.publish(completed("alice", "burst", note))))).map((e) => e.id);
+      await r.until("the whole burst", (x) => ids.every((id) => x.events.some((e) => e.id === id)));
+      assert.ok(node.streams.stats().maxBufferedSeen > 64 * 1024, `the burst did pass the soft limit (${node.streams.stats().maxBufferedSeen} B)`);
+      await node.bus.publish(completed("alice", "after-burst"));
+      await r.until("an event after the burst", (x) => x.events.some((e) => e.data.source === "after-burst"));
+      assert.equal(node.streams.stats().dropped, 0);
+      r.close();
     } finally {
       await node.stop();
     }
@@ -287,6 +340,28 @@ describe("SSE /events", () => {
       }
     } finally {
       child.kill();
+      await node.stop();
+    }
+  });
+
+  test("past maxSubscribers a new stream is refused with 503 and Retry-After; a freed place can be taken again", async () => {
+    const node = await startNode(db, { maxSubscribers: 2 });
+    try {
+      const a = await SseReader.open(node.url, { "x-user": "alice" });
+      const b = await SseReader.open(node.url, { "x-user": "bob" });
+      const c = await SseReader.open(node.url, { "x-user": "carol" });
+      assert.deepEqual([a.status, b.status, c.status], [200, 200, 503]);
+      assert.match(String(c.headers["retry-after"]), /^\d+$/);
+      a.close();
+      const deadline = Date.now() + 5000;
+      while (node.streams.stats().subscribers > 1) {
+        assert.ok(Date.now() < deadline, "the closed stream was not released");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const d = await SseReader.open(node.url, { "x-user": "carol" });
+      assert.equal(d.status, 200);
+      for (const r of [b, c, d]) r.close();
+    } finally {
       await node.stop();
     }
   });
