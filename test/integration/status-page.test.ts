@@ -23,6 +23,11 @@ import type { SourceContext } from "../../src/sources/adapter.ts";
 import { MemoryUpstream } from "../helpers/memory-upstream.ts";
 import { basic, dav } from "../helpers/inproc.ts";
 import { SseReader, type SseEvent } from "../helpers/sse-client.ts";
+import { openDb } from "../../src/store/db.ts";
+import { statusRoutes } from "../../src/http/status-page.ts";
+import type { StatusDocument } from "../../src/status/snapshot.ts";
+import Koa from "koa";
+import type { AddressInfo } from "node:net";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const CHROMIUM = "/usr/bin/chromium";
@@ -87,9 +92,10 @@ describe("status: /status.json, source.status and the status page", () => {
     return feed.events.slice(from).find((e) => e.event === "sync.completed" || e.event === "sync.failed")!;
   };
 
+  let file: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "calgate-status-"));
-    const file = join(dir, "db.sqlite");
+    file = join(dir, "db.sqlite");
     upstream.other.put("cal1", "a.ics", ev("a@test", "first"));
     const adapter = () => {
       const a = upstream.adapter();
@@ -218,6 +224,17 @@ describe("status: /status.json, source.status and the status page", () => {
       await page.locator("#announce", { hasText: "completed" }).waitFor({ timeout: 15_000 });
       await page.waitForFunction((prev) => document.querySelector('article[data-source="up"] .last-sync time')?.getAttribute("datetime") !== prev, before, { timeout: 15_000 });
       assert.match((await page.locator('#live li[data-type="sync.completed"]').first().textContent()) ?? "", /1 new/);
+      // An event kind the page does not know (as mirror rules will publish) is listed with its fields.
+      const db = await openDb(file);
+      try {
+        const at = Date.now();
+        await db("status_events").insert({ owner: "alice", type: "mirror.copied", at, payload: JSON.stringify({ type: "mirror.copied", owner: "alice", source: "up", at: new Date(at).toISOString(), from: "up/cal1", to: "home/personal" }) });
+      } finally {
+        await db.destroy();
+      }
+      const unknown = page.locator('#live li[data-type="mirror.copied"]');
+      await unknown.waitFor({ timeout: 10_000 });
+      assert.match((await unknown.textContent()) ?? "", /mirror\.copied up: from=up\/cal1, to=home\/personal/);
       mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
       const shot = join(ROOT, "test-artifacts", "status-page.png");
       await page.screenshot({ path: shot, fullPage: true });
@@ -225,6 +242,33 @@ describe("status: /status.json, source.status and the status page", () => {
       assert.deepEqual(errors, [], "no script errors on the page");
     } finally {
       await browser.close();
+    }
+  });
+
+  test("sections other parts add (merged calendars, mirror rules) appear in /status.json and render as generic tables", async () => {
+    const doc = {
+      user: "alice", at: new Date().toISOString(), sources: [], conflicts: { pending: 0, items: [] },
+      merged: [{ id: "all", name: "Everything", include: ["home/*", "up/*"] }],
+      mirrors: [{ from: "up/cal1", to: "home/personal", mode: "busy", lastCopyAt: null }],
+    } as unknown as StatusDocument;
+    const route = statusRoutes({ of: async () => doc });
+    const app = new Koa();
+    app.use(async (ctx) => {
+      if (!(await route(ctx, null, async () => "alice"))) ctx.status = 404;
+    });
+    const srv = app.listen(0, "127.0.0.1");
+    await new Promise((r) => srv.once("listening", r));
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const json = (await (await fetch(`${url}/status.json`)).json()) as Record<string, unknown>;
+      assert.deepEqual(json.merged, doc.merged);
+      const html = await (await fetch(`${url}/status`)).text();
+      assert.match(html, /<h2 id="h-merged">Merged<\/h2>/);
+      assert.match(html, /<th scope="col">include<\/th>/);
+      assert.match(html, /<td>\[&quot;home\/\*&quot;,&quot;up\/\*&quot;\]<\/td>/);
+      assert.match(html, /<h2 id="h-mirrors">Mirrors<\/h2>[\s\S]*<td>busy<\/td>/);
+    } finally {
+      srv.close();
     }
   });
 });
