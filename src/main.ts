@@ -20,7 +20,7 @@ import { OutboxStore } from "./store/outbox.ts";
 import { ConflictStore } from "./store/conflicts.ts";
 import { StatusEventStore } from "./store/status-events.ts";
 import { StatusBus } from "./status/bus.ts";
-import { eventsRoute } from "./http/sse.ts";
+import { EventStreams } from "./http/sse.ts";
 import { pushRoute, syncNowRoute } from "./http/routes.ts";
 import { SyncEngine } from "./sync/engine.ts";
 import { Writer } from "./sync/writer.ts";
@@ -32,6 +32,7 @@ import { PushChannels } from "./sync/push.ts";
 import { WriteBackStore } from "./store/writeback.ts";
 import { SecretStore } from "./store/secrets.ts";
 import { SecretBox } from "./auth/crypto.ts";
+import { budgetWaits } from "./sources/budget.ts";
 import { Catalog } from "./sync/catalog.ts";
 import { MergedCalendarService } from "./sync/merged.ts";
 import { MergedStore } from "./store/merged.ts";
@@ -39,6 +40,13 @@ import { MergedFollower } from "./sync/merged-follow.ts";
 import { MirrorStore } from "./store/mirrors.ts";
 import { MirrorRunner } from "./sync/mirrors.ts";
 import { mirrorRules } from "./sync/mirror-rules.ts";
+import { SourceStates } from "./status/source-states.ts";
+import { StatusSnapshot } from "./status/snapshot.ts";
+import { statusRoutes } from "./http/status-page.ts";
+import { drainable } from "./http/drain.ts";
+
+/** How long shutdown waits for requests and syncs in flight before cutting them (`calgate serve` exits after 15 s). */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -80,19 +88,26 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   // The engine owns source status; the catalog (made first) reaches it when an adapter reports a refresh.
   const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets, onTokenRefresh: (owner, sourceId, ok, message) => engine.tokenRefreshed(owner, sourceId, ok, message), onWarning: (owner, sourceId, message) => engine.warned(owner, sourceId, message) });
   const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
-  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
+  // What a person needs to know per source (source.status events, /status.json).
+  const states = new SourceStates({
+    row: (owner, sourceId) => sources.get(owner, sourceId),
+    pending: () => outbox.pendingBySource(),
+    configured: (owner) => (config.users.find((u) => u.username === owner)?.sources ?? []).map((s) => ({ id: s.id, type: s.type, synced: s.type in registry })),
+    warning: (owner, sourceId) => engine.warning(owner, sourceId),
+  });
+  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, states, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
   const directory = sourceDirectory(config, registry);
   const plain = new StoreCalendarService(calendars, objects, directory, writer);
   const service = new MergedCalendarService(plain, calendars, new MergedStore(db), config, (f) => void bus.publish({ type: "merged.updated", owner: f.owner, source: "merged", calendar: f.merged, changed: f.changed }));
   // Mirror copies are written like a client's PUT/DELETE: queued for the target's upstream, sent by the writer.
   const mirrors = new MirrorRunner({ rules: mirrorRules(config), calendars, objects, service: plain, store: new MirrorStore(db), bus, log });
-  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, mirrors, changes: changeFeed(db) as ChangeFeed, follower: new MergedFollower(service, calendars, log) };
+  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, mirrors, states, changes: changeFeed(db) as ChangeFeed, follower: new MergedFollower(service, calendars, log) };
 }
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(storageTarget(config.storage));
-  const { calendars, bus, catalog, engine, writer, service, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
+  const { calendars, conflicts, bus, catalog, engine, writer, service, states, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
   for (const w of await mirrors.problems()) log.warn(w);
@@ -102,6 +117,11 @@ export const startServer: StartServer = async (config, opts) => {
     }
   }
   const scheduler = new Scheduler(engine, writer, config, log);
+  states.nextSyncAt = (owner, sourceId) => scheduler.nextSyncAt(owner, sourceId);
+  // GET /status and /status.json; other rooms add sections with status.section("merged", ...).
+  const status = new StatusSnapshot({ states, calendars: (owner) => calendars.listByOwner(owner), conflicts: (owner) => conflicts.listAll({ owner }) });
+  status.section("merged", (owner) => service.status(owner));
+  status.section("mirrors", async (owner) => (await mirrors.status(owner)).map((r) => ({ ...r })));
   const push = new PushChannels({
     catalog, calendars, channels: new ChannelStore(db), publicUrl: config.server.publicUrl ?? null, log,
     trigger: (owner, sourceId, reason) => void scheduler.trigger(owner, sourceId, reason),
@@ -113,7 +133,9 @@ export const startServer: StartServer = async (config, opts) => {
     (e) => void push.ensure(e.owner, e.source).catch((err: Error) => log.warn({ owner: e.owner, source: e.source, err: err.message }, "could not open push subscriptions; polling continues")),
   );
   const metrics = new Metrics();
-  const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth() });
+  const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth(), rateLimitWaits: () => budgetWaits });
+  const streams = new EventStreams(bus);
+  metrics.watchStreams(() => streams.stats());
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
   const app = createApp({
     service,
@@ -121,10 +143,12 @@ export const startServer: StartServer = async (config, opts) => {
     log,
     metrics,
     trustProxy: config.server.trustProxy,
+    metricsAuth: config.server.metricsAuth,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
-    extraRoutes: [eventsRoute(bus), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
+    extraRoutes: [streams.route(), statusRoutes(status), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
   });
   const server: Server = createServer(app.callback());
+  const drain = drainable(server);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
@@ -144,23 +168,30 @@ export const startServer: StartServer = async (config, opts) => {
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
   const handle: ServerHandle = {
     url,
+    /**
+     * Graceful shutdown: stop accepting; SSE streams get a final event; requests in flight and syncs in
+     * flight get a grace period (then syncs are aborted: they resume from their last saved cursor);
+     * write-backs in flight finish and are recorded in the outbox before the database closes.
+     */
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      streams.closeAll();
+      const http = drain.close(SHUTDOWN_GRACE_MS);
       unwatchPush();
       unwatchMirrors();
-      await scheduler.stop();
+      await scheduler.stop(); // no new syncs; the queued-write replay in progress has finished
       await mirrors.close();
       await push.close();
-      unwatchMetrics();
+      await Promise.race([engine.idle(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
       engine.close();
       writer.close();
       await engine.idle();
       await writer.idle(); // a sync still running would otherwise write to the closed database
       await follower.close();
+      const { cut } = await http;
+      if (cut > 0) log.warn({ requests: cut }, "requests still running at shutdown were cut");
+      unwatchMetrics();
+      metrics.close();
       await bus.stop();
-      server.closeAllConnections(); // SSE streams never end on their own
-      await closed;
       await db.destroy();
     },
   };

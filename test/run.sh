@@ -4,7 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(litmus vdirsyncer python3-caldav cadaver radicale xandikos postgresql)
+# chromium: the status page test drives it through playwright-core (executablePath /usr/bin/chromium).
+PACKAGES=(litmus vdirsyncer python3-caldav cadaver radicale xandikos postgresql chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

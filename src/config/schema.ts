@@ -83,6 +83,9 @@ export const ServerSchema = z
     trustProxy: bool().default(false).describe("Trust X-Forwarded-For/-Proto/-Host headers. Only set true behind a reverse proxy you control."),
     maxBodyBytes: int(1024).default(10 * MiB).describe("Largest request body accepted, in bytes (default 10 MiB)."),
     maxResourceBytes: int(1024).default(2 * MiB).describe("Largest calendar object (one .ics resource) accepted, in bytes (default 2 MiB); advertised as CALDAV:max-resource-size."),
+    metricsAuth: bool()
+      .default(false)
+      .describe("Ask for a login (any configured user) at /metrics. Off by default: the metrics name sources by id and never a username; set true when calgate listens beyond loopback without a proxy guarding /metrics."),
   })
   .superRefine((s, ctx) => {
     if (s.maxResourceBytes > s.maxBodyBytes)

@@ -26,6 +26,8 @@ export interface AppDeps {
   trustProxy: boolean;
   /** Load shedding (503 + Retry-After past these limits); defaults in middleware/overload.ts. */
   overload?: Partial<OverloadOptions>;
+  /** /metrics asks for a login (any configured user) when true (server.metricsAuth). */
+  metricsAuth?: boolean;
   /** Extra routes (routes.ts: SSE, POST /sync); return true when handled. */
   extraRoutes?: ExtraRoute[];
 }
@@ -40,13 +42,17 @@ export function createApp(deps: AppDeps): Koa {
     const id = ctx.get("x-request-id") || randomUUID();
     ctx.set("x-request-id", id);
     ctx.state.log = deps.log.child({ reqId: id });
+    // Debug detail: chosen headers only (others may carry secrets, e.g. a push channel's token).
+    (ctx.state.log as Logger).debug({ method: ctx.method, path: ctx.path, userAgent: ctx.get("user-agent") || undefined, depth: ctx.get("depth") || undefined, length: ctx.get("content-length") || undefined }, "request received");
     try {
       await next();
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       deps.metrics.requests.inc({ method: ctx.method, status: String(ctx.status) });
       deps.metrics.duration.observe({ method: ctx.method }, seconds);
-      (ctx.state.log as Logger).debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, "request");
+      if (isCaldavPath(ctx.path, ctx.method)) deps.metrics.caldav(ctx.method, ctx.status, seconds);
+      // One line per request, without the query string (it may carry a token, e.g. Graph's validationToken).
+      (ctx.state.log as Logger).info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, "request");
     }
   });
 
@@ -95,6 +101,7 @@ export function createApp(deps: AppDeps): Koa {
       return;
     }
     if (path === "/metrics" && ctx.method === "GET") {
+      if (deps.metricsAuth && (await authenticate(ctx)) === null) return;
       ctx.set("content-type", deps.metrics.registry.contentType);
       ctx.body = await deps.metrics.registry.metrics();
       return;
@@ -173,6 +180,11 @@ export function createApp(deps: AppDeps): Koa {
     ready = true;
   };
   return app;
+}
+
+/** CalDAV traffic: /dav/..., discovery, and DAV methods on the server root. */
+function isCaldavPath(path: string, method: string): boolean {
+  return path === "/dav" || path.startsWith("/dav/") || path.startsWith("/.well-known/caldav") || (path === "/" && method !== "GET" && method !== "HEAD");
 }
 
 export function markReady(app: Koa): void {

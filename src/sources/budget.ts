@@ -14,6 +14,9 @@ export interface Clock {
 
 export const realClock: Clock = { now: () => Date.now(), sleep };
 
+/** Requests that had to wait for a budget in this process, and the time they waited (read by /metrics). */
+export const budgetWaits = { count: 0, ms: 0 };
+
 /** At most `limit` units in any window of `windowMs`. */
 export class SlidingWindowBudget {
   private readonly spent: { at: number; units: number }[] = [];
@@ -45,6 +48,10 @@ export class SlidingWindowBudget {
       if (wait === 0) break;
       waited += wait;
       await this.clock.sleep(wait, signal);
+    }
+    if (waited > 0) {
+      budgetWaits.count++;
+      budgetWaits.ms += waited;
     }
     const at = this.clock.now();
     this.spent.push({ at, units });

@@ -8,7 +8,10 @@ import type { Logger } from "pino";
 import type { StatusEventStore, StatusEventRow } from "../store/status-events.ts";
 import type { NewStatusEvent, StatusEvent } from "./events.ts";
 
-const KEEP_EVENTS = 20_000;
+/** The replay buffer: the newest events kept in status_events (older ones are pruned). */
+export const KEEP_EVENTS = 20_000;
+/** Pruning runs every this many events published by this process (and at start). */
+const PRUNE_EVERY = 1000;
 
 export class StatusBus {
   private readonly subs = new Set<{ accept: (e: StatusEvent) => boolean; f: (e: StatusEvent) => void }>();
@@ -17,7 +20,16 @@ export class StatusBus {
   private polling: Promise<void> | null = null;
   private published = 0;
 
-  constructor(private readonly store: StatusEventStore, private readonly log: Logger, private readonly pollMs = 200) {}
+  constructor(private readonly store: StatusEventStore, private readonly log: Logger, private readonly pollMs = 200, private readonly keep = KEEP_EVENTS) {}
+
+  /** The id of the newest event delivered to subscribers: a subscriber added now receives every later one. */
+  get position(): number {
+    return this.lastSeen;
+  }
+  /** The oldest id still kept for replay (null: none kept). */
+  oldestId(): Promise<number | null> {
+    return this.store.minId();
+  }
 
   async publish(e: NewStatusEvent): Promise<StatusEvent> {
     const at = Date.now();
@@ -25,7 +37,7 @@ export class StatusBus {
     const id = await this.store.insert(e.owner, e.type, payload, at);
     const full = { ...payload, id: String(id) } as StatusEvent;
     this.log.info({ event: full }, e.type);
-    if (++this.published % 1000 === 0) void this.store.prune(KEEP_EVENTS).catch(() => undefined);
+    if (++this.published % PRUNE_EVERY === 0) void this.store.prune(this.keep).catch(() => undefined);
     if (this.timer) void this.poll();
     return full;
   }
@@ -37,15 +49,16 @@ export class StatusBus {
   }
 
   /** One user's events after `lastEventId` (numeric id), oldest first. */
-  async since(owner: string, lastEventId: string): Promise<StatusEvent[]> {
+  async since(owner: string, lastEventId: string, limit = 5000): Promise<StatusEvent[]> {
     const n = Number(lastEventId);
     if (!Number.isInteger(n) || n < 0) return [];
-    return (await this.store.since(owner, n, 5000)).map(toEvent);
+    return (await this.store.since(owner, n, limit)).map(toEvent);
   }
 
   /** Starts delivering events (from this and other processes) to subscribers. */
   async start(): Promise<void> {
     this.lastSeen = await this.store.maxId();
+    await this.store.prune(this.keep).catch(() => undefined);
     this.timer = setInterval(() => void this.poll(), this.pollMs);
     this.timer.unref();
   }

@@ -4,6 +4,7 @@
  * `source`, and `calendar` when one calendar is concerned.
  */
 import type { SourceStatus } from "../store/sources.ts";
+import type { SourceStateFields } from "./source-states.ts";
 import type { ConflictOutcome, ConflictVersion } from "../store/conflicts.ts";
 
 interface Base {
@@ -27,8 +28,13 @@ export interface SyncCompleted extends Base {
   readonly ms: number;
   readonly note?: string;
 }
-export interface SyncFailed extends Base { readonly type: "sync.failed"; readonly error: string; readonly failures: number; readonly retryInMs: number | null }
-export interface SourceStatusChanged extends Base { readonly type: "source.status"; readonly status: SourceStatus; readonly message: string | null }
+export interface SyncFailed extends Base { readonly type: "sync.failed"; readonly error: string; readonly failures: number; readonly retryInMs: number | null; readonly ms?: number }
+/**
+ * A source's status changed (or a warning appeared). `message` is the error or warning in words; the
+ * other fields (status/source-states) say when it last synced, when it syncs next, how many writes wait
+ * and what to do about the last error. They are absent only from events of code that predates them.
+ */
+export interface SourceStatusChanged extends Base, Partial<SourceStateFields> { readonly type: "source.status"; readonly status: SourceStatus; readonly message: string | null }
 export interface WriteQueued extends Base { readonly type: "write.queued"; readonly object: string; readonly op: "put" | "delete"; readonly outboxId: number }
 export interface WriteReplayed extends Base {
   readonly type: "write.replayed";

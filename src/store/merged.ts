@@ -195,6 +195,19 @@ export class MergedStore {
       .andWhere("m.deleted", false);
   }
 
+  /** How many members each merged calendar of the user shows, and its change-log position. */
+  async summary(owner: string): Promise<Map<string, { members: number; seq: number }>> {
+    const rows = await this.db("merged_calendars as c")
+      .leftJoin("merged_members as m", function () {
+        this.on("m.merged_id", "=", "c.id").andOnVal("m.deleted", "=", false);
+      })
+      .where("c.owner", owner)
+      .groupBy("c.merged_id", "c.sync_seq")
+      .select("c.merged_id as id", "c.sync_seq as seq")
+      .count({ members: "m.name" });
+    return new Map(rows.map((r: Record<string, unknown>) => [String(r.id), { members: Number(r.members), seq: Number(r.seq) }]));
+  }
+
   async heads(mergedRowId: number): Promise<HeadRow[]> {
     const rows = await this.joined(mergedRowId).orderBy("m.seq").select("m.name as name", "o.etag as etag", "o.size as size", "o.modified_at as modified_at", "o.component as component");
     return rows.map((r: Record<string, unknown>) => ({ name: String(r.name), etag: String(r.etag), size: Number(r.size), modified_at: Number(r.modified_at), component: String(r.component) }));

@@ -27,6 +27,10 @@ export class StatusEventStore {
     const r = (await this.db("status_events").max({ m: "id" }).first()) as { m: number | null } | undefined;
     return Number(r?.m ?? 0);
   }
+  async minId(): Promise<number | null> {
+    const r = (await this.db("status_events").min({ m: "id" }).first()) as { m: number | null } | undefined;
+    return r?.m == null ? null : Number(r.m);
+  }
   /** Keeps the newest `keep` rows. */
   async prune(keep: number): Promise<void> {
     const max = await this.maxId();

@@ -14,6 +14,7 @@ import type { OutboxStore } from "../store/outbox.ts";
 import type { ConflictStore } from "../store/conflicts.ts";
 import { applyPulled, pullSnapshot, type PulledAction } from "../store/pulled.ts";
 import type { StatusBus } from "../status/bus.ts";
+import type { SourceStateFields } from "../status/source-states.ts";
 import { AuthRequired, CursorExpired, RateLimited, Transient, retryHintMs, type RemoteCalendar, type SourceAdapter, type SourceContext } from "../sources/adapter.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { etagOf } from "../ical/hash.ts";
@@ -35,6 +36,8 @@ export interface EngineDeps {
   log: Logger;
   /** Queued writes are replayed before each pull (sync/writer). */
   replay: (owner: string, sourceId: string) => Promise<void>;
+  /** What `source.status` events carry besides the status (last sync, next sync, outbox, last error, warning). */
+  states?: { fields(owner: string, sourceId: string): Promise<SourceStateFields> };
   /** Applies pulled pages (the store's compare-and-set apply; replaceable in tests). */
   db: Parameters<typeof applyPulled>[0];
 }
@@ -90,6 +93,8 @@ export class SyncEngine {
   private readonly abort = new AbortController();
   /** The last warning announced per source (owner\0source), so a repeated one is not announced again. */
   private readonly warnings = new Map<string, string>();
+  /** The warning of the current (or last) sync per source: cleared when a sync starts, so a fixed cause stops showing. */
+  private readonly currentWarnings = new Map<string, string>();
 
   constructor(private readonly d: EngineDeps) {}
 
@@ -107,6 +112,11 @@ export class SyncEngine {
   async outboxDepth(): Promise<{ owner: string; source: string; pending: number }[]> {
     const pending = new Map((await this.d.outbox.pendingBySource()).map((r) => [`${r.owner}\u0000${r.source}`, r.pending]));
     return this.syncedSources().map(({ owner, source }) => ({ owner, source: source.id, pending: pending.get(`${owner}\u0000${source.id}`) ?? 0 }));
+  }
+
+  /** The warning an adapter gave during the current or last sync of a source (e.g. a sign-in expiring soon), or null. */
+  warning(owner: string, sourceId: string): string | null {
+    return this.currentWarnings.get(`${owner}\0${sourceId}`) ?? null;
   }
 
   get signal(): AbortSignal {
@@ -153,6 +163,7 @@ export class SyncEngine {
     await this.d.sources.ensure(owner, sourceId, src.type);
     if (!(await this.lease(owner, sourceId, opts.waitForLease ?? false))) return { ...base, ok: true, busy: true };
     const requestsBefore = adapter.requests;
+    this.currentWarnings.delete(`${owner}\0${sourceId}`);
     const log = this.d.log.child({ owner, source: sourceId });
     const ctx = this.d.catalog.context(owner, sourceId, this.signal);
     try {
@@ -167,7 +178,7 @@ export class SyncEngine {
       }
       const at = Date.now();
       const previous = await this.d.sources.succeeded(owner, sourceId, at);
-      if (previous !== "ok") await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status: "ok", message: null });
+      if (previous !== "ok") await this.publishStatus(owner, sourceId, "ok", null);
       const requests = adapter.requests - requestsBefore;
       const ms = at - started;
       await this.d.bus.publish({
@@ -178,21 +189,33 @@ export class SyncEngine {
     } catch (e) {
       const err = e as Error;
       const at = Date.now();
+      if (this.signal.aborted) return await this.interrupted(owner, sourceId, base, at - started, adapter.requests - requestsBefore);
       const { failures, previous } = await this.d.sources.failed(owner, sourceId, at);
       const status: SourceStatus =
         e instanceof AuthRequired ? "auth_required" : failures >= SYNC_BACKOFF.degradedAfter ? (e instanceof Transient && e.status === null ? "offline" : "degraded") : previous;
       const retryInMs = e instanceof AuthRequired ? null : backoffMs(failures, retryHintMs(e));
       const message = describe(err, src);
       log.warn({ err: message, failures, retryInMs }, "sync failed");
-      await this.d.bus.publish({ type: "sync.failed", owner, source: sourceId, error: message, failures, retryInMs });
-      if (status !== previous) {
-        await this.d.sources.setStatus(owner, sourceId, status, message);
-        await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status, message });
-      } else if (status !== "ok") await this.d.sources.setStatus(owner, sourceId, status, message);
+      await this.d.bus.publish({ type: "sync.failed", owner, source: sourceId, error: message, failures, retryInMs, ms: at - started });
+      // The message is kept even while the status stays ok (one failure), so the status page can show it.
+      await this.d.sources.setStatus(owner, sourceId, status, message);
+      if (status !== previous) await this.publishStatus(owner, sourceId, status, message, retryInMs);
       return { ...base, ok: false, error: message, retryInMs, requests: adapter.requests - requestsBefore, ms: at - started };
     } finally {
       await this.d.sources.release(owner, sourceId, this.holder).catch(() => undefined);
     }
+  }
+
+  /**
+   * A sync cut short by shutdown is no failure of the source: its status and failure count stay, and it
+   * resumes from the last cursor saved (each page is applied with its cursor in one transaction).
+   */
+  private async interrupted(owner: string, sourceId: string, base: Omit<SyncResult, "ok">, ms: number, requests: number): Promise<SyncResult> {
+    const error = "interrupted: calgate is shutting down; the next sync resumes where this one stopped";
+    this.d.log.info({ owner, source: sourceId, ms }, error);
+    const failures = (await this.d.sources.get(owner, sourceId))?.consecutive_failures ?? 0;
+    await this.d.bus.publish({ type: "sync.failed", owner, source: sourceId, error, failures, retryInMs: null, ms });
+    return { ...base, ok: false, error, retryInMs: null, requests, ms };
   }
 
   private async lease(owner: string, sourceId: string, wait: boolean): Promise<boolean> {
@@ -210,17 +233,26 @@ export class SyncEngine {
     if (ok) return;
     const previous = (await this.d.sources.ensure(owner, sourceId, this.d.catalog.source(owner, sourceId)?.type ?? "unknown")).status;
     await this.d.sources.setStatus(owner, sourceId, "auth_required", message);
-    if (previous !== "auth_required") await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status: "auth_required", message });
+    if (previous !== "auth_required") await this.publishStatus(owner, sourceId, "auth_required", message);
   }
 
   /** An adapter's warning (e.g. a token about to expire): announced on the status feed once per message and process. */
   async warned(owner: string, sourceId: string, message: string): Promise<void> {
     const k = `${owner}\0${sourceId}`;
+    this.currentWarnings.set(k, message);
     if (this.warnings.get(k) === message) return;
     this.warnings.set(k, message);
     const status = (await this.d.sources.ensure(owner, sourceId, this.d.catalog.source(owner, sourceId)?.type ?? "unknown")).status;
     this.d.log.warn({ owner, source: sourceId }, message);
-    await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status, message });
+    await this.publishStatus(owner, sourceId, status, message);
+  }
+
+  /** One `source.status` event, with what a person needs besides the status (status/source-states). */
+  private async publishStatus(owner: string, sourceId: string, status: SourceStatus, message: string | null, retryInMs?: number | null): Promise<void> {
+    const fields = this.d.states ? await this.d.states.fields(owner, sourceId).catch(() => null) : null;
+    // The scheduler sets the retry timer after this sync returns: the retry delay is the next sync.
+    const next = retryInMs != null && fields ? { nextSyncAt: new Date(Date.now() + retryInMs).toISOString() } : {};
+    await this.d.bus.publish({ type: "source.status", owner, source: sourceId, status, message, ...fields, ...next });
   }
 
   /** Releases a lease whose holder was a process on this machine that no longer exists; true when it did. */

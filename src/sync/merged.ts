@@ -51,6 +51,16 @@ export class MergedCalendarService implements CalendarService {
     private readonly onFolded: (f: MergedFolded) => void = () => {},
   ) {}
 
+  /** The status data of the user's merged calendars (GET /status.json `merged`). */
+  async status(owner: string): Promise<Record<string, unknown>[]> {
+    await this.refresh(owner);
+    const summary = await this.merged.summary(owner);
+    return this.configured(owner).map((m) => ({
+      id: m.id, name: m.name, include: m.include, writeTo: m.writeTo ?? null,
+      members: summary.get(m.id)?.members ?? 0, changes: summary.get(m.id)?.seq ?? 0,
+    }));
+  }
+
   /** Whether the user has merged calendars. */
   follows(owner: string): boolean {
     return this.configured(owner).length > 0;

@@ -15,7 +15,7 @@ const REPLAY_EVERY_MS = 2_000;
 
 export class Scheduler {
   private task: ScheduledTask | null = null;
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; at: number }>();
   private replayTimer: NodeJS.Timeout | null = null;
   private replaying: Promise<void> | null = null;
   private stopped = false;
@@ -34,7 +34,7 @@ export class Scheduler {
     await this.task?.stop();
     await this.task?.destroy();
     if (this.replayTimer) clearInterval(this.replayTimer);
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     await this.replaying;
     await this.writer.idle();
@@ -53,16 +53,25 @@ export class Scheduler {
     return Promise.all(this.engine.syncedSources(owner, sourceId).map(({ source }) => this.run(owner, source.id, reason)));
   }
 
+  /** When this server will next sync a source (ms since the epoch): a pending retry or start, else the next schedule tick; null when stopped. */
+  nextSyncAt(owner: string, sourceId: string): number | null {
+    if (this.stopped || !this.task) return null;
+    const pending = this.timers.get(`${owner}\u0000${sourceId}`)?.at ?? null;
+    const tick = this.task.getNextRun()?.getTime() ?? null;
+    if (pending === null) return tick;
+    return tick === null ? pending : Math.min(pending, tick);
+  }
+
   private later(owner: string, sourceId: string, delayMs: number, reason: string): void {
     const key = `${owner}\u0000${sourceId}`;
     const existing = this.timers.get(key);
-    if (existing) clearTimeout(existing);
+    if (existing) clearTimeout(existing.timer);
     const t = setTimeout(() => {
       this.timers.delete(key);
       void this.run(owner, sourceId, reason);
     }, delayMs);
     t.unref();
-    this.timers.set(key, t);
+    this.timers.set(key, { timer: t, at: Date.now() + delayMs });
   }
 
   private async run(owner: string, sourceId: string, reason: string): Promise<SyncResult> {

@@ -50,6 +50,12 @@ users:
     await until("the busy block in home-family", async () => (await summaries(w, "home-family")).includes("Busy"));
     assert.deepEqual(await summaries(w, "everything"), ["Budget review"], "one member: the meeting, not its busy block");
     assert.deepEqual(await summaries(w, "family-view"), ["Busy"], "without the meeting, the busy block");
+    // The status data: which merged calendars show how much, which rules ran and what they wrote.
+    const status = JSON.parse((await req(`${w.base}/status.json`, "GET")).body) as { merged: { id: string; members: number }[]; mirrors: { rule: string; copies: number; written: { created: number } }[] };
+    assert.deepEqual(status.merged.map((m) => [m.id, m.members]), [["everything", 1], ["family-view", 1]]);
+    assert.equal(status.mirrors.length, 1);
+    assert.equal(status.mirrors[0]!.copies, 1);
+    assert.equal(status.mirrors[0]!.written.created, 1);
     const token = (await syncCollection(col(w, "everything"), "")).token;
 
     assert.equal((await req(col(w, "home-work") + "review.ics", "DELETE")).status, 204);
