@@ -8,6 +8,7 @@ import * as m005 from "./005_calendar_access.ts";
 import * as m006 from "./006_push_channels.ts";
 import * as m007 from "./007_conflict_log.ts";
 import * as m008 from "./008_merged_calendars.ts";
+import * as m010 from "./010_webdav_push.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -22,4 +23,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["006_push_channels", m006],
   ["007_conflict_log", m007],
   ["008_merged_calendars", m008],
+  ["010_webdav_push", m010],
 ];

@@ -36,6 +36,11 @@ import { Catalog } from "./sync/catalog.ts";
 import { MergedCalendarService } from "./sync/merged.ts";
 import { MergedStore } from "./store/merged.ts";
 import { MergedFollower } from "./sync/merged-follow.ts";
+import { readFileSync } from "node:fs";
+import { PushRegistrationStore } from "./store/push-registrations.ts";
+import { WebPush } from "./status/webpush.ts";
+import { WebPushDelivery } from "./status/webpush-delivery.ts";
+import { pushRegistrationRoute } from "./http/push-registrations.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -106,6 +111,7 @@ export const startServer: StartServer = async (config, opts) => {
     (e) => e.type === "sync.completed",
     (e) => void push.ensure(e.owner, e.source).catch((err: Error) => log.warn({ owner: e.owner, source: e.source, err: err.message }, "could not open push subscriptions; polling continues")),
   );
+  const { webPush, delivery, unwatchMerged } = await startWebPush(config, db, log, { calendars, service, changes, bus });
   const metrics = new Metrics();
   const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth() });
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
@@ -116,7 +122,8 @@ export const startServer: StartServer = async (config, opts) => {
     metrics,
     trustProxy: config.server.trustProxy,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
-    extraRoutes: [eventsRoute(bus), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
+    push: webPush,
+    extraRoutes: [eventsRoute(bus), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS), pushRegistrationRoute(webPush)],
   });
   const server: Server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
@@ -136,6 +143,7 @@ export const startServer: StartServer = async (config, opts) => {
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
   const handle: ServerHandle = {
     url,
+    changes,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -148,6 +156,8 @@ export const startServer: StartServer = async (config, opts) => {
       await engine.idle();
       await writer.idle(); // a sync still running would otherwise write to the closed database
       await follower.close();
+      unwatchMerged();
+      await delivery.close();
       await bus.stop();
       server.closeAllConnections(); // SSE streams never end on their own
       await closed;
@@ -156,6 +166,34 @@ export const startServer: StartServer = async (config, opts) => {
   };
   return handle;
 };
+
+/**
+ * WebDAV-Push: the registry (VAPID keys, registrations) and its delivery, driven by the change feed
+ * (stored calendars) and `merged.updated` (merged calendars).
+ */
+async function startWebPush(config: Config, db: Db, log: Logger, rooms: { calendars: CalendarStore; service: import("./dav/service.ts").CalendarService; changes: ChangeFeed; bus: StatusBus }) {
+  const store = new PushRegistrationStore(db);
+  const webPush = await WebPush.open(store, { allowPrivateEndpoints: config.push.allowPrivateEndpoints });
+  await store.pruneExpired();
+  const publicUrl = config.server.publicUrl;
+  const delivery = new WebPushDelivery({
+    registry: webPush, store, log,
+    calendarOf: async (id) => {
+      const r = await rooms.calendars.byId(id);
+      return r ? { owner: r.owner, name: r.name } : null;
+    },
+    collection: async (owner, name) => {
+      const m = await rooms.service.calendar({ username: owner }, name);
+      return m ? { id: m.id, syncToken: m.syncToken } : null;
+    },
+    // The VAPID contact: the server's public https URL when it has one.
+    subject: publicUrl && publicUrl.startsWith("https://") ? publicUrl : "mailto:calgate@invalid",
+    caCert: config.push.caCert ? readFileSync(config.push.caCert, "utf8") : null,
+  });
+  delivery.follow(rooms.changes);
+  const unwatchMerged = rooms.bus.subscribe((e) => e.type === "merged.updated", (e) => delivery.mergedChanged(e.owner, e.calendar!));
+  return { webPush, delivery, unwatchMerged };
+}
 
 /** `calgate sync --once [source-id]`: replay queued writes and pull, once, for the chosen sources; safe beside `serve`. */
 export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) => {
