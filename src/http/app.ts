@@ -146,7 +146,7 @@ export function createApp(deps: AppDeps): Koa {
         limits: deps.limits,
         depth: depthHeader === "0" || depthHeader === "1" || depthHeader === "infinity" ? depthHeader : null,
         minimal: /return=minimal/i.test(ctx.get("prefer")) || ctx.get("brief").trim().toLowerCase() === "t",
-        req: { method: ctx.method, path: ctx.req.url ?? ctx.path, header: (n) => ctx.get(n) || undefined, body, transcoded, origin: ctx.origin },
+        req: { method: ctx.method, path: ctx.req.url ?? ctx.path, header: (n) => ctx.get(n) || undefined, body, transcoded, origin: `${ctx.protocol}://${ctx.host}` },
         ...(deps.push ? { push: deps.push } : {}),
       };
       if (depthHeader !== "" && davCtx.depth === null) {

@@ -24,6 +24,9 @@ export const post: MethodHandler = {
       if (e instanceof PushRegisterRefused) throw new DavError(e.status, e.message, e.condition);
       throw e;
     }
+    if (request.expires !== null && request.expires.getTime() <= Date.now()) {
+      throw new DavError(400, `expires ${request.expires.toUTCString()} is in the past; ask for a moment in the future (or none)`);
+    }
     let reg;
     try {
       reg = await ctx.push.register(ctx.user, res.cal, request.subscription, request.expires);
