@@ -17,6 +17,8 @@ const DAY = 86_400_000;
 export const DEFAULT_EXPIRY_MS = 7 * DAY;
 /** The longest a registration is kept without renewal (the draft asks for at least three days). */
 export const MAX_EXPIRY_MS = 30 * DAY;
+/** More push resources than this on one calendar is not a phone or two: refused (each change costs a message per resource). */
+export const MAX_REGISTRATIONS_PER_CALENDAR = 50;
 /** Registration URLs live under the DAV tree, so a proxy that forwards /dav/ forwards them too. */
 export const REGISTRATION_PREFIX = "/dav/push/";
 
@@ -75,6 +77,10 @@ export class WebPush implements PushRegistry {
       throw e;
     }
     const now = Date.now();
+    const existing = await this.store.forCalendar(cal.id, now);
+    if (existing.length >= MAX_REGISTRATIONS_PER_CALENDAR && !existing.some((r) => r.pushResource === sub.pushResource)) {
+      throw new InvalidSubscription(`calendar ${cal.name} already has ${existing.length} push registrations, the most it takes; delete unused ones (DELETE of their registration URLs) first`);
+    }
     const expiresAt = Math.min(expires ? expires.getTime() : now + DEFAULT_EXPIRY_MS, now + MAX_EXPIRY_MS);
     const { row, created } = await this.store.upsert({
       id: randomBytes(16).toString("base64url"), owner: user.username, calendarId: cal.id, calendarName: cal.name,

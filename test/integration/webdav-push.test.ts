@@ -243,6 +243,16 @@ describe("WebDAV-Push to DAVx5-shaped clients", () => {
     const draft = await register(s, path, sub, DRAFT_REGISTER.replace("{{push-resource}}", sub.endpoint).replace("Wed, 20 Dec 2023 10:03:31 GMT", new Date(Date.now() + 86_400_000).toUTCString()));
     assert.equal(draft.status, 201, draft.body);
     assert.equal(await s.db("webpush_registrations").where({ push_resource: sub.endpoint }).count({ n: "*" }).first().then((r) => Number(r!.n)), 1);
+
+    // At most 50 push resources per calendar (each change costs a message per resource); renewals still pass.
+    const calId = (await s.db("webpush_registrations").where({ push_resource: sub.endpoint }).first()).calendar_id as number;
+    const count = async (): Promise<number> => Number((await s.db("webpush_registrations").where({ calendar_id: calId }).count({ n: "*" }).first())!.n);
+    for (let i = await count(); i < 50; i++) assert.equal((await register(s, path, { ...sub, endpoint: `${stub.origin}/push/filler-${i}` })).status, 201);
+    const over = await register(s, path, { ...sub, endpoint: `${stub.origin}/push/one-too-many` });
+    assert.equal(over.status, 403);
+    assert.match(over.body, /already has 50 push registrations/);
+    assert.equal((await register(s, path, sub)).status, 201, "a renewal is not a new registration");
+    await s.db("webpush_registrations").where("push_resource", "like", "%/push/filler-%").delete();
   });
 
   test("a merged calendar's registrations hear of changes to the calendars it combines", async () => {
