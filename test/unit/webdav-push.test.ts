@@ -9,7 +9,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseXml } from "../../src/xml/parse.ts";
 import { parsePushRegister, PushRegisterRefused } from "../../src/dav/push.ts";
-import { checkPushResource, isPrivateAddress, PushAddressRefused } from "../../src/status/push-address.ts";
+import { checkPushResource, guardedLookup, isPrivateAddress, PushAddressRefused } from "../../src/status/push-address.ts";
+import { createServer, get } from "node:http";
+import type { AddressInfo } from "node:net";
 import { parseDontNotify } from "../../src/status/webpush.ts";
 import { FIXTURES_DIR } from "../helpers/fixtures.ts";
 
@@ -111,6 +113,28 @@ describe("push resource addresses", () => {
   test("allowPrivateEndpoints lets loopback and private push services through", async () => {
     for (const u of ["https://127.0.0.1:8443/x", "https://[::1]/x", "https://intranet.example/x", "https://localhost/x"]) {
       assert.ok(await checkPushResource(u, true, dns), u);
+    }
+  });
+});
+
+describe("the connection-time check", () => {
+  test("a name that resolves to loopback is refused when connecting, unless private endpoints are allowed", async () => {
+    const server = createServer((_req, res) => res.end("ok")).listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const port = (server.address() as AddressInfo).port;
+    const fetchVia = (allow: boolean) =>
+      new Promise<string>((resolve, reject) => {
+        get({ host: "localhost", port, path: "/", family: 4, lookup: guardedLookup(allow) as never }, (res) => {
+          let b = "";
+          res.on("data", (c: Buffer) => (b += c.toString()));
+          res.on("end", () => resolve(b));
+        }).on("error", reject);
+      });
+    try {
+      await assert.rejects(fetchVia(false), (e: unknown) => e instanceof PushAddressRefused && /localhost resolves to 127\.0\.0\.1/.test(e.message));
+      assert.equal(await fetchVia(true), "ok");
+    } finally {
+      server.close();
     }
   });
 });
