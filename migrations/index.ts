@@ -9,6 +9,7 @@ import * as m006 from "./006_push_channels.ts";
 import * as m007 from "./007_conflict_log.ts";
 import * as m008 from "./008_merged_calendars.ts";
 import * as m009 from "./009_mirrors.ts";
+import * as m010 from "./010_webdav_push.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -24,4 +25,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["007_conflict_log", m007],
   ["008_merged_calendars", m008],
   ["009_mirrors", m009],
+  ["010_webdav_push", m010],
 ];

@@ -47,6 +47,11 @@ import { drainable } from "./http/drain.ts";
 
 /** How long shutdown waits for requests and syncs in flight before cutting them (`calgate serve` exits after 15 s). */
 const SHUTDOWN_GRACE_MS = 5_000;
+import { readFileSync } from "node:fs";
+import { PushRegistrationStore } from "./store/push-registrations.ts";
+import { WebPush } from "./status/webpush.ts";
+import { WebPushDelivery } from "./status/webpush-delivery.ts";
+import { pushRegistrationRoute } from "./http/push-registrations.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
@@ -132,8 +137,10 @@ export const startServer: StartServer = async (config, opts) => {
     (e) => e.type === "sync.completed",
     (e) => void push.ensure(e.owner, e.source).catch((err: Error) => log.warn({ owner: e.owner, source: e.source, err: err.message }, "could not open push subscriptions; polling continues")),
   );
+  const { webPush, delivery, unwatchMerged } = await startWebPush(config, db, log, { calendars, service, changes, bus });
   const metrics = new Metrics();
   const unwatchMetrics = metrics.watchSync({ bus, upstreamRequests: () => engine.upstreamRequests(), outboxDepth: () => engine.outboxDepth(), rateLimitWaits: () => budgetWaits });
+  delivery.onOutcome = (outcome) => metrics.pushMessages.inc({ outcome });
   const streams = new EventStreams(bus);
   metrics.watchStreams(() => streams.stats());
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
@@ -145,7 +152,8 @@ export const startServer: StartServer = async (config, opts) => {
     trustProxy: config.server.trustProxy,
     metricsAuth: config.server.metricsAuth,
     limits: { ...DEFAULT_LIMITS, maxResourceBytes: config.server.maxResourceBytes, maxBodyBytes: config.server.maxBodyBytes },
-    extraRoutes: [streams.route(), statusRoutes(status), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS)],
+    push: webPush,
+    extraRoutes: [streams.route(), statusRoutes(status), syncNowRoute(scheduler, engine), pushRoute(push, PUSH_PARSERS), pushRegistrationRoute(webPush)],
   });
   const server: Server = createServer(app.callback());
   const drain = drainable(server);
@@ -173,6 +181,7 @@ export const startServer: StartServer = async (config, opts) => {
      * flight get a grace period (then syncs are aborted: they resume from their last saved cursor);
      * write-backs in flight finish and are recorded in the outbox before the database closes.
      */
+    changes,
     async close() {
       streams.closeAll();
       const http = drain.close(SHUTDOWN_GRACE_MS);
@@ -187,6 +196,8 @@ export const startServer: StartServer = async (config, opts) => {
       await engine.idle();
       await writer.idle(); // a sync still running would otherwise write to the closed database
       await follower.close();
+      unwatchMerged();
+      await delivery.close();
       const { cut } = await http;
       if (cut > 0) log.warn({ requests: cut }, "requests still running at shutdown were cut");
       unwatchMetrics();
@@ -197,6 +208,34 @@ export const startServer: StartServer = async (config, opts) => {
   };
   return handle;
 };
+
+/**
+ * WebDAV-Push: the registry (VAPID keys, registrations) and its delivery, driven by the change feed
+ * (stored calendars) and `merged.updated` (merged calendars).
+ */
+async function startWebPush(config: Config, db: Db, log: Logger, rooms: { calendars: CalendarStore; service: import("./dav/service.ts").CalendarService; changes: ChangeFeed; bus: StatusBus }) {
+  const store = new PushRegistrationStore(db);
+  const webPush = await WebPush.open(store, { allowPrivateEndpoints: config.push.allowPrivateEndpoints });
+  await store.pruneExpired();
+  const publicUrl = config.server.publicUrl;
+  const delivery = new WebPushDelivery({
+    registry: webPush, store, log,
+    calendarOf: async (id) => {
+      const r = await rooms.calendars.byId(id);
+      return r ? { owner: r.owner, name: r.name } : null;
+    },
+    collection: async (owner, name) => {
+      const m = await rooms.service.calendar({ username: owner }, name);
+      return m ? { id: m.id, syncToken: m.syncToken } : null;
+    },
+    // The VAPID contact: the server's public https URL when it has one.
+    subject: publicUrl && publicUrl.startsWith("https://") ? publicUrl : "mailto:calgate@invalid",
+    caCert: config.push.caCert ? readFileSync(config.push.caCert, "utf8") : null,
+  });
+  delivery.follow(rooms.changes);
+  const unwatchMerged = rooms.bus.subscribe((e) => e.type === "merged.updated", (e) => delivery.mergedChanged(e.owner, e.calendar!));
+  return { webPush, delivery, unwatchMerged };
+}
 
 /** `calgate sync --once [source-id]`: replay queued writes and pull, once, for the chosen sources; safe beside `serve`. */
 export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) => {

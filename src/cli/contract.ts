@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.ts";
 import type { Logger } from "../status/log.ts";
 import type { AdapterRegistry } from "../sources/registry.ts";
 import type { ConflictDetail, ConflictEntry, ConflictVersion } from "../store/conflicts.ts";
+import type { ChangeFeed } from "../store/db.ts";
 
 export interface StartOptions {
   /** Absolute path of the config file, or null when the embedded default is in use. */
@@ -22,6 +23,8 @@ export interface StartOptions {
 export interface ServerHandle {
   /** Base URL clients use, e.g. "http://127.0.0.1:5232/". */
   url: string;
+  /** The in-process change feed (every committed object change), for embedders and tests that follow it. */
+  changes?: ChangeFeed;
   /** Stops accepting requests, finishes in-flight work, closes the database. */
   close(): Promise<void>;
 }

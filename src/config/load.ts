@@ -398,6 +398,7 @@ function levenshtein(a: string, b: string): number {
 // Files referenced by the config (checked only by loadConfig)
 
 function forEachCaCert(config: Config, f: (path: Path, certPath: string) => void): void {
+  if (config.push.caCert !== undefined) f(["push", "caCert"], config.push.caCert);
   config.users.forEach((u, i) =>
     u.sources.forEach((s, j) => {
       if (s.type !== "local" && s.caCert !== undefined) f(["users", i, "sources", j, "caCert"], s.caCert);

@@ -150,6 +150,17 @@ export const LoggingSchema = z
   })
   .describe("Logging (pino JSON lines on stdout).");
 
+export const PushSchema = z
+  .strictObject({
+    allowPrivateEndpoints: bool()
+      .default(false)
+      .describe("Accept WebDAV-Push resources on loopback or private addresses (a push service inside your own network, or tests). Push resources must be https either way."),
+    caCert: nonEmpty("a path to a PEM file")
+      .optional()
+      .describe("Path to a PEM file with extra CA certificates to trust for push services (e.g. a self-hosted push service with a private CA). TLS verification stays on."),
+  })
+  .describe("WebDAV-Push to CalDAV clients (DAVx5): on for every calendar; the VAPID key pair is made once and kept in the database.");
+
 export const COMPONENTS = ["VEVENT", "VTODO", "VJOURNAL"] as const;
 
 export const LocalCalendarSchema = z.strictObject({
@@ -394,6 +405,7 @@ export const ConfigSchema = z
       .describe("Encrypts provider tokens at rest. Required when any google or microsoft source is configured. Use ${ENV_VAR}."),
     sync: SyncSchema.prefault({}),
     logging: LoggingSchema.prefault({}),
+    push: PushSchema.prefault({}),
     users: z.array(UserSchema, { error: "expected a list of users" }).min(1, { error: "expected at least one user" }).describe("Who may log in, and their sources."),
   })
   .superRefine(
@@ -424,6 +436,7 @@ export type ServerConfig = Config["server"];
 export type StorageConfig = Config["storage"];
 export type SyncConfig = Config["sync"];
 export type LogLevel = Config["logging"]["level"];
+export type PushConfig = Config["push"];
 export type UserConfig = Config["users"][number];
 export type SourceConfig = UserConfig["sources"][number];
 export type LocalSourceConfig = Extract<SourceConfig, { type: "local" }>;

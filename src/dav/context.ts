@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 /** Per-request context handed to every DAV method, property and report. */
 import type { Logger } from "pino";
 import type { CalendarService, User } from "./service.ts";
+import type { PushRegistry } from "./push.ts";
 
 export interface DavLimits {
   maxResourceBytes: number;
@@ -19,6 +20,8 @@ export interface DavRequest {
   readonly body: string;
   /** True when the body was not UTF-8 and was read as Windows-1252 (then PUT returns no ETag). */
   readonly transcoded?: boolean;
+  /** scheme://host[:port] the client addressed (absolute URLs in Location headers). */
+  readonly origin?: string;
 }
 
 export interface DavContext {
@@ -31,6 +34,8 @@ export interface DavContext {
   readonly depth: "0" | "1" | "infinity" | null;
   /** RFC 8144 Prefer: return=minimal (or Brief: t): omit 404 propstats. */
   readonly minimal: boolean;
+  /** WebDAV-Push, when the server offers it (properties and POST push-register). */
+  readonly push?: PushRegistry;
 }
 
 export interface DavResponse {

@@ -13,13 +13,14 @@ import { put } from "./methods/put.ts";
 import { del } from "./methods/delete.ts";
 import { mkcalendar, mkcol } from "./methods/mkcalendar.ts";
 import { report } from "./methods/report.ts";
+import { post } from "./methods/post.ts";
 import { defaultProperties } from "./props/index.ts";
 import { defaultReports } from "./reports/index.ts";
 import { NoWriteTarget, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused } from "./service.ts";
 
-export const DAV_HEADER = "1, 3, access-control, calendar-access, extended-mkcol";
+export const DAV_HEADER = "1, 3, access-control, calendar-access, extended-mkcol, webdav-push";
 
-const HANDLERS: readonly MethodHandler[] = [propfind, proppatch, get, head, put, del, mkcalendar, mkcol, report];
+const HANDLERS: readonly MethodHandler[] = [propfind, proppatch, get, head, put, del, mkcalendar, mkcol, report, post];
 
 export class DavHandler {
   private readonly byMethod = new Map(HANDLERS.map((h) => [h.method, h]));

@@ -10,6 +10,7 @@ import { DavHandler, DAV_HEADER, renderError } from "../dav/handler.ts";
 import { DavError } from "../dav/errors.ts";
 import type { DavContext, DavLimits } from "../dav/context.ts";
 import type { CalendarService } from "../dav/service.ts";
+import type { PushRegistry } from "../dav/push.ts";
 import type { BasicAuth } from "./middleware/auth-basic.ts";
 import { readBodyBytes, decodeUtf8, BodyTooLarge, BodyNotUtf8 } from "./middleware/body.ts";
 import { decodeCalendarBytes } from "../ical/parse.ts";
@@ -28,6 +29,8 @@ export interface AppDeps {
   overload?: Partial<OverloadOptions>;
   /** /metrics asks for a login (any configured user) when true (server.metricsAuth). */
   metricsAuth?: boolean;
+  /** WebDAV-Push (status/webpush.ts): properties, push-register, and Push-Dont-Notify around each request. */
+  push?: PushRegistry & { withholding<T>(dontNotify: string | undefined, fn: () => Promise<T>): Promise<T> };
   /** Extra routes (routes.ts: SSE, POST /sync); return true when handled. */
   extraRoutes?: ExtraRoute[];
 }
@@ -119,7 +122,7 @@ export function createApp(deps: AppDeps): Koa {
     if (path === "/dav" || path.startsWith("/dav/") || isDavRoot) {
       if (ctx.method === "OPTIONS" && !ctx.get("authorization")) {
         ctx.status = 200;
-        ctx.set({ dav: DAV_HEADER, allow: "OPTIONS, PROPFIND, PROPPATCH, GET, HEAD, PUT, DELETE, MKCALENDAR, MKCOL, REPORT" });
+        ctx.set({ dav: DAV_HEADER, allow: "OPTIONS, PROPFIND, PROPPATCH, GET, HEAD, PUT, DELETE, MKCALENDAR, MKCOL, REPORT, POST" });
         return;
       }
       const username = await authenticate(ctx);
@@ -150,7 +153,8 @@ export function createApp(deps: AppDeps): Koa {
         limits: deps.limits,
         depth: depthHeader === "0" || depthHeader === "1" || depthHeader === "infinity" ? depthHeader : null,
         minimal: /return=minimal/i.test(ctx.get("prefer")) || ctx.get("brief").trim().toLowerCase() === "t",
-        req: { method: ctx.method, path: ctx.req.url ?? ctx.path, header: (n) => ctx.get(n) || undefined, body, transcoded },
+        req: { method: ctx.method, path: ctx.req.url ?? ctx.path, header: (n) => ctx.get(n) || undefined, body, transcoded, origin: `${ctx.protocol}://${ctx.host}` },
+        ...(deps.push ? { push: deps.push } : {}),
       };
       if (depthHeader !== "" && davCtx.depth === null) {
         const r = renderError(new DavError(400, `Depth header must be 0, 1 or infinity, got "${depthHeader}"`));
@@ -159,7 +163,7 @@ export function createApp(deps: AppDeps): Koa {
         ctx.body = r.body;
         return;
       }
-      const res = await dav.handle(davCtx);
+      const res = deps.push ? await deps.push.withholding(ctx.get("push-dont-notify") || undefined, () => dav.handle(davCtx)) : await dav.handle(davCtx);
       if (res.status === 207 && davCtx.minimal) res.headers["preference-applied"] = "return=minimal";
       ctx.status = res.status;
       ctx.set(res.headers);

@@ -58,7 +58,7 @@ export class Metrics {
   });
   readonly pushMessages = new Counter({
     name: "calgate_webdav_push_messages_total",
-    help: "WebDAV-Push messages sent to devices, by outcome. Always 0 in this version: WebDAV-Push is not implemented yet",
+    help: "WebDAV-Push messages to devices, by outcome: sent (the push service took it), gone (the push service no longer knows the subscription; registration removed), failed (after its retries)",
     labelNames: ["outcome"],
     registers: [this.registry],
   });
