@@ -75,6 +75,8 @@ export function sourceDirectory(config: Config, registry: AdapterRegistry = ADAP
 export interface BuildSyncOptions {
   /** Adapter factories by source type (tests plug scripted upstreams in here). */
   adapters?: AdapterRegistry;
+  /** Sync lease lifetime (tests shorten it; default in sync/engine.ts). */
+  leaseMs?: number;
 }
 
 /** The sync rooms over one database: stores, status bus, catalog, engine, writer and the CalendarService. */
@@ -100,7 +102,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
     configured: (owner) => (config.users.find((u) => u.username === owner)?.sources ?? []).map((s) => ({ id: s.id, type: s.type, synced: s.type in registry })),
     warning: (owner, sourceId) => engine.warning(owner, sourceId),
   });
-  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, states, replay: (owner, sourceId) => writer.replay(owner, sourceId) });
+  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, states, replay: (owner, sourceId) => writer.replay(owner, sourceId), ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
   const directory = sourceDirectory(config, registry);
   const plain = new StoreCalendarService(calendars, objects, directory, writer);
   const service = new MergedCalendarService(plain, calendars, new MergedStore(db), config, (f) => void bus.publish({ type: "merged.updated", owner: f.owner, source: "merged", calendar: f.merged, changed: f.changed }));

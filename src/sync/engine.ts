@@ -40,6 +40,8 @@ export interface EngineDeps {
   states?: { fields(owner: string, sourceId: string): Promise<SourceStateFields> };
   /** Applies pulled pages (the store's compare-and-set apply; replaceable in tests). */
   db: Parameters<typeof applyPulled>[0];
+  /** Sync lease lifetime (default LEASE_MS; tests shorten it). */
+  leaseMs?: number;
 }
 
 export interface ApplyStats {
@@ -71,7 +73,12 @@ export class IncompleteApply extends Error {
   override name = "IncompleteApply";
 }
 
-const LEASE_MS = 10 * 60_000;
+/**
+ * A sync lease runs out this long after its last renewal, and is renewed a third of that while its
+ * sync runs: an instance that died (on any machine) is taken over within LEASE_MS; one on this
+ * machine at once (holders.ts).
+ */
+const LEASE_MS = 30_000;
 /** Stored as the calendar's version while a paged pull is between pages (never a provider's version). */
 const MID_LISTING = "";
 /** An empty full listing is checked item by item up to this many cached items; beyond, it is refused. */
@@ -166,6 +173,14 @@ export class SyncEngine {
     this.currentWarnings.delete(`${owner}\0${sourceId}`);
     const log = this.d.log.child({ owner, source: sourceId });
     const ctx = this.d.catalog.context(owner, sourceId, this.signal);
+    const leaseMs = this.d.leaseMs ?? LEASE_MS;
+    const renewal = setInterval(() => {
+      void this.d.sources.acquire(owner, sourceId, this.holder, leaseMs).then(
+        (held) => held || log.warn("the sync lease ran out and another process took it (this one stalled); both may be syncing this source"),
+        () => undefined,
+      );
+    }, Math.floor(leaseMs / 3));
+    renewal.unref();
     try {
       await this.d.bus.publish({ type: "sync.started", owner, source: sourceId, reason: opts.reason });
       await this.d.replay(owner, sourceId);
@@ -202,6 +217,7 @@ export class SyncEngine {
       if (status !== previous) await this.publishStatus(owner, sourceId, status, message, retryInMs);
       return { ...base, ok: false, error: message, retryInMs, requests: adapter.requests - requestsBefore, ms: at - started };
     } finally {
+      clearInterval(renewal);
       await this.d.sources.release(owner, sourceId, this.holder).catch(() => undefined);
     }
   }
@@ -221,7 +237,7 @@ export class SyncEngine {
   private async lease(owner: string, sourceId: string, wait: boolean): Promise<boolean> {
     const deadline = Date.now() + 5 * 60_000;
     for (;;) {
-      if (await this.d.sources.acquire(owner, sourceId, this.holder, LEASE_MS)) return true;
+      if (await this.d.sources.acquire(owner, sourceId, this.holder, this.d.leaseMs ?? LEASE_MS)) return true;
       if (await this.releaseIfHolderDead(owner, sourceId)) continue;
       if (!wait || Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 250));
