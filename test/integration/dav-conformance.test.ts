@@ -1,0 +1,86 @@
+/** Issue 17 (CalDAV conformance round 2) over HTTP: reports, error statuses and preconditions, PUT rules. */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { startInproc, dav, propsByHref, type InprocServer } from "../helpers/inproc.ts";
+import { child, elements, text } from "../../src/xml/tree.ts";
+
+const CAL = "/dav/calendars/alice/local-personal/";
+const C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"';
+const ics = (body: string): string => `BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//calgate test//EN\n${body.trim()}\nEND:VCALENDAR\n`.replace(/\n/g, "\r\n");
+const query = (filter: string, data = "<C:calendar-data/>") =>
+  `<C:calendar-query ${C}><D:prop><D:getetag/>${data}</D:prop><C:filter><C:comp-filter name="VCALENDAR">${filter}</C:comp-filter></C:filter></C:calendar-query>`;
+
+let s: InprocServer;
+before(async () => {
+  s = await startInproc();
+});
+after(async () => {
+  await s.stop();
+});
+
+async function report(path: string, body: string) {
+  const r = await dav(s.url, "REPORT", path, { headers: { depth: "1" }, body });
+  return r;
+}
+function hrefs(r: { status: number; body: string; xml(): ReturnType<typeof propsByHref> extends never ? never : any }): string[] {
+  assert.equal(r.status, 207, r.body);
+  return [...propsByHref(r.xml()).keys()].sort();
+}
+const dataOf = (r: { xml(): any }, href: string): string => text(propsByHref(r.xml()).get(href)!.props.get("{urn:ietf:params:xml:ns:caldav}calendar-data")!.el);
+
+describe("item 1 and 2 over HTTP: calendar-query and expand", () => {
+  const base = "/dav/calendars/alice/q/";
+  before(async () => {
+    assert.equal((await dav(s.url, "MKCALENDAR", base)).status, 201);
+    const put = async (name: string, body: string) => assert.equal((await dav(s.url, "PUT", base + name, { body: ics(body) })).status, 201, name);
+    await put("alarm.ics", "BEGIN:VEVENT\nUID:alarm\nDTSTAMP:20060101T000000Z\nDTSTART:20060104T140000Z\nDURATION:PT1H\nBEGIN:VALARM\nACTION:DISPLAY\nDESCRIPTION:x\nTRIGGER:-PT15M\nEND:VALARM\nEND:VEVENT");
+    await put("plain.ics", "BEGIN:VEVENT\nUID:plain\nDTSTAMP:20060101T000000Z\nDTSTART:20060104T160000Z\nDTEND:20060104T170000Z\nSUMMARY:plain\nEND:VEVENT");
+    await put("day.ics", "BEGIN:VEVENT\nUID:day\nDTSTAMP:20060101T000000Z\nDTSTART;VALUE=DATE:20060110\nDTEND;VALUE=DATE:20060111\nSUMMARY:day\nEND:VEVENT");
+    await put("todo.ics", "BEGIN:VTODO\nUID:todo\nDTSTAMP:20060101T000000Z\nDTSTART:20060102T100000Z\nDUE:20060102T120000Z\nRRULE:FREQ=WEEKLY;COUNT=4\nEND:VTODO");
+  });
+
+  test("is-not-defined VALARM excludes the event with an alarm", async () => {
+    const r = await report(base, query(`<C:comp-filter name="VEVENT"><C:comp-filter name="VALARM"><C:is-not-defined/></C:comp-filter></C:comp-filter>`, ""));
+    assert.deepEqual(hrefs(r), [base + "day.ics", base + "plain.ics"]);
+  });
+
+  test("a recurring VTODO's later instance matches a time-range", async () => {
+    const r = await report(base, query(`<C:comp-filter name="VTODO"><C:time-range start="20060116T110000Z" end="20060116T113000Z"/></C:comp-filter>`, ""));
+    assert.deepEqual(hrefs(r), [base + "todo.ics"]);
+  });
+
+  test("a filter without a component type returns every object", async () => {
+    const r = await report(base, query("", ""));
+    assert.deepEqual(hrefs(r), ["alarm.ics", "day.ics", "plain.ics", "todo.ics"].map((n) => base + n));
+  });
+
+  test("expand returns a non-recurring timed or all-day event as itself", async () => {
+    const r = await report(base, query(`<C:comp-filter name="VEVENT"><C:time-range start="20060101T000000Z" end="20060201T000000Z"/></C:comp-filter>`,
+      `<C:calendar-data><C:expand start="20060101T000000Z" end="20060201T000000Z"/></C:calendar-data>`));
+    assert.deepEqual(hrefs(r), ["alarm.ics", "day.ics", "plain.ics"].map((n) => base + n));
+    assert.match(dataOf(r, base + "plain.ics"), /BEGIN:VEVENT[\s\S]*DTSTART:20060104T160000Z[\s\S]*END:VEVENT/);
+    assert.match(dataOf(r, base + "day.ics"), /BEGIN:VEVENT[\s\S]*DTSTART;VALUE=DATE:20060110[\s\S]*END:VEVENT/);
+  });
+
+  test("expand of the all-day event with a range that covers only its day", async () => {
+    const r = await report(base, query(`<C:comp-filter name="VEVENT"><C:time-range start="20060110T000000Z" end="20060111T000000Z"/></C:comp-filter>`,
+      `<C:calendar-data><C:expand start="20060110T000000Z" end="20060111T000000Z"/></C:calendar-data>`));
+    assert.deepEqual(hrefs(r), [base + "day.ics"]);
+    assert.match(dataOf(r, base + "day.ics"), /BEGIN:VEVENT[\s\S]*SUMMARY:day/);
+  });
+
+  test("multiget expands in the calendar's timezone, like calendar-query matches (the all-day event is not lost)", async () => {
+    const tz = "/dav/calendars/alice/tokyo/";
+    const vtz = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VTIMEZONE\r\nTZID:Asia/Tokyo\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n";
+    const mk = `<C:mkcalendar ${C}><D:set><D:prop><C:calendar-timezone><![CDATA[${vtz}]]></C:calendar-timezone></D:prop></D:set></C:mkcalendar>`;
+    assert.equal((await dav(s.url, "MKCALENDAR", tz, { body: mk })).status, 201);
+    assert.equal((await dav(s.url, "PUT", tz + "day.ics", { body: ics("BEGIN:VEVENT\nUID:tday\nDTSTAMP:20060101T000000Z\nDTSTART;VALUE=DATE:20060110\nDTEND;VALUE=DATE:20060111\nEND:VEVENT") })).status, 201);
+    // Tokyo's 10 January is 9 January 15:00Z to 10 January 15:00Z.
+    const range = `start="20060109T150000Z" end="20060109T230000Z"`;
+    const q = await report(tz, query(`<C:comp-filter name="VEVENT"><C:time-range ${range}/></C:comp-filter>`, `<C:calendar-data><C:expand ${range}/></C:calendar-data>`));
+    assert.deepEqual(hrefs(q), [tz + "day.ics"]);
+    assert.match(dataOf(q, tz + "day.ics"), /BEGIN:VEVENT/);
+    const mg = await report(tz, `<C:calendar-multiget ${C}><D:prop><C:calendar-data><C:expand ${range}/></C:calendar-data></D:prop><D:href>${tz}day.ics</D:href></C:calendar-multiget>`);
+    assert.match(dataOf(mg, tz + "day.ics"), /BEGIN:VEVENT/, "multiget returns the same instance");
+  });
+});
