@@ -25,10 +25,19 @@ export type DavResource =
   | { kind: "calendar"; href: string; user: User; cal: CalendarMeta }
   | { kind: "object"; href: string; user: User; cal: CalendarMeta; name: string; obj: ObjectHead };
 
-/** A target that does not exist yet but whose parent does (PUT, MKCALENDAR). */
+/**
+ * A target that does not exist. missing-calendar / missing-object have an existing parent (PUT,
+ * MKCALENDAR create them); missing-collection is a collection URL inside a calendar (which holds no
+ * collections: MKCALENDAR/MKCOL there are refused 403); missing-parent lies in a calendar that does not
+ * exist (PUT/MKCOL answer 409 Conflict, RFC 4918 9.7.1; every other method 404).
+ */
 export type MissingTarget =
   | { kind: "missing-calendar"; href: string; user: User; name: string }
-  | { kind: "missing-object"; href: string; user: User; cal: CalendarMeta; name: string };
+  | { kind: "missing-object"; href: string; user: User; cal: CalendarMeta; name: string }
+  | { kind: "missing-collection"; href: string; user: User; cal: CalendarMeta }
+  | { kind: "missing-parent"; href: string; user: User; calName: string };
+
+export type MissingKind = MissingTarget["kind"];
 
 export const enc = encodeURIComponent;
 export const principalHref = (u: string): string => `${DAV_ROOT}principals/${enc(u)}/`;
@@ -107,8 +116,9 @@ export async function resolve(path: string, ctx: DavContext): Promise<Resolved> 
     if (cal) return { resource: { kind: "calendar", href: calendarHref(owner, cal.name), user, cal }, missing: null };
     return { resource: null, missing: { kind: "missing-calendar", href: calendarHref(owner, calName), user, name: calName } };
   }
-  if (extra.length > 0 || split.trailingSlash) throw notFound();
-  if (!cal) throw new DavError(409, `calendar ${calName} does not exist`);
+  const href = `${homeHref(owner)}${split.segments.slice(2).map(enc).join("/")}${split.trailingSlash ? "/" : ""}`;
+  if (!cal) return { resource: null, missing: { kind: "missing-parent", href, user, calName } };
+  if (extra.length > 0 || split.trailingSlash) return { resource: null, missing: { kind: "missing-collection", href, user, cal } };
   const obj = (await ctx.service.objects(cal, [objName])).get(objName) ?? null;
   if (obj) return { resource: { kind: "object", href: objectHref(owner, cal.name, objName), user, cal, name: objName, obj }, missing: null };
   return { resource: null, missing: { kind: "missing-object", href: objectHref(owner, cal.name, objName), user, cal, name: objName } };

@@ -84,3 +84,78 @@ describe("item 1 and 2 over HTTP: calendar-query and expand", () => {
     assert.match(dataOf(mg, tz + "day.ics"), /BEGIN:VEVENT/, "multiget returns the same instance");
   });
 });
+
+describe("item 3: errors with the right status and precondition", () => {
+  const VALID_FILTER = "urn:ietf:params:xml:ns:caldav}valid-filter";
+  const refused = async (filter: string, condition = VALID_FILTER) => {
+    const r = await report(CAL, query(filter, ""));
+    assert.equal(r.status, 403, `${filter}\n${r.body}`);
+    assert.ok(r.body.includes(condition.split("}")[1]!) && r.body.includes(condition.split("}")[0]!), r.body);
+  };
+
+  test("invalid filters are 403 CALDAV:valid-filter (or supported-collation), never 207 or 400", async () => {
+    await refused(`<C:comp-filter name="VEVENT"><C:comp-filter name="VEVENT"/></C:comp-filter>`);
+    await refused(`<C:comp-filter name="VTODO"><C:comp-filter name="VTIMEZONE"/></C:comp-filter>`);
+    await refused(`<C:comp-filter name="VALARM"/>`);
+    await refused(`<C:comp-filter name="VEVENT"><C:time-range start="20060105T000000Z" end="20060104T000000Z"/></C:comp-filter>`);
+    await refused(`<C:comp-filter name="VEVENT"><C:time-range start="2006-01-04"/></C:comp-filter>`);
+    await refused(`<C:comp-filter name="VEVENT"><C:prop-filter name="SUMMARY"><C:text-match negate-condition="maybe">x</C:text-match></C:prop-filter></C:comp-filter>`);
+    await refused(`<C:comp-filter name="VEVENT" test="someof"/>`);
+    await refused(`<C:comp-filter name="VEVENT"><C:prop-filter name="SUMMARY"><C:text-match collation="i;klingon">x</C:text-match></C:prop-filter></C:comp-filter>`, "urn:ietf:params:xml:ns:caldav}supported-collation");
+    const noFilter = await report(CAL, `<C:calendar-query ${C}><D:prop><D:getetag/></D:prop></C:calendar-query>`);
+    assert.equal(noFilter.status, 403);
+    assert.match(noFilter.body, /valid-filter/);
+  });
+
+  test("X- components may nest anywhere", async () => {
+    const r = await report(CAL, query(`<C:comp-filter name="VEVENT"><C:comp-filter name="X-THING"><C:is-not-defined/></C:comp-filter></C:comp-filter>`, ""));
+    assert.equal(r.status, 207);
+  });
+
+  test("a PROPFIND body with invalid elements is 400", async () => {
+    for (const body of [
+      `<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop><D:allprop/></D:propfind>`,
+      `<D:propfind xmlns:D="DAV:"><D:bogus/></D:propfind>`,
+      `<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop><D:foo/></D:propfind>`,
+      `<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop><D:include><D:displayname/></D:include></D:propfind>`,
+      `<D:propfind xmlns:D="DAV:"/>`,
+    ]) {
+      const r = await dav(s.url, "PROPFIND", CAL, { headers: { depth: "0" }, body });
+      assert.equal(r.status, 400, body);
+    }
+    const ok = await dav(s.url, "PROPFIND", CAL, { headers: { depth: "0" }, body: `<D:propfind xmlns:D="DAV:" xmlns:X="urn:x"><D:prop><D:getetag/></D:prop><X:ext/></D:propfind>` });
+    assert.equal(ok.status, 207, "elements of other namespaces are ignored");
+  });
+
+  test("an invalid sync-level is 400; infinite on a calendar is level 1", async () => {
+    const sync = (level: string) => `<D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>${level}</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>`;
+    assert.equal((await dav(s.url, "REPORT", CAL, { body: sync("2") })).status, 400);
+    assert.equal((await dav(s.url, "REPORT", CAL, { body: sync("deep") })).status, 400);
+    assert.equal((await dav(s.url, "REPORT", CAL, { body: sync("infinite") })).status, 207);
+    assert.equal((await dav(s.url, "REPORT", CAL, { body: sync("1") })).status, 207);
+  });
+
+  test("MKCALENDAR and MKCOL inside a calendar are 403 CALDAV:calendar-collection-location-ok (not 404)", async () => {
+    const mkcol = `<D:mkcol xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><D:resourcetype><D:collection/><C:calendar/></D:resourcetype></D:prop></D:set></D:mkcol>`;
+    for (const [method, path, body] of [
+      ["MKCALENDAR", CAL + "inner/", undefined], ["MKCALENDAR", CAL + "inner", undefined],
+      ["MKCOL", CAL + "inner/", undefined], ["MKCOL", CAL + "inner/", mkcol], ["MKCOL", CAL + "inner", undefined],
+      ["MKCOL", CAL + "a/b/", undefined],
+    ] as const) {
+      const r = await dav(s.url, method, path, body ? { body } : {});
+      assert.equal(r.status, 403, `${method} ${path}: ${r.body}`);
+      assert.match(r.body, /calendar-collection-location-ok/);
+      assert.match(r.body, /cannot contain|only be created/);
+    }
+  });
+
+  test("PROPFIND Depth 1 of a missing resource is 404; PUT into a missing calendar is 409", async () => {
+    for (const path of ["/dav/calendars/alice/nope/", "/dav/calendars/alice/nope/x.ics", CAL + "nope.ics", CAL + "nope/"]) {
+      const r = await dav(s.url, "PROPFIND", path, { headers: { depth: "1" }, body: `<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>` });
+      assert.equal(r.status, 404, path);
+    }
+    assert.equal((await dav(s.url, "GET", "/dav/calendars/alice/nope/x.ics")).status, 404);
+    const put = await dav(s.url, "PUT", "/dav/calendars/alice/nope/x.ics", { body: ics("BEGIN:VEVENT\nUID:x\nDTSTAMP:20060101T000000Z\nDTSTART:20060101T000000Z\nEND:VEVENT") });
+    assert.equal(put.status, 409);
+  });
+});
