@@ -15,7 +15,7 @@ import { mkcalendar, mkcol } from "./methods/mkcalendar.ts";
 import { report } from "./methods/report.ts";
 import { defaultProperties } from "./props/index.ts";
 import { defaultReports } from "./reports/index.ts";
-import { ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused } from "./service.ts";
+import { ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused } from "./service.ts";
 
 export const DAV_HEADER = "1, 3, access-control, calendar-access, extended-mkcol";
 
@@ -57,6 +57,9 @@ export function toDavError(e: unknown): DavError {
   if (isIcalRefusal(e)) return fromIcalError(e); // IcalError, ExpansionLimit: the table in errors.ts
   if (e instanceof PreconditionFailed) return new DavError(412, e.message || "the resource's ETag does not match If-Match / If-None-Match");
   if (e instanceof UidConflict) return new DavError(409, e.message, "{urn:ietf:params:xml:ns:caldav}no-uid-conflict");
+  // RFC 4791 5.3.2.1: no-uid-conflict keeps one UID to one resource; a UID change breaks that mapping
+  // for every client that synced the old one (and upstreams such as Google cannot re-key an event).
+  if (e instanceof UidChanged) return new DavError(409, e.message, "{urn:ietf:params:xml:ns:caldav}no-uid-conflict");
   if (e instanceof ObjectNotFound) return new DavError(404, e.message || "no such calendar object");
   if (e instanceof UpstreamRefused) return new DavError(e.status, e.message);
   throw e;

@@ -132,6 +132,12 @@ export class UidConflict extends Error {
     super(`another object in this calendar (${existingName}) already has this UID`);
   }
 }
+/** A PUT would give an existing calendar object another UID (refused: a UID names one object for good). */
+export class UidChanged extends Error {
+  constructor(readonly existingUid: string) {
+    super(`this resource holds the object with UID '${existingUid}'; a PUT cannot change its UID (write the new object to a new resource and delete this one)`);
+  }
+}
 export class ObjectNotFound extends Error {}
 /** The owning upstream refused the change; the local change was rolled back. */
 export class UpstreamRefused extends Error {

@@ -337,11 +337,13 @@ function walkRule(
   if (ff) {
     start = ff.wall;
     if (r.count) r.count -= ff.skipped;
-    const s0 = conv(dtstart.wall);
-    if (!seen.has(s0) && !excluded(dtstart.wall, s0)) {
-      seen.add(s0); // DTSTART itself is before the range; still reported once for correctness of callers' sets
-      if (emit(dtstart.wall, s0, null, null)) return true;
-    }
+  }
+  // DTSTART is the first instance even when the rule would not produce it (ical.js skips it then);
+  // after a fast-forward it lies before the range, and is still reported once for callers' sets.
+  const s0 = conv(dtstart.wall);
+  if (!seen.has(s0) && !excluded(dtstart.wall, s0) && s0 < rangeEnd + slack) {
+    seen.add(s0);
+    if (emit(dtstart.wall, s0, null, null)) return true;
   }
   let it: ICAL.RecurIterator;
   try {

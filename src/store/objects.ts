@@ -29,12 +29,15 @@ export interface ObjectWrite {
 export interface WriteConditions {
   ifMatch: readonly string[] | "*" | null;
   ifNoneMatch: readonly string[] | "*" | null;
+  /** Refuse to replace an object by one with another UID (client writes; sync may re-key). */
+  keepUid?: boolean;
 }
 
 export type WriteOutcome =
   | { ok: true; created: boolean; previous: ObjectRow | null; seq: number; outboxId: number | null }
   | { ok: false; reason: "precondition" }
   | { ok: false; reason: "uid-conflict"; existingName: string }
+  | { ok: false; reason: "uid-changed"; existingUid: string }
   | { ok: false; reason: "not-found" };
 
 
@@ -107,6 +110,7 @@ export class ObjectStore {
     return this.inTx(async (trx) => {
       const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name: w.name }).first()) ?? null;
       if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
+      if (cond.keepUid && current && current.uid !== w.uid) return { ok: false, reason: "uid-changed", existingUid: current.uid } as const;
       const sameUid = await trx<ObjectRow>("objects").where({ calendar_id: calendarId, uid: w.uid }).whereNot({ name: w.name }).first("name");
       if (sameUid) return { ok: false, reason: "uid-conflict", existingName: sameUid.name } as const;
       const now = Date.now();

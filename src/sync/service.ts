@@ -7,7 +7,7 @@ import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
 import type { ObjectStore, ObjectRow } from "../store/objects.ts";
 import type { QueueFor } from "../store/outbox.ts";
 import {
-  InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
+  InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
@@ -15,6 +15,7 @@ import type { TimeRange } from "../ical/time-range.ts";
 import type { XmlElement } from "../xml/tree.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { IcalError } from "../ical/errors.ts";
+import { checkClientCalendarData } from "../ical/strict.ts";
 import { objectWrite } from "./object-write.ts";
 import { formatSyncToken, parseSyncToken } from "./tokens.ts";
 import type { FlushOutcome } from "./writer.ts";
@@ -199,12 +200,13 @@ export class StoreCalendarService implements CalendarService {
 
   async put(_user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult> {
     const parsed = parseCalendarObject(ics);
+    checkClientCalendarData(parsed); // before any store check: invalid data is never a UID conflict
     if (!cal.components.includes(parsed.component)) {
       throw new IcalError(`this calendar accepts ${cal.components.join(", ")}; the object is a ${parsed.component}`, "unsupported-component");
     }
     const write = objectWrite(name, parsed);
     const { row, queue } = await this.queueFor(cal);
-    const outcome = await this.objectsStore.put(cal.id, write, cond, queue ?? undefined);
+    const outcome = await this.objectsStore.put(cal.id, write, { ...cond, keepUid: true }, queue ?? undefined);
     if (!outcome.ok) throw outcomeError(outcome);
     let stored = write.etag;
     if (row && outcome.outboxId !== null) {
@@ -236,7 +238,8 @@ export class StoreCalendarService implements CalendarService {
   }
 }
 
-function outcomeError(o: { ok: false; reason: string; existingName?: string }): Error {
+function outcomeError(o: { ok: false; reason: string; existingName?: string; existingUid?: string }): Error {
+  if (o.reason === "uid-changed") return new UidChanged(o.existingUid ?? "");
   if (o.reason === "precondition") return new PreconditionFailed("the object's current ETag does not satisfy If-Match / If-None-Match");
   if (o.reason === "uid-conflict") return new UidConflict(o.existingName ?? "");
   return new ObjectNotFound("no such calendar object");

@@ -159,3 +159,99 @@ describe("item 3: errors with the right status and precondition", () => {
     assert.equal(put.status, 409);
   });
 });
+
+describe("item 4: PUT validation order and rules", () => {
+  const base = "/dav/calendars/alice/putrules/";
+  const event = (uid: string, extra = "") => ics(`BEGIN:VEVENT\nUID:${uid}\nDTSTAMP:20060101T000000Z\nDTSTART:20060104T100000Z\nDURATION:PT1H\n${extra}SUMMARY:x\nEND:VEVENT`);
+  const putBytes = async (path: string, bytes: Uint8Array) => {
+    const r = await fetch(s.url + path, { method: "PUT", headers: { authorization: "Basic " + Buffer.from("alice:secret-a").toString("base64"), "content-type": "text/calendar" }, body: bytes });
+    return { status: r.status, etag: r.headers.get("etag"), body: await r.text() };
+  };
+  before(async () => {
+    assert.equal((await dav(s.url, "MKCALENDAR", base)).status, 201);
+    assert.equal((await dav(s.url, "PUT", base + "one.ics", { body: event("one") })).status, 201);
+  });
+
+  test("bytes that are neither UTF-8 nor Windows-1252 are refused with valid-calendar-data before the UID check (not 409)", async () => {
+    const text = event("one").replace("SUMMARY:x", "SUMMARY:a\u0001b");
+    const bytes = Buffer.from(text, "latin1");
+    bytes[bytes.indexOf(1)] = 0x81; // not UTF-8, and undefined in Windows-1252
+    const r = await putBytes(base + "other.ics", bytes);
+    assert.equal(r.status, 403, r.body);
+    assert.match(r.body, /valid-calendar-data/);
+    assert.match(r.body, /U\+0081/);
+  });
+
+  test("Latin-1 text is read as Windows-1252 and stored as UTF-8 (no ETag: the stored text differs)", async () => {
+    const r = await putBytes(base + "latin.ics", Buffer.from(event("latin").replace("SUMMARY:x", "SUMMARY:caf\u00e9"), "latin1"));
+    assert.equal(r.status, 201, r.body);
+    assert.equal(r.etag, null);
+    assert.match((await dav(s.url, "GET", base + "latin.ics")).body, /SUMMARY:café/);
+  });
+
+  test("control characters and bad TEXT escapes are refused with valid-calendar-data", async () => {
+    for (const [what, extra] of [["NUL", "DESCRIPTION:a\u0000b\n"], ["BEL", "LOCATION:a\u0007b\n"], ["\\q escape", "DESCRIPTION:a\\qb\n"], ["trailing backslash", "COMMENT:ab\\\n"]] as const) {
+      const r = await dav(s.url, "PUT", base + "ctl.ics", { body: event("ctl", extra) });
+      assert.equal(r.status, 403, `${what}: ${r.body}`);
+      assert.match(r.body, /valid-calendar-data/, what);
+    }
+    const ok = await dav(s.url, "PUT", base + "ok.ics", { body: event("ok", "DESCRIPTION:a\\nb\\, c\\; d\\\\ e\tf\n") });
+    assert.equal(ok.status, 201, "valid escapes and HTAB are fine");
+  });
+
+  test("RECURRENCE-IDs of another value type than DTSTART, or of a master that does not recur, are refused with valid-calendar-data", async () => {
+    const series = (rid: string, rrule = "RRULE:FREQ=DAILY;COUNT=3\n") => ics(`BEGIN:VEVENT\nUID:ser\nDTSTAMP:20060101T000000Z\nDTSTART:20060104T100000Z\nDURATION:PT1H\n${rrule}END:VEVENT\nBEGIN:VEVENT\nUID:ser\nDTSTAMP:20060101T000000Z\nRECURRENCE-ID${rid}\nDTSTART:20060105T120000Z\nDURATION:PT1H\nEND:VEVENT`);
+    for (const [what, body] of [
+      ["DATE against a DATE-TIME series", series(";VALUE=DATE:20060105")],
+      ["master without RRULE", series(":20060105T100000Z", "")],
+    ] as const) {
+      const r = await dav(s.url, "PUT", base + "ser.ics", { body });
+      assert.equal(r.status, 403, `${what}: ${r.body}`);
+      assert.match(r.body, /valid-calendar-data/, what);
+    }
+    assert.equal((await dav(s.url, "PUT", base + "ser.ics", { body: series(":20060105T100000Z") })).status, 201, "a real instance");
+    // Apple Calendar writes overrides at times the rule does not produce: accepted, served as their own instance.
+    assert.equal((await dav(s.url, "PUT", base + "ser.ics", { body: series(":20060105T110000Z") })).status, 204);
+  });
+
+  test("a PUT that changes the UID of an existing resource is refused 409 CALDAV:no-uid-conflict", async () => {
+    const r = await dav(s.url, "PUT", base + "one.ics", { body: event("another-uid") });
+    assert.equal(r.status, 409, r.body);
+    assert.match(r.body, /no-uid-conflict/);
+    assert.match(r.body, /cannot change its UID/);
+    assert.match((await dav(s.url, "GET", base + "one.ics")).body, /UID:one/, "the resource is unchanged");
+    assert.equal((await dav(s.url, "PUT", base + "one.ics", { body: event("one", "LOCATION:here\n") })).status, 204, "same UID: fine");
+  });
+
+  test("a calendar made without a component set accepts every component (RFC 4791 5.2.3)", async () => {
+    const all = "/dav/calendars/alice/anything/";
+    assert.equal((await dav(s.url, "MKCALENDAR", all)).status, 201);
+    const comps = [
+      ["VTODO", "BEGIN:VTODO\nUID:t\nDTSTAMP:20060101T000000Z\nEND:VTODO"],
+      ["VJOURNAL", "BEGIN:VJOURNAL\nUID:j\nDTSTAMP:20060101T000000Z\nEND:VJOURNAL"],
+      ["VFREEBUSY", "BEGIN:VFREEBUSY\nUID:f\nDTSTAMP:20060101T000000Z\nDTSTART:20060101T000000Z\nDTEND:20060102T000000Z\nEND:VFREEBUSY"],
+    ] as const;
+    for (const [name, body] of comps) assert.equal((await dav(s.url, "PUT", `${all}${name}.ics`, { body: ics(body) })).status, 201, name);
+    const p = await dav(s.url, "PROPFIND", all, { headers: { depth: "0" }, body: `<D:propfind ${C}><D:prop><C:supported-calendar-component-set/></D:prop></D:propfind>` });
+    const set = propsByHref(p.xml()).get(all)!.props.get("{urn:ietf:params:xml:ns:caldav}supported-calendar-component-set")!.el;
+    assert.deepEqual(elements(set).map((e) => e.attrs.name).sort(), ["VEVENT", "VFREEBUSY", "VJOURNAL", "VTODO"]);
+  });
+});
+
+describe("item 4: calendars declared in the config may take VFREEBUSY", () => {
+  let fb: InprocServer;
+  before(async () => {
+    fb = await startInproc(`users:
+  - username: alice
+    password: secret-a
+    sources: [{ id: local, type: local, calendars: [{ id: busy, name: Busy, components: [VEVENT, VFREEBUSY] }] }]
+`);
+  });
+  after(async () => {
+    await fb.stop();
+  });
+  test("a VFREEBUSY object is stored in a config calendar that lists VFREEBUSY", async () => {
+    const r = await dav(fb.url, "PUT", "/dav/calendars/alice/local-busy/fb.ics", { body: ics("BEGIN:VFREEBUSY\nUID:f\nDTSTAMP:20060101T000000Z\nDTSTART:20060101T000000Z\nDTEND:20060102T000000Z\nFREEBUSY:20060101T100000Z/PT1H\nEND:VFREEBUSY") });
+    assert.equal(r.status, 201, r.body);
+  });
+});

@@ -193,3 +193,11 @@ END:VEVENT`);
     for (const e of ev) assert.doesNotMatch(e, /RANGE=/);
   });
 });
+
+describe("recurrence engine: DTSTART is the first instance", () => {
+  test("a DTSTART the RRULE does not produce still expands (ical4j yearly-holidays corpus file)", () => {
+    const ics = cal("BEGIN:VEVENT\nUID:h\nDTSTAMP:20040101T000000Z\nDTSTART;VALUE=DATE:20040303\nDTEND;VALUE=DATE:20040304\nRRULE:FREQ=YEARLY;UNTIL=20051231;BYMONTH=2;BYDAY=2WE\nEND:VEVENT");
+    const ev = vevents(expand(ics, "20040101T000000Z", "20060101T000000Z"));
+    assert.deepEqual(ev.map((e) => /DTSTART;VALUE=DATE:(\d+)/.exec(e)?.[1]), ["20040303", "20050209"]);
+  });
+});

@@ -10,6 +10,8 @@ import { xmlBody } from "./body.ts";
 import { parseUpdates, planUpdates } from "./proppatch.ts";
 import type { DavDeps, MethodHandler } from "./registry.ts";
 
+const ALL_COMPONENTS: readonly string[] = ["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"];
+
 async function create(ctx: DavContext, target: Resolved, deps: DavDeps, extended: boolean): Promise<DavResponse> {
   if (target.resource) {
     if (extended) throw new DavError(405, `${target.resource.href} already exists`);
@@ -45,6 +47,8 @@ async function create(ctx: DavContext, target: Resolved, deps: DavDeps, extended
     const propstats = statuses.map((st) => el(dav("propstat"), el(dav("prop"), results.filter((r) => r.status === st).map((r) => r.prop)), el(dav("status"), statusLine(st))));
     return { status: 403, headers: { "content-type": "application/xml; charset=utf-8" }, body: serialize(el(rootName, propstats)) };
   }
+  // RFC 4791 5.2.3: without a supported-calendar-component-set the calendar accepts every component type.
+  patch.components ??= ALL_COMPONENTS;
   await ctx.service.createCalendar(m.user, m.name, patch);
   return { status: 201, headers: { "cache-control": "no-cache", location: m.href } };
 }
