@@ -13,13 +13,14 @@ import { put } from "./methods/put.ts";
 import { del } from "./methods/delete.ts";
 import { mkcalendar, mkcol } from "./methods/mkcalendar.ts";
 import { report } from "./methods/report.ts";
+import { copy, move } from "./methods/copymove.ts";
 import { defaultProperties } from "./props/index.ts";
 import { defaultReports } from "./reports/index.ts";
-import { ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused } from "./service.ts";
+import { ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused } from "./service.ts";
 
 export const DAV_HEADER = "1, 3, access-control, calendar-access, extended-mkcol";
 
-const HANDLERS: readonly MethodHandler[] = [propfind, proppatch, get, head, put, del, mkcalendar, mkcol, report];
+const HANDLERS: readonly MethodHandler[] = [propfind, proppatch, get, head, put, del, mkcalendar, mkcol, report, copy, move];
 
 export class DavHandler {
   private readonly byMethod = new Map(HANDLERS.map((h) => [h.method, h]));
@@ -60,6 +61,7 @@ export function toDavError(e: unknown): DavError {
   // RFC 4791 5.3.2.1: no-uid-conflict keeps one UID to one resource; a UID change breaks that mapping
   // for every client that synced the old one (and upstreams such as Google cannot re-key an event).
   if (e instanceof UidChanged) return new DavError(409, e.message, "{urn:ietf:params:xml:ns:caldav}no-uid-conflict");
+  if (e instanceof ObjectBusy) return new DavError(409, e.message);
   if (e instanceof ObjectNotFound) return new DavError(404, e.message || "no such calendar object");
   if (e instanceof UpstreamRefused) return new DavError(e.status, e.message);
   throw e;

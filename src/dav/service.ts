@@ -121,6 +121,13 @@ export interface CalendarService {
   changesSince(cal: CalendarMeta, token: string | null, limit?: number): Promise<ChangeSet>;
   put(user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult>;
   remove(user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void>;
+  /**
+   * MOVE inside one calendar (RFC 4918 9.9): the object `from` becomes `to`, at once, keeping its
+   * upstream identity; `cond` applies to `from`. With `overwrite`, an existing `to` is removed first;
+   * without, an existing `to` is PreconditionFailed. Optional: a service without it (a decorator)
+   * answers such a MOVE 403, while MOVE between calendars needs only put and remove.
+   */
+  rename?(user: User, cal: CalendarMeta, from: string, to: string, opts: { overwrite: boolean; cond: Preconditions }): Promise<{ created: boolean }>;
 }
 
 export type { CompFilter, TimeRange, Clark };
@@ -139,6 +146,8 @@ export class UidChanged extends Error {
   }
 }
 export class ObjectNotFound extends Error {}
+/** A write of the object is still on its way to the upstream: the operation may be retried shortly. */
+export class ObjectBusy extends Error {}
 /** The owning upstream refused the change; the local change was rolled back. */
 export class UpstreamRefused extends Error {
   constructor(readonly status: number, message: string) {

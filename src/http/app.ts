@@ -112,7 +112,7 @@ export function createApp(deps: AppDeps): Koa {
     if (path === "/dav" || path.startsWith("/dav/") || isDavRoot) {
       if (ctx.method === "OPTIONS" && !ctx.get("authorization")) {
         ctx.status = 200;
-        ctx.set({ dav: DAV_HEADER, allow: "OPTIONS, PROPFIND, PROPPATCH, GET, HEAD, PUT, DELETE, MKCALENDAR, MKCOL, REPORT" });
+        ctx.set({ dav: DAV_HEADER, allow: "OPTIONS, PROPFIND, PROPPATCH, GET, HEAD, PUT, DELETE, MKCALENDAR, MKCOL, REPORT, COPY, MOVE" });
         return;
       }
       const username = await authenticate(ctx);

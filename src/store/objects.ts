@@ -149,6 +149,30 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Renames an object inside its calendar (MOVE within a calendar): one transaction, the old name
+   * recorded as removed and the new one as changed. The upstream link moves with the row (names are
+   * local), and so does its settled outbox history. Refused while a write of the object is still
+   * queued ("busy": its confirmation would look for the old name), and when `to` exists
+   * ("precondition": the caller removes it first when overwriting).
+   */
+  async rename(calendarId: number, from: string, to: string, cond: WriteConditions): Promise<WriteOutcome | { ok: false; reason: "busy" }> {
+    return this.inTx(async (trx) => {
+      const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name: from }).first()) ?? null;
+      if (current === null) return { ok: false, reason: "not-found" } as const;
+      if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
+      if (await trx("objects").where({ calendar_id: calendarId, name: to }).first("id")) return { ok: false, reason: "precondition" } as const;
+      const inFlight = await trx("outbox").where({ calendar_id: calendarId, object_name: from, state: "pending" }).first("id");
+      if (inFlight) return { ok: false, reason: "busy" } as const;
+      await trx("objects").where({ id: current.id }).update({ name: to, modified_at: Date.now() });
+      // The object's settled write history moves with it (echo detection looks it up by name).
+      await trx("outbox").where({ calendar_id: calendarId, object_name: from }).update({ object_name: to });
+      await this.recordChange(trx, calendarId, from, true);
+      const seq = await this.recordChange(trx, calendarId, to, false);
+      return { ok: true, created: true, previous: current, seq, outboxId: null } as const;
+    });
+  }
+
   /** A transaction of its own, or a savepoint inside the caller's (when this store was made on a transaction). */
   private inTx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
     return (this.db as Knex).isTransaction ? this.db.transaction(fn) : tx(this.db, fn);

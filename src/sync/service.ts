@@ -7,7 +7,7 @@ import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
 import type { ObjectStore, ObjectRow } from "../store/objects.ts";
 import type { QueueFor } from "../store/outbox.ts";
 import {
-  InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused,
+  InvalidSyncToken, ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
@@ -222,6 +222,19 @@ export class StoreCalendarService implements CalendarService {
     const outcome = await this.objectsStore.remove(cal.id, name, cond, queue ?? undefined);
     if (!outcome.ok) throw outcomeError(outcome);
     if (row && outcome.outboxId !== null) await this.flushed(outcome.outboxId, row);
+  }
+
+  async rename(user: User, cal: CalendarMeta, from: string, to: string, opts: { overwrite: boolean; cond: Preconditions }): Promise<{ created: boolean }> {
+    let created = true;
+    if ((await this.objectsStore.get(cal.id, to)) !== null) {
+      if (!opts.overwrite) throw new PreconditionFailed(`${to} exists and Overwrite is F`);
+      await this.remove(user, cal, to, { ifMatch: null, ifNoneMatch: null }); // through the outbox, like a DELETE
+      created = false;
+    }
+    const outcome = await this.objectsStore.rename(cal.id, from, to, opts.cond);
+    if (!outcome.ok && outcome.reason === "busy") throw new ObjectBusy(`a write of ${from} is still on its way to the upstream of calendar ${cal.name}; retry the MOVE shortly`);
+    if (!outcome.ok) throw outcomeError(outcome);
+    return { created };
   }
 
   /** Writes to a mirrored calendar are queued for its upstream in the same transaction. */

@@ -255,3 +255,110 @@ describe("item 4: calendars declared in the config may take VFREEBUSY", () => {
     assert.equal(r.status, 201, r.body);
   });
 });
+
+describe("item 5: dead properties keep xml:lang and namespace declarations (RFC 4918 4.3)", () => {
+  test("a QName in a dead property's text still resolves, and xml:lang (own or inherited) comes back", async () => {
+    const body = `<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z" xmlns:q="urn:q" xml:lang="fr"><D:set><D:prop>
+      <Z:qn>q:value</Z:qn><Z:inherit>bonjour</Z:inherit><Z:own xml:lang="de">hallo</Z:own><Z:nested xmlns:r="urn:r"><Z:inner>r:thing</Z:inner></Z:nested>
+    </D:prop></D:set></D:propertyupdate>`;
+    const r = await dav(s.url, "PROPPATCH", CAL, { body });
+    assert.equal(r.status, 207, r.body);
+    const p = await dav(s.url, "PROPFIND", CAL, { headers: { depth: "0" }, body: `<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:qn/><Z:inherit/><Z:own/><Z:nested/></D:prop></D:propfind>` });
+    assert.equal(p.status, 207);
+    const props = propsByHref(p.xml()).get(CAL)!.props;
+    const qn = props.get("{urn:z}qn")!.el;
+    assert.equal(text(qn), "q:value");
+    assert.equal(qn.scope?.ns.get("q"), "urn:q", `the prefix q is declared where the value is: ${p.body}`);
+    assert.equal(qn.scope?.lang ?? qn.attrs["{http://www.w3.org/XML/1998/namespace}lang"], "fr");
+    assert.equal(props.get("{urn:z}inherit")!.el.attrs["{http://www.w3.org/XML/1998/namespace}lang"], "fr", "inherited xml:lang is kept");
+    assert.equal(props.get("{urn:z}own")!.el.attrs["{http://www.w3.org/XML/1998/namespace}lang"], "de");
+    const inner = child(props.get("{urn:z}nested")!.el, "{urn:z}inner")!;
+    assert.equal(inner.scope?.ns.get("r"), "urn:r", "declarations inside the value are kept too");
+  });
+});
+
+describe("item 6: COPY and MOVE of calendar objects", () => {
+  const A = "/dav/calendars/alice/cm-a/";
+  const B = "/dav/calendars/alice/cm-b/";
+  const event = (uid: string, summary = "x") => ics(`BEGIN:VEVENT\nUID:${uid}\nDTSTAMP:20060101T000000Z\nDTSTART:20060104T100000Z\nDURATION:PT1H\nSUMMARY:${summary}\nEND:VEVENT`);
+  const go = (method: string, from: string, to: string, headers: Record<string, string> = {}) => dav(s.url, method, from, { headers: { destination: to, ...headers } });
+  const exists = async (href: string) => (await dav(s.url, "GET", href)).status === 200;
+  before(async () => {
+    assert.equal((await dav(s.url, "MKCALENDAR", A)).status, 201);
+    const todoOnly = `<C:mkcalendar ${C}><D:set><D:prop><C:supported-calendar-component-set><C:comp name="VTODO"/></C:supported-calendar-component-set></D:prop></D:set></C:mkcalendar>`;
+    assert.equal((await dav(s.url, "MKCALENDAR", B, { body: todoOnly.replace('name="VTODO"/>', 'name="VTODO"/><C:comp name="VEVENT"/>') })).status, 201);
+    assert.equal((await dav(s.url, "MKCALENDAR", "/dav/calendars/alice/cm-todo/", { body: todoOnly })).status, 201);
+  });
+
+  test("OPTIONS and Allow name COPY and MOVE on calendar objects", async () => {
+    assert.equal((await dav(s.url, "PUT", A + "o.ics", { body: event("o") })).status, 201);
+    const r = await dav(s.url, "OPTIONS", A + "o.ics");
+    assert.match(r.headers.get("allow") ?? "", /COPY/);
+    assert.match(r.headers.get("allow") ?? "", /MOVE/);
+    assert.match(r.headers.get("dav") ?? "", /^1\b/);
+  });
+
+  test("COPY between calendars creates (201), overwrites (204), and honours Overwrite: F (412)", async () => {
+    assert.equal((await dav(s.url, "PUT", A + "c1.ics", { body: event("c1", "first") })).status, 201);
+    const r = await go("COPY", A + "c1.ics", s.url + B + "c1-copy.ics");
+    assert.equal(r.status, 201, r.body);
+    assert.match((await dav(s.url, "GET", B + "c1-copy.ics")).body, /SUMMARY:first/);
+    assert.ok(await exists(A + "c1.ics"), "COPY keeps the source");
+    assert.equal((await dav(s.url, "PUT", A + "c1.ics", { body: event("c1", "second") })).status, 204);
+    assert.equal((await go("COPY", A + "c1.ics", B + "c1-copy.ics", { overwrite: "F" })).status, 412);
+    assert.match((await dav(s.url, "GET", B + "c1-copy.ics")).body, /SUMMARY:first/, "Overwrite: F changed nothing");
+    assert.equal((await go("COPY", A + "c1.ics", B + "c1-copy.ics", { overwrite: "T" })).status, 204);
+    assert.match((await dav(s.url, "GET", B + "c1-copy.ics")).body, /SUMMARY:second/);
+  });
+
+  test("COPY inside one calendar is a UID conflict (RFC 4791 no-uid-conflict); a component the target refuses is supported-calendar-component", async () => {
+    const same = await go("COPY", A + "c1.ics", A + "c1-twin.ics");
+    assert.equal(same.status, 409, same.body);
+    assert.match(same.body, /no-uid-conflict/);
+    const todo = await go("COPY", A + "c1.ics", "/dav/calendars/alice/cm-todo/c1.ics");
+    assert.equal(todo.status, 403, todo.body);
+    assert.match(todo.body, /supported-calendar-component/);
+  });
+
+  test("MOVE inside a calendar renames; the old name is gone and sync reports both", async () => {
+    assert.equal((await dav(s.url, "PUT", A + "m1.ics", { body: event("m1") })).status, 201);
+    const sync = (token: string) => dav(s.url, "REPORT", A, { body: `<D:sync-collection xmlns:D="DAV:"><D:sync-token>${token}</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>` });
+    const before = text(child((await sync("")).xml(), "{DAV:}sync-token")!);
+    const r = await go("MOVE", A + "m1.ics", A + "m1-renamed.ics");
+    assert.equal(r.status, 201, r.body);
+    const changes = propsByHref((await sync(before)).xml());
+    assert.match(changes.get(A + "m1.ics")?.status ?? "", /404/, "the old name is reported removed");
+    assert.ok(changes.get(A + "m1-renamed.ics")?.props.has("{DAV:}getetag"), "the new name is reported changed");
+    assert.equal(await exists(A + "m1.ics"), false);
+    assert.match((await dav(s.url, "GET", A + "m1-renamed.ics")).body, /UID:m1/);
+    assert.equal((await dav(s.url, "PUT", A + "m2.ics", { body: event("m2") })).status, 201);
+    assert.equal((await go("MOVE", A + "m2.ics", A + "m1-renamed.ics", { overwrite: "F" })).status, 412);
+    assert.equal((await go("MOVE", A + "m2.ics", A + "m1-renamed.ics")).status, 204, "Overwrite: T replaces");
+    assert.match((await dav(s.url, "GET", A + "m1-renamed.ics")).body, /UID:m2/);
+    assert.equal(await exists(A + "m2.ics"), false);
+  });
+
+  test("MOVE between calendars creates at the target, then removes the source", async () => {
+    assert.equal((await dav(s.url, "PUT", A + "x1.ics", { body: event("x1") })).status, 201);
+    const r = await go("MOVE", A + "x1.ics", B + "x1.ics");
+    assert.equal(r.status, 201, r.body);
+    assert.equal(await exists(A + "x1.ics"), false);
+    assert.match((await dav(s.url, "GET", B + "x1.ics")).body, /UID:x1/);
+    // A refused create at the target leaves the source where it was.
+    assert.equal((await dav(s.url, "PUT", A + "x2.ics", { body: event("x2") })).status, 201);
+    const refused = await go("MOVE", A + "x2.ics", "/dav/calendars/alice/cm-todo/x2.ics");
+    assert.equal(refused.status, 403);
+    assert.ok(await exists(A + "x2.ics"), "the object is not lost");
+  });
+
+  test("Destination errors: missing header 400, other server 502, missing calendar 409, same resource 403, another user 403, collections 403", async () => {
+    assert.equal((await dav(s.url, "MOVE", A + "x2.ics")).status, 400);
+    assert.equal((await go("COPY", A + "x2.ics", "http://elsewhere.example:1/dav/calendars/alice/cm-b/x.ics")).status, 502);
+    assert.equal((await go("COPY", A + "x2.ics", "/dav/calendars/alice/nowhere/x.ics")).status, 409);
+    assert.equal((await go("MOVE", A + "x2.ics", A + "x2.ics")).status, 403);
+    assert.equal((await go("COPY", A + "x2.ics", "/dav/calendars/bob%40example.com/local-personal/x.ics")).status, 403);
+    assert.equal((await go("COPY", A + "x2.ics", B)).status, 403);
+    assert.equal((await go("MOVE", A, "/dav/calendars/alice/cm-c/")).status, 403);
+    assert.equal((await go("COPY", A + "x2.ics", B + "y.ics", { overwrite: "maybe" })).status, 400);
+  });
+});
