@@ -1,6 +1,7 @@
 /**
  * href ↔ resource. The URL space:
  *   /dav/                              root
+ *   /dav/principals/                   principal collection (lists only the user's own principal)
  *   /dav/principals/<user>/            principal
  *   /dav/calendars/<user>/             calendar home
  *   /dav/calendars/<user>/<cal>/       calendar collection
@@ -16,10 +17,12 @@ import type { DavContext } from "./context.ts";
 
 export const DAV_ROOT = "/dav/";
 
-export type ResourceKind = "root" | "principal" | "home" | "calendar" | "object";
+export type ResourceKind = "root" | "principals" | "principal" | "home" | "calendar" | "object";
 
 export type DavResource =
   | { kind: "root"; href: string }
+  /** The principal collection (DAV:principal-collection-set): holds only the user's own principal. */
+  | { kind: "principals"; href: string }
   | { kind: "principal"; href: string; user: User }
   | { kind: "home"; href: string; user: User }
   | { kind: "calendar"; href: string; user: User; cal: CalendarMeta }
@@ -104,7 +107,10 @@ export async function resolve(path: string, ctx: DavContext): Promise<Resolved> 
   const user = ctx.user;
   if (area === undefined) return { resource: { kind: "root", href: DAV_ROOT }, missing: null };
   if (area !== "principals" && area !== "calendars") throw notFound();
-  if (owner === undefined) throw notFound(`no resource at ${path}; principals live under ${DAV_ROOT}${area}/<user>/`);
+  if (owner === undefined) {
+    if (area === "principals") return { resource: { kind: "principals", href: `${DAV_ROOT}principals/` }, missing: null };
+    throw notFound(`no resource at ${path}; calendars live under ${DAV_ROOT}${area}/<user>/`);
+  }
   if (owner !== user.username) throw forbidden(`this account may only access its own principal and calendars`);
   if (area === "principals") {
     if (calName !== undefined) throw notFound();
@@ -134,6 +140,8 @@ export async function members(res: DavResource, ctx: DavContext): Promise<Iterab
         { kind: "home", href: homeHref(user.username), user },
       ];
     }
+    case "principals":
+      return [{ kind: "principal", href: principalHref(ctx.user.username), user: ctx.user }];
     case "home":
       return (await ctx.service.calendars(res.user)).map((cal) => ({ kind: "calendar", href: calendarHref(res.user.username, cal.name), user: res.user, cal }));
     case "calendar": {

@@ -362,3 +362,56 @@ describe("item 6: COPY and MOVE of calendar objects", () => {
     assert.equal((await go("COPY", A + "x2.ics", B + "y.ics", { overwrite: "maybe" })).status, 400);
   });
 });
+
+describe("item 7: principal searches (RFC 3744 9.4, 9.5) and mixed-component calendars", () => {
+  const search = (match: string, extra = "", prop = "<D:displayname/>") =>
+    `<D:principal-property-search xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" ${extra}><D:property-search><D:prop>${prop}</D:prop><D:match>${match}</D:match></D:property-search><D:prop><D:displayname/><C:calendar-home-set/></D:prop><D:apply-to-principal-collection-set/></D:principal-property-search>`;
+
+  test("the principal collection is a collection that lists only the user's own principal", async () => {
+    const r = await dav(s.url, "PROPFIND", "/dav/principals/", { headers: { depth: "1" }, body: `<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:supported-report-set/></D:prop></D:propfind>` });
+    assert.equal(r.status, 207, r.body);
+    assert.deepEqual([...propsByHref(r.xml()).keys()].sort(), ["/dav/principals/", "/dav/principals/alice/"]);
+    assert.match(r.body, /principal-property-search/);
+  });
+
+  test("principal-property-search finds the user's own principal and nobody else", async () => {
+    for (const path of ["/dav/principals/", "/dav/principals/alice/"]) {
+      const r = await dav(s.url, "REPORT", path, { headers: { depth: "0" }, body: search("ALI") });
+      assert.equal(r.status, 207, r.body);
+      const found = propsByHref(r.xml());
+      assert.deepEqual([...found.keys()], ["/dav/principals/alice/"]);
+      assert.equal(text(child(found.get("/dav/principals/alice/")!.props.get("{urn:ietf:params:xml:ns:caldav}calendar-home-set")!.el, "{DAV:}href")!), "/dav/calendars/alice/");
+    }
+    const none = await dav(s.url, "REPORT", "/dav/principals/", { body: search("bob") });
+    assert.equal(none.status, 207);
+    assert.equal(propsByHref(none.xml()).size, 0, "other users are never listed");
+    const bobAddr = await dav(s.url, "REPORT", "/dav/principals/", { body: search("mailto:bob", "", "<C:calendar-user-address-set/>") });
+    assert.equal(propsByHref(bobAddr.xml()).size, 0);
+    const starts = await dav(s.url, "REPORT", "/dav/principals/", { body: search("lic", "", "<D:displayname/>").replace("<D:match>", '<D:match match-type="starts-with">') });
+    assert.equal(propsByHref(starts.xml()).size, 0, "starts-with does not match inside");
+    assert.equal((await dav(s.url, "REPORT", "/dav/principals/", { body: `<D:principal-property-search xmlns:D="DAV:"/>` })).status, 400);
+  });
+
+  test("principal-search-property-set names the searchable properties", async () => {
+    const r = await dav(s.url, "REPORT", "/dav/principals/", { headers: { depth: "0" }, body: `<D:principal-search-property-set xmlns:D="DAV:"/>` });
+    assert.equal(r.status, 200, r.body);
+    const names = elements(r.xml(), "{DAV:}principal-search-property").map((p) => elements(child(p, "{DAV:}prop")!)[0]!.name);
+    assert.deepEqual(names, ["{DAV:}displayname", "{urn:ietf:params:xml:ns:caldav}calendar-user-address-set"]);
+  });
+
+  test("a calendar created for events, tasks and journals holds all three", async () => {
+    const mixed = "/dav/calendars/alice/mixed/";
+    const body = `<C:mkcalendar ${C}><D:set><D:prop><C:supported-calendar-component-set><C:comp name="VEVENT"/><C:comp name="VTODO"/><C:comp name="VJOURNAL"/></C:supported-calendar-component-set></D:prop></D:set></C:mkcalendar>`;
+    assert.equal((await dav(s.url, "MKCALENDAR", mixed, { body })).status, 201);
+    for (const [n, b] of [
+      ["e", "BEGIN:VEVENT\nUID:me\nDTSTAMP:20060101T000000Z\nDTSTART:20060104T100000Z\nEND:VEVENT"],
+      ["t", "BEGIN:VTODO\nUID:mt\nDTSTAMP:20060101T000000Z\nEND:VTODO"],
+      ["j", "BEGIN:VJOURNAL\nUID:mj\nDTSTAMP:20060101T000000Z\nEND:VJOURNAL"],
+    ] as const) assert.equal((await dav(s.url, "PUT", `${mixed}${n}.ics`, { body: ics(b) })).status, 201, n);
+    const fb = await dav(s.url, "PUT", `${mixed}f.ics`, { body: ics("BEGIN:VFREEBUSY\nUID:mf\nDTSTAMP:20060101T000000Z\nEND:VFREEBUSY") });
+    assert.equal(fb.status, 403);
+    assert.match(fb.body, /supported-calendar-component/);
+    const all = await report(mixed, query("", ""));
+    assert.deepEqual(hrefs(all), ["e", "j", "t"].map((n) => `${mixed}${n}.ics`));
+  });
+});

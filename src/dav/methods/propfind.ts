@@ -28,7 +28,7 @@ function checkPropfindBody(body: XmlElement): void {
 
 export const propfind: MethodHandler = {
   method: "PROPFIND",
-  on: ["root", "principal", "home", "calendar", "object"],
+  on: ["root", "principals", "principal", "home", "calendar", "object"],
   async run(ctx, target, deps) {
     const res = target.resource;
     if (!res) throw notFound();

@@ -19,20 +19,24 @@ function privileges(res: DavResource): XmlElement[] {
   return names.map((n) => el(dav("privilege"), el(n)));
 }
 
+const PRINCIPAL_REPORTS: Clark[] = [dav("principal-property-search"), dav("principal-search-property-set")];
+
 function reportsFor(res: DavResource): Clark[] {
   if (res.kind === "calendar") return [C("calendar-multiget"), C("calendar-query"), C("free-busy-query"), dav("sync-collection")];
-  if (res.kind === "home") return [C("calendar-multiget")];
+  if (res.kind === "home") return [C("calendar-multiget"), ...PRINCIPAL_REPORTS];
+  if (res.kind === "principals" || res.kind === "principal") return PRINCIPAL_REPORTS;
   return [];
 }
 
 export const webdavProps: PropertyProvider[] = [
   {
     name: dav("resourcetype"),
-    on: ["root", "principal", "home", "calendar", "object"],
+    on: ["root", "principals", "principal", "home", "calendar", "object"],
     allprop: true,
     get: (res) => {
       switch (res.kind) {
         case "root":
+        case "principals":
         case "home":
           return el(dav("collection"));
         case "principal":
@@ -86,7 +90,7 @@ export const webdavProps: PropertyProvider[] = [
   },
   {
     name: dav("current-user-principal"),
-    on: ["root", "principal", "home", "calendar", "object"],
+    on: ["root", "principals", "principal", "home", "calendar", "object"],
     allprop: false,
     get: (_res, ctx) => href(principalHref(ctx.user.username)),
   },
@@ -98,7 +102,7 @@ export const webdavProps: PropertyProvider[] = [
   },
   {
     name: dav("principal-collection-set"),
-    on: ["root", "principal", "home", "calendar"],
+    on: ["root", "principals", "principal", "home", "calendar"],
     allprop: false,
     get: () => href(`${DAV_ROOT}principals/`),
   },
@@ -113,13 +117,13 @@ export const webdavProps: PropertyProvider[] = [
   },
   {
     name: dav("current-user-privilege-set"),
-    on: ["root", "principal", "home", "calendar", "object"],
+    on: ["root", "principals", "principal", "home", "calendar", "object"],
     allprop: false,
     get: (res) => privileges(res),
   },
   {
     name: dav("supported-report-set"),
-    on: ["home", "calendar"],
+    on: ["principals", "principal", "home", "calendar"],
     allprop: false,
     get: (res) => reportsFor(res).map((r) => el(dav("supported-report"), el(dav("report"), el(r)))),
   },
