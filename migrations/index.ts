@@ -7,6 +7,7 @@ import * as m004 from "./004_sync_safety.ts";
 import * as m005 from "./005_calendar_access.ts";
 import * as m006 from "./006_push_channels.ts";
 import * as m007 from "./007_conflict_log.ts";
+import * as m008 from "./008_calendar_modified.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -20,4 +21,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["005_calendar_access", m005],
   ["006_push_channels", m006],
   ["007_conflict_log", m007],
+  ["008_calendar_modified", m008],
 ];

@@ -34,6 +34,9 @@ export interface CalendarMeta {
   readonly writable: boolean;
   /** The collection mirrors an upstream calendar that owns its name, colour, description and existence. */
   readonly mirrorsUpstream: boolean;
+  /** DAV:creationdate and DAV:getlastmodified of the collection (ms); absent when unknown. */
+  readonly createdAt?: number;
+  readonly modifiedAt?: number;
 }
 
 export interface StoredObject {

@@ -25,6 +25,8 @@ export interface CalendarRow {
   /** 1 when the upstream grants read access only (served read-only). */
   read_only: number;
   created_at: number;
+  /** Last change of a member or a property (null only for rows written before migration 008). */
+  modified_at: number | null;
 }
 
 export interface NewCalendar {
@@ -88,6 +90,7 @@ export class CalendarStore {
       upstream_href: c.upstreamHref ?? null,
       read_only: c.readOnly ? 1 : 0,
       created_at: Date.now(),
+      modified_at: Date.now(),
     });
     return (await this.byId(Number(id)))!;
   }
@@ -115,6 +118,9 @@ export class CalendarStore {
         }
         patch.dead_props = JSON.stringify(dead);
       }
+      // A property a client sees changed makes the collection modified; upstream bookkeeping does not.
+      const visible = ["displayname", "description", "color", "sort_order", "timezone", "components", "dead_props"];
+      if (Object.keys(patch).some((k) => visible.includes(k))) patch.modified_at = Date.now();
       if (Object.keys(patch).length > 0) await trx("calendars").where({ id }).update(patch);
     });
   }

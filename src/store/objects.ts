@@ -188,7 +188,7 @@ export class ObjectStore {
   }
 
   private async recordChange(trx: Tx, calendarId: number, name: string, deleted: boolean): Promise<number> {
-    await trx("calendars").where({ id: calendarId }).increment("sync_seq", 1);
+    await trx("calendars").where({ id: calendarId }).increment("sync_seq", 1).update({ modified_at: Date.now() });
     const cal = await trx("calendars").where({ id: calendarId }).first("sync_seq");
     const seq = Number(cal.sync_seq);
     await trx("changes").insert({ calendar_id: calendarId, name, seq, deleted }).onConflict(["calendar_id", "name"]).merge(["seq", "deleted"]);

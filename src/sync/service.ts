@@ -89,6 +89,8 @@ export class StoreCalendarService implements CalendarService {
       // Calendars of a source no longer configured, and those the upstream shares read-only, refuse writes.
       writable: src.configured && !row.read_only,
       mirrorsUpstream: src.synced,
+      createdAt: Number(row.created_at),
+      modifiedAt: Number(row.modified_at ?? row.created_at),
     };
     this.positions.set(meta, at);
     return meta;

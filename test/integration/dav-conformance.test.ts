@@ -415,3 +415,29 @@ describe("item 7: principal searches (RFC 3744 9.4, 9.5) and mixed-component cal
     assert.deepEqual(hrefs(all), ["e", "j", "t"].map((n) => `${mixed}${n}.ics`));
   });
 });
+
+describe("issue 14 item 12: calendar collections have a creation and a modification date", () => {
+  test("DAV:creationdate and DAV:getlastmodified of calendars in a Depth 1 listing; a change moves getlastmodified", async () => {
+    const t0 = Date.now();
+    const cal = "/dav/calendars/alice/dated/";
+    assert.equal((await dav(s.url, "MKCALENDAR", cal)).status, 201);
+    const list = async () => {
+      const r = await dav(s.url, "PROPFIND", "/dav/calendars/alice/", { headers: { depth: "1" }, body: `<D:propfind xmlns:D="DAV:"><D:prop><D:creationdate/><D:getlastmodified/></D:prop></D:propfind>` });
+      assert.equal(r.status, 207);
+      const p = propsByHref(r.xml()).get(cal)!.props;
+      return { created: text(p.get("{DAV:}creationdate")!.el), modified: text(p.get("{DAV:}getlastmodified")!.el), status: p.get("{DAV:}creationdate")!.status };
+    };
+    const first = await list();
+    assert.match(first.status, /200/);
+    assert.match(first.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, "RFC 3339");
+    assert.ok(Math.abs(Date.parse(first.created) - t0) < 60_000, "the real creation time");
+    assert.ok(Math.abs(Date.parse(first.modified) - t0) < 60_000);
+    // HTTP dates have one-second resolution: change in a later second.
+    const later = Math.ceil((Date.now() + 1) / 1000) * 1000;
+    await new Promise((r) => setTimeout(r, later - Date.now() + 5));
+    assert.equal((await dav(s.url, "PUT", cal + "e.ics", { body: ics("BEGIN:VEVENT\nUID:dated\nDTSTAMP:20060101T000000Z\nDTSTART:20060104T100000Z\nEND:VEVENT") })).status, 201);
+    const second = await list();
+    assert.equal(second.created, first.created);
+    assert.ok(Date.parse(second.modified) > Date.parse(first.modified), `${second.modified} after ${first.modified}`);
+  });
+});

@@ -84,9 +84,19 @@ export const webdavProps: PropertyProvider[] = [
   },
   {
     name: dav("getlastmodified"),
-    on: ["object"],
+    on: ["object", "calendar"],
     allprop: true,
-    get: (res) => (res.kind === "object" ? new Date(res.obj.modifiedAt).toUTCString() : undefined),
+    get: (res) => {
+      if (res.kind === "object") return new Date(res.obj.modifiedAt).toUTCString();
+      return res.kind === "calendar" && res.cal.modifiedAt !== undefined ? new Date(res.cal.modifiedAt).toUTCString() : undefined;
+    },
+  },
+  {
+    // RFC 4918 15.1: RFC 3339 date-time.
+    name: dav("creationdate"),
+    on: ["calendar"],
+    allprop: true,
+    get: (res) => (res.kind === "calendar" && res.cal.createdAt !== undefined ? new Date(res.cal.createdAt).toISOString().replace(/\.\d{3}Z$/, "Z") : undefined),
   },
   {
     name: dav("current-user-principal"),
