@@ -10,6 +10,7 @@ import * as m007 from "./007_conflict_log.ts";
 import * as m008 from "./008_merged_calendars.ts";
 import * as m009 from "./009_mirrors.ts";
 import * as m010 from "./010_webdav_push.ts";
+import * as m011 from "./011_calendar_modified.ts";
 
 export interface Migration {
   up(knex: Knex): Promise<void>;
@@ -26,4 +27,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["008_merged_calendars", m008],
   ["009_mirrors", m009],
   ["010_webdav_push", m010],
+  ["011_calendar_modified", m011],
 ];

@@ -161,7 +161,8 @@ export const PushSchema = z
   })
   .describe("WebDAV-Push to CalDAV clients (DAVx5): on for every calendar; the VAPID key pair is made once and kept in the database.");
 
-export const COMPONENTS = ["VEVENT", "VTODO", "VJOURNAL"] as const;
+/** What a calendar can hold, as MKCALENDAR's supported-calendar-component-set allows (RFC 4791 5.2.3). */
+export const COMPONENTS = ["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"] as const;
 
 export const LocalCalendarSchema = z.strictObject({
   id: id("a calendar id").describe("Stable id; part of the calendar's URL. Never change it once clients have synced."),
@@ -178,7 +179,7 @@ export const LocalCalendarSchema = z.strictObject({
     .optional()
     .describe("Default time zone of the calendar (IANA name)."),
   components: z
-    .array(z.enum(COMPONENTS), { error: "expected a list of VEVENT, VTODO, VJOURNAL" })
+    .array(z.enum(COMPONENTS), { error: "expected a list of VEVENT, VTODO, VJOURNAL, VFREEBUSY" })
     .min(1)
     .default(["VEVENT", "VTODO"])
     .describe("Component types the calendar accepts."),

@@ -14,13 +14,14 @@ import { del } from "./methods/delete.ts";
 import { mkcalendar, mkcol } from "./methods/mkcalendar.ts";
 import { report } from "./methods/report.ts";
 import { post } from "./methods/post.ts";
+import { copy, move } from "./methods/copymove.ts";
 import { defaultProperties } from "./props/index.ts";
 import { defaultReports } from "./reports/index.ts";
-import { NoWriteTarget, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused } from "./service.ts";
+import { NoWriteTarget, ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused } from "./service.ts";
 
 export const DAV_HEADER = "1, 3, access-control, calendar-access, extended-mkcol, webdav-push";
 
-const HANDLERS: readonly MethodHandler[] = [propfind, proppatch, get, head, put, del, mkcalendar, mkcol, report, post];
+const HANDLERS: readonly MethodHandler[] = [propfind, proppatch, get, head, put, del, mkcalendar, mkcol, report, post, copy, move];
 
 export class DavHandler {
   private readonly byMethod = new Map(HANDLERS.map((h) => [h.method, h]));
@@ -58,6 +59,10 @@ export function toDavError(e: unknown): DavError {
   if (isIcalRefusal(e)) return fromIcalError(e); // IcalError, ExpansionLimit: the table in errors.ts
   if (e instanceof PreconditionFailed) return new DavError(412, e.message || "the resource's ETag does not match If-Match / If-None-Match");
   if (e instanceof UidConflict) return new DavError(409, e.message, "{urn:ietf:params:xml:ns:caldav}no-uid-conflict");
+  // RFC 4791 5.3.2.1: no-uid-conflict keeps one UID to one resource; a UID change breaks that mapping
+  // for every client that synced the old one (and upstreams such as Google cannot re-key an event).
+  if (e instanceof UidChanged) return new DavError(409, e.message, "{urn:ietf:params:xml:ns:caldav}no-uid-conflict");
+  if (e instanceof ObjectBusy) return new DavError(409, e.message);
   if (e instanceof ObjectNotFound) return new DavError(404, e.message || "no such calendar object");
   if (e instanceof UpstreamRefused) return new DavError(e.status, e.message);
   if (e instanceof NoWriteTarget) return new DavError(403, e.message, "{urn:calgate:ns}no-write-target");

@@ -1,6 +1,7 @@
 /**
  * href ↔ resource. The URL space:
  *   /dav/                              root
+ *   /dav/principals/                   principal collection (lists only the user's own principal)
  *   /dav/principals/<user>/            principal
  *   /dav/calendars/<user>/             calendar home
  *   /dav/calendars/<user>/<cal>/       calendar collection
@@ -16,19 +17,30 @@ import type { DavContext } from "./context.ts";
 
 export const DAV_ROOT = "/dav/";
 
-export type ResourceKind = "root" | "principal" | "home" | "calendar" | "object";
+export type ResourceKind = "root" | "principals" | "principal" | "home" | "calendar" | "object";
 
 export type DavResource =
   | { kind: "root"; href: string }
+  /** The principal collection (DAV:principal-collection-set): holds only the user's own principal. */
+  | { kind: "principals"; href: string }
   | { kind: "principal"; href: string; user: User }
   | { kind: "home"; href: string; user: User }
   | { kind: "calendar"; href: string; user: User; cal: CalendarMeta }
   | { kind: "object"; href: string; user: User; cal: CalendarMeta; name: string; obj: ObjectHead };
 
-/** A target that does not exist yet but whose parent does (PUT, MKCALENDAR). */
+/**
+ * A target that does not exist. missing-calendar / missing-object have an existing parent (PUT,
+ * MKCALENDAR create them); missing-collection is a collection URL inside a calendar (which holds no
+ * collections: MKCALENDAR/MKCOL there are refused 403); missing-parent lies in a calendar that does not
+ * exist (PUT/MKCOL answer 409 Conflict, RFC 4918 9.7.1; every other method 404).
+ */
 export type MissingTarget =
   | { kind: "missing-calendar"; href: string; user: User; name: string }
-  | { kind: "missing-object"; href: string; user: User; cal: CalendarMeta; name: string };
+  | { kind: "missing-object"; href: string; user: User; cal: CalendarMeta; name: string }
+  | { kind: "missing-collection"; href: string; user: User; cal: CalendarMeta }
+  | { kind: "missing-parent"; href: string; user: User; calName: string };
+
+export type MissingKind = MissingTarget["kind"];
 
 export const enc = encodeURIComponent;
 export const principalHref = (u: string): string => `${DAV_ROOT}principals/${enc(u)}/`;
@@ -95,7 +107,10 @@ export async function resolve(path: string, ctx: DavContext): Promise<Resolved> 
   const user = ctx.user;
   if (area === undefined) return { resource: { kind: "root", href: DAV_ROOT }, missing: null };
   if (area !== "principals" && area !== "calendars") throw notFound();
-  if (owner === undefined) throw notFound(`no resource at ${path}; principals live under ${DAV_ROOT}${area}/<user>/`);
+  if (owner === undefined) {
+    if (area === "principals") return { resource: { kind: "principals", href: `${DAV_ROOT}principals/` }, missing: null };
+    throw notFound(`no resource at ${path}; calendars live under ${DAV_ROOT}${area}/<user>/`);
+  }
   if (owner !== user.username) throw forbidden(`this account may only access its own principal and calendars`);
   if (area === "principals") {
     if (calName !== undefined) throw notFound();
@@ -107,8 +122,9 @@ export async function resolve(path: string, ctx: DavContext): Promise<Resolved> 
     if (cal) return { resource: { kind: "calendar", href: calendarHref(owner, cal.name), user, cal }, missing: null };
     return { resource: null, missing: { kind: "missing-calendar", href: calendarHref(owner, calName), user, name: calName } };
   }
-  if (extra.length > 0 || split.trailingSlash) throw notFound();
-  if (!cal) throw new DavError(409, `calendar ${calName} does not exist`);
+  const href = `${homeHref(owner)}${split.segments.slice(2).map(enc).join("/")}${split.trailingSlash ? "/" : ""}`;
+  if (!cal) return { resource: null, missing: { kind: "missing-parent", href, user, calName } };
+  if (extra.length > 0 || split.trailingSlash) return { resource: null, missing: { kind: "missing-collection", href, user, cal } };
   const obj = (await ctx.service.objects(cal, [objName])).get(objName) ?? null;
   if (obj) return { resource: { kind: "object", href: objectHref(owner, cal.name, objName), user, cal, name: objName, obj }, missing: null };
   return { resource: null, missing: { kind: "missing-object", href: objectHref(owner, cal.name, objName), user, cal, name: objName } };
@@ -124,6 +140,8 @@ export async function members(res: DavResource, ctx: DavContext): Promise<Iterab
         { kind: "home", href: homeHref(user.username), user },
       ];
     }
+    case "principals":
+      return [{ kind: "principal", href: principalHref(ctx.user.username), user: ctx.user }];
     case "home":
       return (await ctx.service.calendars(res.user)).map((cal) => ({ kind: "calendar", href: calendarHref(res.user.username, cal.name), user: res.user, cal }));
     case "calendar": {

@@ -34,6 +34,9 @@ export interface CalendarMeta {
   readonly writable: boolean;
   /** The collection mirrors an upstream calendar that owns its name, colour, description and existence. */
   readonly mirrorsUpstream: boolean;
+  /** DAV:creationdate and DAV:getlastmodified of the collection (ms); absent when unknown. */
+  readonly createdAt?: number;
+  readonly modifiedAt?: number;
 }
 
 export interface StoredObject {
@@ -121,6 +124,13 @@ export interface CalendarService {
   changesSince(cal: CalendarMeta, token: string | null, limit?: number): Promise<ChangeSet>;
   put(user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult>;
   remove(user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void>;
+  /**
+   * MOVE inside one calendar (RFC 4918 9.9): the object `from` becomes `to`, at once, keeping its
+   * upstream identity; `cond` applies to `from`. With `overwrite`, an existing `to` is removed first;
+   * without, an existing `to` is PreconditionFailed. Optional: a service without it (a decorator)
+   * answers such a MOVE 403, while MOVE between calendars needs only put and remove.
+   */
+  rename?(user: User, cal: CalendarMeta, from: string, to: string, opts: { overwrite: boolean; cond: Preconditions }): Promise<{ created: boolean }>;
 }
 
 export type { CompFilter, TimeRange, Clark };
@@ -132,9 +142,17 @@ export class UidConflict extends Error {
     super(`another object in this calendar (${existingName}) already has this UID`);
   }
 }
+/** A PUT would give an existing calendar object another UID (refused: a UID names one object for good). */
+export class UidChanged extends Error {
+  constructor(readonly existingUid: string) {
+    super(`this resource holds the object with UID '${existingUid}'; a PUT cannot change its UID (write the new object to a new resource and delete this one)`);
+  }
+}
 export class ObjectNotFound extends Error {}
 /** A new object in a collection that has nowhere to put it (a merged calendar without `writeTo`). */
 export class NoWriteTarget extends Error {}
+/** A write of the object is still on its way to the upstream: the operation may be retried shortly. */
+export class ObjectBusy extends Error {}
 /** The owning upstream refused the change; the local change was rolled back. */
 export class UpstreamRefused extends Error {
   constructor(readonly status: number, message: string) {

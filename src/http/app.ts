@@ -122,7 +122,7 @@ export function createApp(deps: AppDeps): Koa {
     if (path === "/dav" || path.startsWith("/dav/") || isDavRoot) {
       if (ctx.method === "OPTIONS" && !ctx.get("authorization")) {
         ctx.status = 200;
-        ctx.set({ dav: DAV_HEADER, allow: "OPTIONS, PROPFIND, PROPPATCH, GET, HEAD, PUT, DELETE, MKCALENDAR, MKCOL, REPORT, POST" });
+        ctx.set({ dav: DAV_HEADER, allow: "OPTIONS, PROPFIND, PROPPATCH, GET, HEAD, PUT, DELETE, MKCALENDAR, MKCOL, REPORT, POST, COPY, MOVE" });
         return;
       }
       const username = await authenticate(ctx);

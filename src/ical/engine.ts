@@ -36,6 +36,8 @@ export interface RawInstance {
   /** Whether the component is recurring (master with RRULE/RDATE) or an override. */
   readonly recurring: boolean;
   readonly todo: TodoTimes | null;
+  /** A master instance moved by a RECURRENCE-ID;RANGE=THISANDFUTURE override (component is that override). */
+  readonly shifted?: boolean;
 }
 
 export interface TodoTimes {
@@ -129,6 +131,11 @@ function durEnd(dur: Dur): Shape["endFor"] {
   return (w, s, conv) => (dur.days === 0 ? s : conv(addDays(w, dur.days)) ) + dur.secs * 1000;
 }
 
+function isThisAndFuture(c: ICAL.Component): boolean {
+  const r = c.getFirstProperty("recurrence-id")?.getParameter("range");
+  return typeof r === "string" && r.toUpperCase() === "THISANDFUTURE";
+}
+
 export function rrulesOf(comp: ICAL.Component): ICAL.Recur[] {
   const out: ICAL.Recur[] = [];
   for (const p of comp.getAllProperties("rrule")) {
@@ -193,8 +200,10 @@ export function walkInstances(obj: CalendarObject, range: TimeRange, ctx: Contex
   const state: WalkState = { iterations: 0, maxIterations: Math.max(MAX_ITERATIONS_FLOOR, maxInstances * 10) };
   const ridUtc = new Set<number>();
   const ridDates = new Set<number>();
-  const rangeStart = range.start ?? -Infinity;
-  const rangeEnd = range.end ?? Infinity;
+  /** RANGE=THISANDFUTURE overrides (RFC 5545 3.8.4.4): each moves the master instances after it. */
+  const future: { rid: number; shift: number; duration: number; comp: ICAL.Component; shape: Shape }[] = [];
+  let rangeStart = range.start ?? -Infinity;
+  let rangeEnd = range.end ?? Infinity;
 
   for (const o of overrides) {
     const rid = firstTime(o, "recurrence-id", ctx.root);
@@ -210,9 +219,16 @@ export function walkInstances(obj: CalendarObject, range: TimeRange, ctx: Contex
     const conv = (w: Wall): number => toUtc({ ...(shape.dtstart ?? rid!), wall: w }, ctx.floating);
     const e = shape.endFor(wall, s, conv);
     const inst: RawInstance = { start: s, end: e, rid: ridMs, ridValue: rid, component: o, allDay: shape.allDay, recurring: true, todo: shape.todo ? shape.todo(shape.startUtc, e) : null };
+    if (ridMs !== null && isThisAndFuture(o)) future.push({ rid: ridMs, shift: s - ridMs, duration: e - s, comp: o, shape });
     if (visit(inst)) return;
   }
   if (!master) return;
+  future.sort((a, b) => b.rid - a.rid);
+  // Moved instances may land in the range from outside it: widen the walk by the largest move.
+  for (const f of future) {
+    rangeStart -= Math.max(0, f.shift) + Math.max(0, f.duration);
+    rangeEnd += Math.max(0, -f.shift);
+  }
 
   const shape = shapeOf(master, ctx);
   const dtstart = shape.dtstart;
@@ -230,6 +246,15 @@ export function walkInstances(obj: CalendarObject, range: TimeRange, ctx: Contex
   const emit = (wall: Wall, s: number, e: number | null, rid: TimeVal | null): boolean => {
     if (ridUtc.has(s) || (ridDates.size > 0 && ridDates.has(dateKey(wall)))) return false;
     const end = e ?? shape.endFor(wall, s, conv);
+    const moved = future.length > 0 ? future.find((f) => f.rid < s) : undefined;
+    if (moved) {
+      const ms = s + moved.shift;
+      const me = ms + moved.duration;
+      return visit({
+        start: ms, end: me, rid: s, ridValue: rid ?? { ...dtstart, wall }, component: moved.comp, allDay: moved.shape.allDay, recurring: true,
+        todo: moved.shape.todo ? moved.shape.todo(ms, me) : null, shifted: true,
+      });
+    }
     return visit({
       start: s, end, rid: recurring ? s : null, ridValue: recurring ? (rid ?? { ...dtstart, wall }) : null,
       component: master, allDay: shape.allDay, recurring, todo: shape.todo ? shape.todo(s, end) : null,
@@ -312,11 +337,13 @@ function walkRule(
   if (ff) {
     start = ff.wall;
     if (r.count) r.count -= ff.skipped;
-    const s0 = conv(dtstart.wall);
-    if (!seen.has(s0) && !excluded(dtstart.wall, s0)) {
-      seen.add(s0); // DTSTART itself is before the range; still reported once for correctness of callers' sets
-      if (emit(dtstart.wall, s0, null, null)) return true;
-    }
+  }
+  // DTSTART is the first instance even when the rule would not produce it (ical.js skips it then);
+  // after a fast-forward it lies before the range, and is still reported once for callers' sets.
+  const s0 = conv(dtstart.wall);
+  if (!seen.has(s0) && !excluded(dtstart.wall, s0) && s0 < rangeEnd + slack) {
+    seen.add(s0);
+    if (emit(dtstart.wall, s0, null, null)) return true;
   }
   let it: ICAL.RecurIterator;
   try {

@@ -52,6 +52,10 @@ function ridTime(i: RawInstance): ICAL.Time | null {
   return i.ridValue.date ? icalDate(i.ridValue.wall) : icalTimeUtc(i.rid);
 }
 
+function isCancelled(c: ICAL.Component): boolean {
+  return String(c.getFirstPropertyValue("status") ?? "").toUpperCase() === "CANCELLED";
+}
+
 function cloneComponent(c: ICAL.Component): ICAL.Component {
   return new ICAL.Component(structuredClone(c.jCal));
 }
@@ -86,17 +90,23 @@ export function expandCalendarData(obj: CalendarObject, range: TimeRange, opts: 
   const ctx = contextFor(obj, opts.floatingZone);
   const cal = emptyCalendar(obj);
   for (const i of rawInstancesInRange(obj, range, opts)) {
+    // A cancelled override removes its instance from the set, like an EXDATE (RFC 5545 3.8.1.11).
+    if (i.recurring && isCancelled(i.component) && i.component.getFirstProperty("recurrence-id")) continue;
     const c = cloneComponent(i.component);
     for (const n of ["rrule", "rdate", "exdate", "exrule"]) c.removeAllProperties(n);
-    const isOverride = !!i.component.getFirstProperty("recurrence-id");
+    const isOverride = !!i.component.getFirstProperty("recurrence-id") && !i.shifted;
     const endName = c.name === "vtodo" ? "due" : "dtend";
     const start = firstTime(i.component, "dtstart", ctx.root);
     if (start) {
       if (start.date) {
         if (!isOverride && i.ridValue) {
           const end = firstTime(i.component, endName, ctx.root);
-          setTime(c, "dtstart", icalDate(i.ridValue.wall));
-          if (end?.date) setTime(c, endName, icalDate(addDays(i.ridValue.wall, Math.round((wallMs(end.wall) - wallMs(start.wall)) / 86_400_000))));
+          // A THISANDFUTURE override moves later instances by the days it moved its own.
+          const rid = i.shifted ? firstTime(i.component, "recurrence-id", ctx.root) : null;
+          const moveDays = rid ? Math.round((wallMs(start.wall) - wallMs(rid.wall)) / 86_400_000) : 0;
+          const day = addDays(i.ridValue.wall, moveDays);
+          setTime(c, "dtstart", icalDate(day));
+          if (end?.date) setTime(c, endName, icalDate(addDays(day, Math.round((wallMs(end.wall) - wallMs(start.wall)) / 86_400_000))));
         }
       } else {
         setTime(c, "dtstart", icalTimeUtc(i.start));
@@ -119,8 +129,10 @@ export function expandCalendarData(obj: CalendarObject, range: TimeRange, opts: 
       }
     }
     const rid = ridTime(i);
-    if (rid) setTime(c, "recurrence-id", rid);
-    else c.removeAllProperties("recurrence-id");
+    if (rid) {
+      setTime(c, "recurrence-id", rid);
+      c.getFirstProperty("recurrence-id")!.removeParameter("range"); // each instance stands for itself
+    } else c.removeAllProperties("recurrence-id");
     cal.addSubcomponent(c);
   }
   return serialise(cal);

@@ -336,7 +336,7 @@ function tolerances(root: ICAL.Component, notes: string[]): void {
         if (dtend && String(dtend.jCal[3]) === String(dtstart.jCal[3])) notes.push("DTEND equals DTSTART; treated as a zero-length instance");
       }
       const rid = c.getFirstProperty("recurrence-id");
-      if (rid && String(rid.getParameter("range") ?? "").toUpperCase() === "THISANDFUTURE") notes.push("RECURRENCE-ID;RANGE=THISANDFUTURE is served as sent but expanded as a single-instance override");
+      if (rid && String(rid.getParameter("range") ?? "").toUpperCase() === "THISANDFUTURE") notes.push("RECURRENCE-ID;RANGE=THISANDFUTURE is served as sent; the later instances take its time shift, duration and properties");
     }
     if (type === "VALARM") {
       const trig = c.getFirstProperty("trigger");

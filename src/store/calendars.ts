@@ -27,6 +27,8 @@ export interface CalendarRow {
   /** JSON array of the owning account's calendar user addresses (lower case, no "mailto:"), or null. */
   owner_addresses: string | null;
   created_at: number;
+  /** Last change of a member or a property (null only for rows written before migration 008). */
+  modified_at: number | null;
 }
 
 export interface NewCalendar {
@@ -93,6 +95,7 @@ export class CalendarStore {
       read_only: c.readOnly ? 1 : 0,
       owner_addresses: addressesJson(c.ownerAddresses),
       created_at: Date.now(),
+      modified_at: Date.now(),
     }).returning("id");
     return (await this.byId(insertedId(rows)))!;
   }
@@ -121,6 +124,9 @@ export class CalendarStore {
         }
         patch.dead_props = JSON.stringify(dead);
       }
+      // A property a client sees changed makes the collection modified; upstream bookkeeping does not.
+      const visible = ["displayname", "description", "color", "sort_order", "timezone", "components", "dead_props"];
+      if (Object.keys(patch).some((k) => visible.includes(k))) patch.modified_at = Date.now();
       if (Object.keys(patch).length > 0) await trx("calendars").where({ id }).update(patch);
     });
   }

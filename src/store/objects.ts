@@ -29,12 +29,15 @@ export interface ObjectWrite {
 export interface WriteConditions {
   ifMatch: readonly string[] | "*" | null;
   ifNoneMatch: readonly string[] | "*" | null;
+  /** Refuse to replace an object by one with another UID (client writes; sync may re-key). */
+  keepUid?: boolean;
 }
 
 export type WriteOutcome =
   | { ok: true; created: boolean; previous: ObjectRow | null; seq: number; outboxId: number | null }
   | { ok: false; reason: "precondition" }
   | { ok: false; reason: "uid-conflict"; existingName: string }
+  | { ok: false; reason: "uid-changed"; existingUid: string }
   | { ok: false; reason: "not-found" };
 
 
@@ -107,6 +110,7 @@ export class ObjectStore {
     return this.inTx(async (trx) => {
       const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name: w.name }).first()) ?? null;
       if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
+      if (cond.keepUid && current && current.uid !== w.uid) return { ok: false, reason: "uid-changed", existingUid: current.uid } as const;
       const sameUid = await trx<ObjectRow>("objects").where({ calendar_id: calendarId, uid: w.uid }).whereNot({ name: w.name }).first("name");
       if (sameUid) return { ok: false, reason: "uid-conflict", existingName: sameUid.name } as const;
       const now = Date.now();
@@ -145,6 +149,30 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Renames an object inside its calendar (MOVE within a calendar): one transaction, the old name
+   * recorded as removed and the new one as changed. The upstream link moves with the row (names are
+   * local), and so does its settled outbox history. Refused while a write of the object is still
+   * queued ("busy": its confirmation would look for the old name), and when `to` exists
+   * ("precondition": the caller removes it first when overwriting).
+   */
+  async rename(calendarId: number, from: string, to: string, cond: WriteConditions): Promise<WriteOutcome | { ok: false; reason: "busy" }> {
+    return this.inTx(async (trx) => {
+      const current = (await trx<ObjectRow>("objects").where({ calendar_id: calendarId, name: from }).first()) ?? null;
+      if (current === null) return { ok: false, reason: "not-found" } as const;
+      if (!conditionsHold(cond, current)) return { ok: false, reason: "precondition" } as const;
+      if (await trx("objects").where({ calendar_id: calendarId, name: to }).first("id")) return { ok: false, reason: "precondition" } as const;
+      const inFlight = await trx("outbox").where({ calendar_id: calendarId, object_name: from, state: "pending" }).first("id");
+      if (inFlight) return { ok: false, reason: "busy" } as const;
+      await trx("objects").where({ id: current.id }).update({ name: to, modified_at: Date.now() });
+      // The object's settled write history moves with it (echo detection looks it up by name).
+      await trx("outbox").where({ calendar_id: calendarId, object_name: from }).update({ object_name: to });
+      await this.recordChange(trx, calendarId, from, true);
+      const seq = await this.recordChange(trx, calendarId, to, false);
+      return { ok: true, created: true, previous: current, seq, outboxId: null } as const;
+    });
+  }
+
   /** A transaction of its own, or a savepoint inside the caller's (when this store was made on a transaction). */
   private inTx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
     return (this.db as Knex).isTransaction ? this.db.transaction(fn) : tx(this.db, fn);
@@ -160,7 +188,7 @@ export class ObjectStore {
   }
 
   private async recordChange(trx: Tx, calendarId: number, name: string, deleted: boolean): Promise<number> {
-    await trx("calendars").where({ id: calendarId }).increment("sync_seq", 1);
+    await trx("calendars").where({ id: calendarId }).increment("sync_seq", 1).update({ modified_at: Date.now() });
     const cal = await trx("calendars").where({ id: calendarId }).first("sync_seq");
     const seq = Number(cal.sync_seq);
     await trx("changes").insert({ calendar_id: calendarId, name, seq, deleted }).onConflict(["calendar_id", "name"]).merge(["seq", "deleted"]);

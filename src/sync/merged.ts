@@ -121,6 +121,7 @@ export class MergedCalendarService implements CalendarService {
       deadProps: JSON.parse(row.dead_props ?? "{}") as Record<string, XmlElement>,
       writable: included.some((c) => c.writable) || (writeTo?.writable ?? false),
       mirrorsUpstream: false,
+      createdAt: Number(row.created_at),
     };
   }
 
@@ -241,6 +242,12 @@ export class MergedCalendarService implements CalendarService {
     const r = await this.inner.put(user, target, targetName, ics, { ifMatch: null, ifNoneMatch: "*" });
     await this.view(user, v.config, undefined, new Map([[uid, name]]));
     return { ...r, created: true };
+  }
+
+  /** MOVE inside one calendar: plain calendars rename; a merged calendar's members are named by it, not by their calendars. */
+  async rename(user: User, cal: CalendarMeta, from: string, to: string, opts: { overwrite: boolean; cond: Preconditions }): Promise<{ created: boolean }> {
+    if (cal.sourceType === "merged" || !this.inner.rename) throw new UpstreamRefused(403, `members of merged calendar ${cal.name} cannot be renamed; move the event in the calendar that holds it`);
+    return this.inner.rename(user, cal, from, to, opts);
   }
 
   async remove(user: User, cal: CalendarMeta, name: string, cond: Preconditions): Promise<void> {

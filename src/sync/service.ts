@@ -7,7 +7,7 @@ import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
 import type { ObjectStore, ObjectRow } from "../store/objects.ts";
 import type { QueueFor } from "../store/outbox.ts";
 import {
-  ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
+  ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
   type Preconditions, type PutResult, type StoredObject, type User,
 } from "../dav/service.ts";
@@ -15,6 +15,7 @@ import type { TimeRange } from "../ical/time-range.ts";
 import type { XmlElement } from "../xml/tree.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
 import { IcalError } from "../ical/errors.ts";
+import { checkClientCalendarData } from "../ical/strict.ts";
 import { objectWrite } from "./object-write.ts";
 import { formatSyncToken } from "./tokens.ts";
 import { changeSet, toHead } from "./change-set.ts";
@@ -89,6 +90,8 @@ export class StoreCalendarService implements CalendarService {
       // Calendars of a source no longer configured, and those the upstream shares read-only, refuse writes.
       writable: src.configured && !row.read_only,
       mirrorsUpstream: src.synced,
+      createdAt: Number(row.created_at),
+      modifiedAt: Number(row.modified_at ?? row.created_at),
     };
     this.positions.set(meta, at);
     return meta;
@@ -166,12 +169,13 @@ export class StoreCalendarService implements CalendarService {
 
   async put(_user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult> {
     const parsed = parseCalendarObject(ics);
+    checkClientCalendarData(parsed); // before any store check: invalid data is never a UID conflict
     if (!cal.components.includes(parsed.component)) {
       throw new IcalError(`this calendar accepts ${cal.components.join(", ")}; the object is a ${parsed.component}`, "unsupported-component");
     }
     const write = objectWrite(name, parsed);
     const { row, queue } = await this.queueFor(cal);
-    const outcome = await this.objectsStore.put(cal.id, write, cond, queue ?? undefined);
+    const outcome = await this.objectsStore.put(cal.id, write, { ...cond, keepUid: true }, queue ?? undefined);
     if (!outcome.ok) throw outcomeError(outcome);
     let stored = write.etag;
     if (row && outcome.outboxId !== null) {
@@ -189,6 +193,19 @@ export class StoreCalendarService implements CalendarService {
     if (row && outcome.outboxId !== null) await this.flushed(outcome.outboxId, row);
   }
 
+  async rename(user: User, cal: CalendarMeta, from: string, to: string, opts: { overwrite: boolean; cond: Preconditions }): Promise<{ created: boolean }> {
+    let created = true;
+    if ((await this.objectsStore.get(cal.id, to)) !== null) {
+      if (!opts.overwrite) throw new PreconditionFailed(`${to} exists and Overwrite is F`);
+      await this.remove(user, cal, to, { ifMatch: null, ifNoneMatch: null }); // through the outbox, like a DELETE
+      created = false;
+    }
+    const outcome = await this.objectsStore.rename(cal.id, from, to, opts.cond);
+    if (!outcome.ok && outcome.reason === "busy") throw new ObjectBusy(`a write of ${from} is still on its way to the upstream of calendar ${cal.name}; retry the MOVE shortly`);
+    if (!outcome.ok) throw outcomeError(outcome);
+    return { created };
+  }
+
   /** Writes to a mirrored calendar are queued for its upstream in the same transaction. */
   private async queueFor(cal: CalendarMeta): Promise<{ row: CalendarRow | null; queue: QueueFor | null }> {
     if (!cal.mirrorsUpstream || !this.writeBack) return { row: null, queue: null };
@@ -203,7 +220,8 @@ export class StoreCalendarService implements CalendarService {
   }
 }
 
-function outcomeError(o: { ok: false; reason: string; existingName?: string }): Error {
+function outcomeError(o: { ok: false; reason: string; existingName?: string; existingUid?: string }): Error {
+  if (o.reason === "uid-changed") return new UidChanged(o.existingUid ?? "");
   if (o.reason === "precondition") return new PreconditionFailed("the object's current ETag does not satisfy If-Match / If-None-Match");
   if (o.reason === "uid-conflict") return new UidConflict(o.existingName ?? "");
   return new ObjectNotFound("no such calendar object");

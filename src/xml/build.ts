@@ -49,7 +49,10 @@ export function serialize(root: XmlElement): string {
   const write = (e: XmlElement): void => {
     const q = qname(e.name);
     out += "<" + q;
-    for (const k in e.attrs) out += " " + qname(k) + '="' + escapeAttr(e.attrs[k]!) + '"';
+    for (const k in e.attrs) {
+      const n = attrName(k, qname);
+      if (n !== null) out += " " + n + '="' + escapeAttr(e.attrs[k]!) + '"';
+    }
     if (e.children.length === 0) {
       out += "/>";
       return;
@@ -66,6 +69,20 @@ export function serialize(root: XmlElement): string {
   const decls = [...prefixes].map(([ns, p]) => ` xmlns:${p}="${escapeAttr(ns)}"`).join("");
   // Namespace declarations go on the root, after its name, once every prefix in use is known.
   return `<?xml version="1.0" encoding="utf-8"?>\n<${rootQ}${decls}${out.slice(rootQ.length + 1)}`;
+}
+
+const XMLNS_PREFIX = "{http://www.w3.org/2000/xmlns/}";
+const RESERVED_PREFIXES = new Set(Object.values(PREFIXES));
+
+/**
+ * An attribute's qualified name. Kept namespace declarations (tree.ts withScope) are written as
+ * xmlns:prefix, except prefixes this serialiser uses itself (D, C, CS, A, G, x<n>), which must keep
+ * their meaning inside the element.
+ */
+function attrName(k: string, qname: (n: string) => string): string | null {
+  if (!k.startsWith(XMLNS_PREFIX)) return qname(k);
+  const prefix = k.slice(XMLNS_PREFIX.length);
+  return RESERVED_PREFIXES.has(prefix) || /^x\d+$/.test(prefix) ? null : `xmlns:${prefix}`;
 }
 
 export function textOf(nodes: readonly XmlNode[]): string {
@@ -98,7 +115,10 @@ export function serializeFragment(e: XmlElement): string {
     const before = local.size;
     const q = qname(el.name);
     let attrs = "";
-    for (const k in el.attrs) attrs += " " + qname(k) + '="' + escapeAttr(el.attrs[k]!) + '"';
+    for (const k in el.attrs) {
+      const n = attrName(k, qname);
+      if (n !== null) attrs += " " + n + '="' + escapeAttr(el.attrs[k]!) + '"';
+    }
     let inner = "";
     for (const c of el.children) inner += typeof c === "string" ? escapeText(c) : write(c);
     // Declare, on this element, the namespaces first needed inside it (xmlns scoping covers children).

@@ -73,7 +73,7 @@ export function parseXml(body: string, limits: XmlLimits = DEFAULT_LIMITS): XmlE
     throw new XmlParseError(`malformed XML: ${short(e instanceof Error ? e.message : String(e))}`);
   }
   let count = 0;
-  const convert = (node: Raw, scope: Map<string, string>, depth: number): XmlElement | null => {
+  const convert = (node: Raw, scope: Map<string, string>, lang: string | null, depth: number): XmlElement | null => {
     if (depth > limits.maxDepth) throw new XmlParseError(`XML nested deeper than ${limits.maxDepth} levels`);
     if (++count > limits.maxElements) throw new XmlParseError(`XML has more than ${limits.maxElements} elements`);
     const tag = Object.keys(node).find((k) => k !== ":@");
@@ -104,6 +104,7 @@ export function parseXml(body: string, limits: XmlLimits = DEFAULT_LIMITS): XmlE
       if (k === "xmlns" || k.startsWith("xmlns:")) continue;
       attrs[resolve(k, true)] = decodeEntities(String(v));
     }
+    const ownLang = attrs["{http://www.w3.org/XML/1998/namespace}lang"] ?? lang;
     const kids: XmlNode[] = [];
     const body = node[tag];
     if (Array.isArray(body)) {
@@ -113,14 +114,17 @@ export function parseXml(body: string, limits: XmlLimits = DEFAULT_LIMITS): XmlE
           const parts = c["#cdata"] as Raw[];
           for (const p of parts) if ("#text" in p) kids.push(String(p["#text"]));
         } else {
-          const e = convert(c, local, depth + 1);
+          const e = convert(c, local, ownLang, depth + 1);
           if (e) kids.push(e);
         }
       }
     }
-    return { name: resolve(tag, false) as Clark, attrs, children: kids };
+    const element: XmlElement = { name: resolve(tag, false) as Clark, attrs, children: kids };
+    // Not enumerable: parsed trees still compare equal to built ones, and never serialise it.
+    Object.defineProperty(element, "scope", { value: { ns: local, lang }, enumerable: false });
+    return element;
   };
-  const roots = raw.map((r) => convert(r, new Map(), 0)).filter((e): e is XmlElement => e !== null);
+  const roots = raw.map((r) => convert(r, new Map(), null, 0)).filter((e): e is XmlElement => e !== null);
   if (roots.length !== 1) throw new XmlParseError(`expected one root element, found ${roots.length}`);
   return roots[0]!;
 }

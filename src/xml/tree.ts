@@ -6,6 +6,11 @@ export interface XmlElement {
   /** Attributes by Clark name for prefixed ones, by local name for unprefixed ones. */
   readonly attrs: Readonly<Record<string, string>>;
   readonly children: readonly XmlNode[];
+  /**
+   * Set by the parser: the namespace prefixes in scope (prefix → URI, "" for the default) and the
+   * inherited xml:lang. Dead properties keep them (RFC 4918 4.3); see withScope. Not serialised.
+   */
+  readonly scope?: { readonly ns: ReadonlyMap<string, string>; readonly lang: string | null };
 }
 export type XmlNode = XmlElement | string;
 
@@ -41,4 +46,26 @@ export function el(name: Clark, attrsOrChild?: Record<string, string> | XmlNode 
   } else add(attrsOrChild as XmlNode | XmlNode[] | null | undefined);
   for (const r of rest) add(r);
   return { name, attrs, children: kids };
+}
+
+export const XMLNS_NS = "http://www.w3.org/2000/xmlns/";
+export const XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang";
+
+/**
+ * The element as a self-contained value (RFC 4918 4.3: a dead property keeps the namespace
+ * declarations in scope, which QNames in its text may use, and its xml:lang, inherited or not):
+ * prefixed declarations become {http://www.w3.org/2000/xmlns/}prefix attributes, which the
+ * serialisers write back as xmlns:prefix; an inherited xml:lang becomes an xml:lang attribute.
+ */
+export function withScope(e: XmlElement): XmlElement {
+  const attrs: Record<string, string> = {};
+  if (e.scope) {
+    for (const [prefix, uri] of e.scope.ns) if (prefix !== "" && uri !== "") attrs[`{${XMLNS_NS}}${prefix}`] = uri;
+    if (e.scope.lang !== null && e.attrs[XML_LANG] === undefined) attrs[XML_LANG] = e.scope.lang;
+  }
+  return strip({ ...e, attrs: { ...attrs, ...e.attrs } });
+}
+
+function strip(e: XmlElement): XmlElement {
+  return { name: e.name, attrs: e.attrs, children: e.children.map((c) => (typeof c === "string" ? c : strip(c))) };
 }

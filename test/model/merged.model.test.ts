@@ -60,7 +60,7 @@ async function attempt(f: () => Promise<unknown>): Promise<void> {
     await f();
   } catch (e) {
     const name = (e as Error).constructor.name;
-    if (!["UidConflict", "PreconditionFailed", "ObjectNotFound", "NoWriteTarget"].includes(name)) throw e;
+    if (!["UidConflict", "UidChanged", "PreconditionFailed", "ObjectNotFound", "NoWriteTarget"].includes(name)) throw e;
   }
 }
 async function uidsOf(svc: CalendarService, cal: CalendarMeta): Promise<Map<string, { name: string; etag: string }>> {

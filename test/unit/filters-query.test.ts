@@ -142,10 +142,10 @@ describe("filter parsing errors and prefilter", () => {
   const err = (xml: string, status: number, condition: string) =>
     assert.throws(() => parseFilter(parseXml(xml)), (e: unknown) => e instanceof DavError && e.status === status && e.condition === condition);
   test("non-UTC time-range, bad collation, wrong top-level", () => {
-    err(`<C:filter ${NS}><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20060104T000000"/></C:comp-filter></C:comp-filter></C:filter>`, 400, Conditions.validFilter);
+    err(`<C:filter ${NS}><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20060104T000000"/></C:comp-filter></C:comp-filter></C:filter>`, 403, Conditions.validFilter);
     err(`<C:filter ${NS}><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:prop-filter name="SUMMARY"><C:text-match collation="i;klingon">x</C:text-match></C:prop-filter></C:comp-filter></C:comp-filter></C:filter>`, 403, SUPPORTED_COLLATION);
-    err(`<C:filter ${NS}><C:comp-filter name="VEVENT"/></C:filter>`, 400, Conditions.validFilter);
-    err(`<C:filter ${NS}><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20060105T000000Z" end="20060104T000000Z"/></C:comp-filter></C:comp-filter></C:filter>`, 400, Conditions.validFilter);
+    err(`<C:filter ${NS}><C:comp-filter name="VEVENT"/></C:filter>`, 403, Conditions.validFilter);
+    err(`<C:filter ${NS}><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20060105T000000Z" end="20060104T000000Z"/></C:comp-filter></C:comp-filter></C:filter>`, 403, Conditions.validFilter);
   });
   test("prefilter", () => {
     assert.deepEqual(prefilter(filter("")), { component: null, range: null, exact: true });

@@ -50,7 +50,14 @@ function evalChildCompFilter(env: Env, parent: Candidate, f: CompFilter): boolea
     if (f.name === "VALARM") return subs.some((alarm) => alarmMatches(env, parent, alarm, f.timeRange!) && evalComponent(env, { comp: alarm, instance: null }, f));
     return false; // time-range on other components (VTIMEZONE observances…) is not defined by RFC 4791
   }
+  // Without a time-range the filter is about the object: it "has" a subcomponent (a VALARM, say) when
+  // any of its components (master or override) has one, so is-not-defined must hold for all of them.
+  if (parentIsRoot && f.test === "allof" && !subs.every((c) => absentIn(c, f))) return false;
   return subs.some((c) => evalComponent(env, { comp: c, instance: parentIsRoot ? null : parent.instance }, f));
+}
+
+function absentIn(c: ICAL.Component, f: CompFilter): boolean {
+  return f.compFilters.every((cf) => !cf.isNotDefined || c.getAllSubcomponents(cf.name.toLowerCase()).length === 0);
 }
 
 /** Main component with a time-range: an instance must overlap, and the instance's component must pass the rest. */
@@ -212,8 +219,35 @@ function fold(s: string, collation: TextMatch["collation"]): string {
     case "i;ascii-casemap":
       return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
     case "i;unicode-casemap":
-      return s.normalize("NFKD").toUpperCase().toLowerCase().normalize("NFKD");
+      return unicodeCasemap(s);
   }
+}
+
+/** Titlecase digraphs: their simple titlecase mapping differs from the uppercase one. */
+const TITLECASE: Readonly<Record<string, string>> = {
+  "\u01C4": "\u01C5", "\u01C5": "\u01C5", "\u01C6": "\u01C5",
+  "\u01C7": "\u01C8", "\u01C8": "\u01C8", "\u01C9": "\u01C8",
+  "\u01CA": "\u01CB", "\u01CB": "\u01CB", "\u01CC": "\u01CB",
+  "\u01F1": "\u01F2", "\u01F2": "\u01F2", "\u01F3": "\u01F2",
+};
+
+/**
+ * RFC 5051 i;unicode-casemap: each character's simple (one-to-one) titlecase mapping, then NFKD. JS's
+ * toUpperCase is the full mapping (ß → SS, final-sigma context…), so a character whose uppercase is
+ * more than one character keeps itself: "straße" never equals "STRASSE", as the RFC requires.
+ */
+export function unicodeCasemap(s: string): string {
+  let out = "";
+  for (const ch of s.normalize("NFD")) {
+    const t = TITLECASE[ch];
+    if (t) {
+      out += t;
+      continue;
+    }
+    const up = ch.toUpperCase();
+    out += [...up].length === 1 ? up : ch;
+  }
+  return out.normalize("NFKD");
 }
 
 export function textMatches(value: string, m: TextMatch): boolean {

@@ -9,7 +9,39 @@ const COLLATIONS = new Set(["i;ascii-casemap", "i;octet", "i;unicode-casemap"]);
 const MATCH_TYPES = new Set(["contains", "equals", "starts-with", "ends-with"]);
 const UTC_RE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
-const invalid = (msg: string): DavError => new DavError(400, msg, Conditions.validFilter);
+/** RFC 4791 7.8 / 9.7: a filter the server cannot use is refused 403 with CALDAV:valid-filter, never 400. */
+const invalid = (msg: string): DavError => new DavError(403, msg, Conditions.validFilter);
+
+/**
+ * Which components may appear inside which (RFC 5545 3.6, RFC 7953 VAVAILABILITY, RFC 9073 sub-
+ * components, RFC 9074 VALARM extensions); X- and IANA-unknown names are refused inside known ones
+ * only when they are not X- names. A filter on an impossible nesting can never match anything and is
+ * a client error, answered with CALDAV:valid-filter.
+ */
+const NESTING: Readonly<Record<string, readonly string[]>> = {
+  VCALENDAR: ["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"],
+  VEVENT: ["VALARM", "PARTICIPANT", "VLOCATION", "VRESOURCE"],
+  VTODO: ["VALARM", "PARTICIPANT", "VLOCATION", "VRESOURCE"],
+  VJOURNAL: ["PARTICIPANT", "VLOCATION", "VRESOURCE"],
+  VFREEBUSY: ["PARTICIPANT", "VLOCATION", "VRESOURCE"],
+  VTIMEZONE: ["STANDARD", "DAYLIGHT"],
+  VAVAILABILITY: ["AVAILABLE"],
+  VALARM: ["VLOCATION"],
+  STANDARD: [],
+  DAYLIGHT: [],
+  AVAILABLE: [],
+  PARTICIPANT: ["VLOCATION", "VRESOURCE"],
+  VLOCATION: [],
+  VRESOURCE: [],
+};
+
+function checkNesting(parent: string, child: string): void {
+  if (child.startsWith("X-")) return;
+  const allowed = NESTING[parent];
+  if (parent.startsWith("X-") || (allowed && allowed.includes(child))) return;
+  if (!allowed && !NESTING[child]) return; // an unknown parent: nothing is known about its members
+  throw invalid(`a ${child} comp-filter cannot be inside ${parent} (${parent} holds ${allowed && allowed.length ? allowed.join(", ") : "no components"})`);
+}
 
 /** "20060104T000000Z" → epoch ms; anything else (floating, DATE, offsets) is a 400 valid-filter error. */
 export function parseUtc(value: string, what: string): number {
@@ -109,12 +141,14 @@ function parseCompFilter(el: XmlElement): CompFilter {
   if (tr.length > 1) throw invalid("CALDAV:comp-filter allows at most one time-range");
   const name = nameAttr(el);
   if (tr[0] && (name === "VCALENDAR" || name === "VTIMEZONE")) throw invalid(`a time-range is not allowed on ${name} (RFC 4791 9.9)`);
+  const compFilters = comps.map(parseCompFilter);
+  for (const c of compFilters) checkNesting(name, c.name);
   return {
     name,
     isNotDefined,
     timeRange: tr[0] ? parseTimeRange(tr[0]) : null,
     propFilters: props.map(parsePropFilter),
-    compFilters: comps.map(parseCompFilter),
+    compFilters,
     test: testAttr(el, "allof"),
   };
 }

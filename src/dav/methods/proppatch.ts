@@ -3,7 +3,7 @@
  * anything unknown on a calendar is stored as a dead property and returned as sent.
  */
 import { dav, type Clark } from "../../xml/names.ts";
-import { el, elements, type XmlElement } from "../../xml/tree.ts";
+import { el, elements, withScope, type XmlElement } from "../../xml/tree.ts";
 import { DavError, Conditions, notFound } from "../errors.ts";
 import { multistatus, type PropResult } from "../../xml/multistatus.ts";
 import type { CalendarProps } from "../service.ts";
@@ -50,7 +50,7 @@ export function planUpdates(res: DavResource, updates: readonly PropUpdate[], ct
         }
         Object.assign(patch, provider.set(res, u.value, ctx));
       } else if (res.kind === "calendar" || opts.creating) {
-        dead[u.name] = u.value;
+        dead[u.name] = u.value === null ? null : withScope(u.value); // RFC 4918 4.3: namespaces and xml:lang kept
       } else {
         throw new DavError(403, `properties cannot be set on a ${res.kind}`, Conditions.cannotModifyProtectedProperty);
       }

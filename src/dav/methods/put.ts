@@ -9,9 +9,11 @@ import type { MethodHandler } from "./registry.ts";
 
 export const put: MethodHandler = {
   method: "PUT",
-  on: ["object", "missing-object"],
+  on: ["object", "missing-object", "missing-parent", "missing-collection"],
   async run(ctx, target) {
     const t = target.resource ?? target.missing;
+    if (t?.kind === "missing-parent") throw new DavError(409, `calendar ${t.calName} does not exist; create it with MKCALENDAR first`);
+    if (t?.kind === "missing-collection") throw new DavError(409, `${t.href} is not a calendar object URL: a calendar holds no collections`);
     if (!t || (t.kind !== "object" && t.kind !== "missing-object")) throw new DavError(405, "PUT is only allowed on calendar object URLs inside a calendar");
     const type = (ctx.req.header("content-type") ?? "").toLowerCase();
     if (type !== "" && !type.startsWith("text/calendar") && !type.startsWith("application/octet-stream") && !type.startsWith("text/plain")) {

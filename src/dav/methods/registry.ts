@@ -1,6 +1,6 @@
 /** Method handlers keyed by HTTP method; Allow headers are derived from what each accepts. */
 import type { DavContext, DavResponse } from "../context.ts";
-import type { Resolved, ResourceKind } from "../resources.ts";
+import type { MissingKind, Resolved, ResourceKind } from "../resources.ts";
 import type { PropertyRegistry } from "../props/registry.ts";
 import type { ReportRegistry } from "../reports/registry.ts";
 
@@ -12,7 +12,7 @@ export interface DavDeps {
 export interface MethodHandler {
   readonly method: string;
   /** Resource kinds the method applies to; "missing-*" are targets that do not exist yet. */
-  readonly on: readonly (ResourceKind | "missing-calendar" | "missing-object")[];
+  readonly on: readonly (ResourceKind | MissingKind)[];
   run(ctx: DavContext, target: Resolved, deps: DavDeps): Promise<DavResponse>;
 }
 

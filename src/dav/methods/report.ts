@@ -5,7 +5,7 @@ import type { MethodHandler } from "./registry.ts";
 
 export const report: MethodHandler = {
   method: "REPORT",
-  on: ["root", "principal", "home", "calendar", "object"],
+  on: ["root", "principals", "principal", "home", "calendar", "object"],
   async run(ctx, target, deps) {
     const res = target.resource;
     if (!res) throw notFound();

@@ -19,20 +19,24 @@ function privileges(res: DavResource): XmlElement[] {
   return names.map((n) => el(dav("privilege"), el(n)));
 }
 
+const PRINCIPAL_REPORTS: Clark[] = [dav("principal-property-search"), dav("principal-search-property-set")];
+
 function reportsFor(res: DavResource): Clark[] {
   if (res.kind === "calendar") return [C("calendar-multiget"), C("calendar-query"), C("free-busy-query"), dav("sync-collection")];
-  if (res.kind === "home") return [C("calendar-multiget")];
+  if (res.kind === "home") return [C("calendar-multiget"), ...PRINCIPAL_REPORTS];
+  if (res.kind === "principals" || res.kind === "principal") return PRINCIPAL_REPORTS;
   return [];
 }
 
 export const webdavProps: PropertyProvider[] = [
   {
     name: dav("resourcetype"),
-    on: ["root", "principal", "home", "calendar", "object"],
+    on: ["root", "principals", "principal", "home", "calendar", "object"],
     allprop: true,
     get: (res) => {
       switch (res.kind) {
         case "root":
+        case "principals":
         case "home":
           return el(dav("collection"));
         case "principal":
@@ -80,13 +84,23 @@ export const webdavProps: PropertyProvider[] = [
   },
   {
     name: dav("getlastmodified"),
-    on: ["object"],
+    on: ["object", "calendar"],
     allprop: true,
-    get: (res) => (res.kind === "object" ? new Date(res.obj.modifiedAt).toUTCString() : undefined),
+    get: (res) => {
+      if (res.kind === "object") return new Date(res.obj.modifiedAt).toUTCString();
+      return res.kind === "calendar" && res.cal.modifiedAt !== undefined ? new Date(res.cal.modifiedAt).toUTCString() : undefined;
+    },
+  },
+  {
+    // RFC 4918 15.1: RFC 3339 date-time.
+    name: dav("creationdate"),
+    on: ["calendar"],
+    allprop: true,
+    get: (res) => (res.kind === "calendar" && res.cal.createdAt !== undefined ? new Date(res.cal.createdAt).toISOString().replace(/\.\d{3}Z$/, "Z") : undefined),
   },
   {
     name: dav("current-user-principal"),
-    on: ["root", "principal", "home", "calendar", "object"],
+    on: ["root", "principals", "principal", "home", "calendar", "object"],
     allprop: false,
     get: (_res, ctx) => href(principalHref(ctx.user.username)),
   },
@@ -98,7 +112,7 @@ export const webdavProps: PropertyProvider[] = [
   },
   {
     name: dav("principal-collection-set"),
-    on: ["root", "principal", "home", "calendar"],
+    on: ["root", "principals", "principal", "home", "calendar"],
     allprop: false,
     get: () => href(`${DAV_ROOT}principals/`),
   },
@@ -113,13 +127,13 @@ export const webdavProps: PropertyProvider[] = [
   },
   {
     name: dav("current-user-privilege-set"),
-    on: ["root", "principal", "home", "calendar", "object"],
+    on: ["root", "principals", "principal", "home", "calendar", "object"],
     allprop: false,
     get: (res) => privileges(res),
   },
   {
     name: dav("supported-report-set"),
-    on: ["home", "calendar"],
+    on: ["principals", "principal", "home", "calendar"],
     allprop: false,
     get: (res) => reportsFor(res).map((r) => el(dav("supported-report"), el(dav("report"), el(r)))),
   },

@@ -8,6 +8,7 @@ import { multistatus, type ResponseEntry } from "../../xml/multistatus.ts";
 import type { CalendarMeta, StoredObject } from "../service.ts";
 import type { ReportHandler } from "./registry.ts";
 import { calendarDataOverride } from "./calendar-data.ts";
+import { floatingZoneOf } from "./timezone.ts";
 
 interface MultigetQuery {
   props: PropRequest;
@@ -60,7 +61,8 @@ export const calendarMultiget: ReportHandler<MultigetQuery> = {
         continue;
       }
       const res: DavResource = { kind: "object", href: objectHref(user, cal.name, obj.name), user: ctx.user, cal, name: obj.name, obj };
-      const overrides = calendarDataOverride(new Map([[obj.name, obj]]), ctx, null);
+      // Floating times (all-day dates too) in the calendar's zone, as calendar-query reads them.
+      const overrides = calendarDataOverride(new Map([[obj.name, obj]]), ctx, floatingZoneOf(cal.timezone));
       entries.push({ href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) });
     }
     return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatus(entries, ctx.minimal) };

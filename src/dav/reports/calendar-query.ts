@@ -30,7 +30,7 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
   on: ["calendar"],
   parse(root) {
     const f = child(root, C("filter"));
-    if (!f) throw badRequest("calendar-query needs a CALDAV:filter", Conditions.validFilter);
+    if (!f) throw new DavError(403, "calendar-query needs a CALDAV:filter (RFC 4791 7.8)", Conditions.validFilter);
     const tz = child(root, C("timezone"));
     const limitEl = child(root, dav("limit"));
     const nres = limitEl ? child(limitEl, dav("nresults")) : undefined;

@@ -30,7 +30,8 @@ export const syncCollection: ReportHandler<SyncRequest> = {
     const levelEl = child(root, dav("sync-level"));
     if (levelEl) {
       const level = text(levelEl).trim();
-      if (level !== "1") throw new DavError(403, `sync-level ${level} is not supported; calendars have one level of members (use 1)`, Conditions.supportedReport);
+      // RFC 6578 3.3: "infinite" on a collection without child collections is the same as "1".
+      if (level !== "1" && level !== "infinite") throw badRequest(`DAV:sync-level "${level}" is not valid; expected 1 or infinite (RFC 6578 6.3)`);
     }
     const limitEl = child(root, dav("limit"));
     const nres = limitEl ? child(limitEl, dav("nresults")) : undefined;
