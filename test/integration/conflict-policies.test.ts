@@ -15,7 +15,6 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import pino from "pino";
 import { parseConfigText } from "../../src/config/load.ts";
@@ -26,6 +25,7 @@ import { parseXml } from "../../src/xml/parse.ts";
 import { child, elements, text } from "../../src/xml/tree.ts";
 import { peerAvailable, startRadicale, basicAuth, type PeerServer } from "../helpers/peers.ts";
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.ts";
+import { startSwitch, type TcpSwitch } from "../helpers/tcp-switch.ts";
 import { col, objects, req, syncNow, unfold, uidOf, until, type World } from "../helpers/dav-world.ts";
 
 const POLICIES = ["merge", "upstream-wins", "client-wins", "newest-wins"] as const;
@@ -130,39 +130,7 @@ async function calgateByUid(w: World): Promise<Map<string, { name: string; ics: 
   return new Map([...m].map(([name, v]) => [uidOf(v), { name, ics: v }]));
 }
 
-/**
- * A TCP relay calgate reaches the upstream through: down() closes its port (connections are refused,
- * as when the server is stopped: a request provably never leaves), up() listens again on the same port.
- */
-interface Switch { url: string; down(): Promise<void>; up(): Promise<void> }
-async function startSwitch(target: string): Promise<Switch> {
-  const t = new URL(target);
-  const sockets = new Set<Socket>();
-  let server: Server | null = null;
-  let port = 0;
-  const up = (): Promise<void> => new Promise((resolve, reject) => {
-    const s = createServer((c) => {
-      const u = connect(Number(t.port), t.hostname);
-      for (const x of [c, u]) {
-        sockets.add(x);
-        x.on("close", () => sockets.delete(x)).on("error", () => (c.destroy(), u.destroy()));
-      }
-      c.pipe(u).pipe(c);
-    });
-    s.once("error", reject).listen(port, "127.0.0.1", () => ((port = (s.address() as AddressInfo).port), (server = s), resolve()));
-  });
-  const down = (): Promise<void> => new Promise((resolve) => {
-    const s = server;
-    server = null;
-    if (!s) return resolve();
-    s.close(() => resolve());
-    for (const x of sockets) x.destroy();
-  });
-  await up();
-  return { url: `http://127.0.0.1:${port}`, up, down };
-}
-
-interface PolicyWorld extends World { proxy: FaultProxy; sw: Switch; policy: Policy }
+interface PolicyWorld extends World { proxy: FaultProxy; sw: TcpSwitch; policy: Policy }
 async function startWorld(p: Policy): Promise<PolicyWorld> {
   const proxy = await startFaultProxy(radicale.baseUrl);
   const sw = await startSwitch(proxy.url);
