@@ -1,6 +1,7 @@
 import { createLogger } from "../status/log.ts";
 import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } from "./common.ts";
 import type { ServerHandle, StartServer } from "./contract.ts";
+import { keepDefaultPassword } from "./default-password.ts";
 
 const CLOSE_TIMEOUT_MS = 15_000;
 
@@ -10,13 +11,18 @@ export const serve: Command = {
   synopsis: "calgate serve [-c FILE]",
   description: `Starts the gateway: serves CalDAV, /status, /events and /metrics, and keeps every source in sync.
 Without a config file it runs the embedded default (SQLite at ./data/calgate.sqlite, one user
-with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (generated and printed
-once when unset), CALGATE_HOST, CALGATE_PORT, CALGATE_SECRET_KEY and CALGATE_LOG_LEVEL.
+with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (when unset, one is
+generated on the first run, printed once, and its hash kept in ./data/default-password.hash
+so it stays the same after restarts), CALGATE_HOST, CALGATE_PORT, CALGATE_SECRET_KEY and CALGATE_LOG_LEVEL.
 SIGINT/SIGTERM stop it gracefully.`,
   options: { config: CONFIG_OPTION },
   async run({ values, positionals }, ctx) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const { config, configPath, generatedPassword } = resolveConfig(values.config as string | undefined, ctx);
+    const resolved = resolveConfig(values.config as string | undefined, ctx);
+    const { configPath, generatedPassword } = resolved;
+    // The embedded default's generated password survives restarts (its hash is kept in the data folder).
+    const kept = generatedPassword !== null ? await keepDefaultPassword(resolved.config, generatedPassword) : null;
+    const config = kept?.config ?? resolved.config;
     const logger = createLogger(config.logging.level);
     if (configPath === null) logger.info("no config file; using the embedded default configuration");
 
@@ -41,13 +47,19 @@ SIGINT/SIGTERM stop it gracefully.`,
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
 
-    const server: ServerHandle = await startServer(config, { configPath, generatedPassword, logger });
-    if (generatedPassword !== null) {
+    const server: ServerHandle = await startServer(config, { configPath, generatedPassword: kept?.printOnce ?? null, logger });
+    if (kept !== null) {
+      kept.commit();
       const user = config.users[0]!.username;
+      const password =
+        kept.printOnce !== null
+          ? `${kept.printOnce}   (generated on this first run and shown only now; its hash is kept in ${kept.file}, so it stays the same after restarts)`
+          : `the one printed on the first run (its hash is in ${kept.file}; delete that file and restart for a new one)`;
       ctx.stdout.write(
         `calgate is serving CalDAV at ${server.url}\n` +
           `username: ${user}\n` +
-          `password: ${generatedPassword}   (generated for this run; set CALGATE_PASSWORD or write calgate.yaml to choose one)\n`,
+          `password: ${password}\n` +
+          `(set CALGATE_PASSWORD or write calgate.yaml to choose the password yourself)\n`,
       );
     }
 
