@@ -1,3 +1,4 @@
+import { plainHttpWarning } from "../config/exposure.ts";
 import { createLogger } from "../status/log.ts";
 import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } from "./common.ts";
 import type { ServerHandle, StartServer } from "./contract.ts";
@@ -25,6 +26,8 @@ SIGINT/SIGTERM stop it gracefully.`,
     const config = kept?.config ?? resolved.config;
     const logger = createLogger(config.logging.level);
     if (configPath === null) logger.info("no config file; using the embedded default configuration");
+    const exposure = plainHttpWarning(config);
+    if (exposure !== null) logger.warn(exposure);
 
     const main = await importMain();
     const startServer = main?.startServer as StartServer | undefined;
