@@ -10,7 +10,10 @@ export const serve: Command = {
   name: "serve",
   summary: "Sync every source and serve CalDAV (default: http://127.0.0.1:5232/)",
   synopsis: "calgate serve [-c FILE]",
-  description: `Starts the gateway: serves CalDAV, /status, /events and /metrics, and keeps every source in sync.
+  description: `Starts the gateway and keeps every source in sync. It serves CalDAV under /dav/ (discovery at
+/.well-known/caldav), GET /healthz, GET /metrics (Prometheus), and, with Basic auth, the
+status feed GET /events (Server-Sent Events) and POST /sync (sync now); Google and Microsoft
+push notifications arrive at POST /hooks/google and /hooks/microsoft.
 Without a config file it runs the embedded default (SQLite at ./data/calgate.sqlite, one user
 with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (when unset, one is
 generated on the first run, printed once, and its hash kept in ./data/default-password.hash
