@@ -3,6 +3,7 @@ import { createLogger } from "../status/log.ts";
 import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } from "./common.ts";
 import type { ServerHandle, StartServer } from "./contract.ts";
 import { keepDefaultPassword } from "./default-password.ts";
+import { listenErrorMessage } from "./listen-error.ts";
 
 const CLOSE_TIMEOUT_MS = 15_000;
 
@@ -53,7 +54,15 @@ SIGINT/SIGTERM stop it gracefully.`,
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
 
-    const server: ServerHandle = await startServer(config, { configPath, generatedPassword: kept?.printOnce ?? null, logger });
+    let server: ServerHandle;
+    try {
+      server = await startServer(config, { configPath, generatedPassword: kept?.printOnce ?? null, logger });
+    } catch (e) {
+      const message = listenErrorMessage(e, config, configPath);
+      if (message === null) throw e;
+      ctx.stderr.write(`calgate serve: ${message}\n`);
+      return 1;
+    }
     if (kept !== null) {
       kept.commit();
       const user = config.users[0]!.username;
