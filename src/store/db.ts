@@ -101,7 +101,8 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
-export async function openDb(filename: string): Promise<Db> {
+/** `migrate: false` opens the database as it is (a backup copies it without upgrading it first). */
+export async function openDb(filename: string, opts: { migrate?: boolean } = {}): Promise<Db> {
   if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true });
   const db = knexFactory({
     client: ImmediateSqliteClient as unknown as typeof Knex.Client,
@@ -125,6 +126,6 @@ export async function openDb(filename: string): Promise<Db> {
       },
     },
   });
-  await db.migrate.latest({ migrationSource });
+  if (opts.migrate !== false) await db.migrate.latest({ migrationSource });
   return db;
 }
