@@ -4,6 +4,7 @@ import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } fr
 import type { ServerHandle, StartServer } from "./contract.ts";
 import { keepDefaultPassword } from "./default-password.ts";
 import { listenErrorMessage } from "./listen-error.ts";
+import { LiveServer } from "./reload.ts";
 
 const CLOSE_TIMEOUT_MS = 15_000;
 
@@ -19,7 +20,9 @@ Without a config file it runs the embedded default (SQLite at ./data/calgate.sql
 with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (when unset, one is
 generated on the first run, printed once, and its hash kept in ./data/default-password.hash
 so it stays the same after restarts), CALGATE_HOST, CALGATE_PORT, CALGATE_SECRET_KEY and CALGATE_LOG_LEVEL.
-SIGINT/SIGTERM stop it gracefully.`,
+SIGINT/SIGTERM stop it gracefully. SIGHUP reads the config file again: a file with problems
+is refused (logged) and the running configuration kept; a valid one is served at once, users
+and sources included (the server restarts inside the process; clients reconnect).`,
   options: { config: CONFIG_OPTION },
   async run({ values, positionals }, ctx) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -78,14 +81,28 @@ SIGINT/SIGTERM stop it gracefully.`,
       );
     }
 
+    const live = new LiveServer(server, config, { startServer, configPath, env: ctx.env, logger });
+    let fatal: Error | null = null;
+    const onHangup = (): void =>
+      void live.reload().catch((e: Error) => {
+        fatal = e;
+        wake?.();
+      });
+    process.on("SIGHUP", onHangup);
+
     if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
+    process.off("SIGHUP", onHangup);
+    if (fatal !== null) {
+      ctx.stderr.write(`calgate serve: after SIGHUP neither the new nor the previous configuration could be served: ${(fatal as Error).message}\n`);
+      return 1;
+    }
     logger.info({ signal: stopRequested }, "shutting down");
     const timer = setTimeout(() => {
       logger.error("shutdown took too long; exiting");
       process.exit(1);
     }, CLOSE_TIMEOUT_MS);
     timer.unref();
-    await server.close();
+    await live.close();
     clearTimeout(timer);
     logger.info("stopped");
     return 0;
