@@ -5,12 +5,15 @@
 import { displayConfigPath } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 
+const STORAGE_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOTDIR", "EEXIST"]);
 const LISTEN_CODES = new Set(["EADDRINUSE", "EACCES", "EADDRNOTAVAIL", "ENOTFOUND", "EAI_AGAIN"]);
 
-/** The message for a failed listen, or null when `err` is something else. */
+/** The message for a failed listen (or a database that cannot be created), or null when `err` is something else. */
 export function listenErrorMessage(err: unknown, config: Config, configPath: string | null): string | null {
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === undefined || !LISTEN_CODES.has(code) || (err as { syscall?: string }).syscall === "connect") return null;
+  const syscall = (err as NodeJS.ErrnoException | null)?.syscall;
+  if (code === "SQLITE_CANTOPEN" || ((syscall === "mkdir" || syscall === "open") && code !== undefined && STORAGE_CODES.has(code))) return storageMessage(err as Error, config, configPath);
+  if (code === undefined || !LISTEN_CODES.has(code) || (syscall !== "listen" && syscall !== "getaddrinfo")) return null;
   const { host, port } = config.server;
   const portKey = configPath === null ? "CALGATE_PORT (the embedded default)" : `server.port in ${displayConfigPath(configPath)}`;
   const hostKey = configPath === null ? "CALGATE_HOST (the embedded default)" : `server.host in ${displayConfigPath(configPath)}`;
@@ -26,4 +29,15 @@ export function listenErrorMessage(err: unknown, config: Config, configPath: str
     default:
       return `cannot listen on ${host}:${port}: ${host} is not an address of this machine (${code}).\n  Choose one with ${hostKey}: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).`;
   }
+}
+
+/** The database or its folder cannot be created or opened: usually a folder owned by another user (a Docker bind mount). */
+function storageMessage(err: Error, config: Config, configPath: string | null): string {
+  const key = configPath === null ? "the embedded default's ./data" : `storage.filename in ${displayConfigPath(configPath)}`;
+  const uid = typeof process.getuid === "function" ? ` (uid ${process.getuid()})` : "";
+  return (
+    `cannot create or open the database ${config.storage.filename}: ${err.message}\n` +
+    `  Its folder must be writable by the user calgate runs as${uid}; choose another place with ${key}.\n` +
+    `  In Docker, a bind-mounted data folder must belong to uid 1000 (docs/SELF-HOSTING.md, "Docker").`
+  );
 }

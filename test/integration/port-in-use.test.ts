@@ -44,3 +44,27 @@ describe("serve: port already in use", () => {
     assert.equal(existsSync(join(fresh, "data", "default-password.hash")), false);
   });
 });
+
+describe("serve: a database it cannot create", () => {
+  test("names the database, the key that moves it and the Docker ownership rule, without a stack trace", async () => {
+    const here = mkdtempSync(join(dir, "storage-"));
+    writeFileSync(join(here, "not-a-folder"), "");
+    writeFileSync(join(here, "calgate.yaml"), `server: { port: 0 }\nstorage: { filename: ./not-a-folder/calgate.sqlite }\nusers: [{ username: a, password: p, sources: [] }]\n`);
+    const r = await runCalgate(["serve"], { cwd: here, env: { CALGATE_LOG_LEVEL: "error" } });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /calgate serve: cannot create or open the database \.\/not-a-folder\/calgate\.sqlite: /);
+    assert.match(r.stderr, /choose another place with storage\.filename in calgate\.yaml\./);
+    assert.match(r.stderr, /uid 1000/);
+    assertNoStack(r.stderr);
+  });
+
+  test("EACCES of a folder is a storage problem, EACCES of listen a port problem", async () => {
+    const { listenErrorMessage } = await import("../../src/cli/listen-error.ts");
+    const { parseConfigText } = await import("../../src/config/load.ts");
+    const config = parseConfigText("server: { port: 80 }\nusers: [{ username: a, password: p, sources: [] }]\n", "t.yaml", {});
+    const err = (syscall: string) => Object.assign(new Error(`EACCES: permission denied, ${syscall}`), { code: "EACCES", syscall: syscall.split(" ")[0] });
+    assert.match(listenErrorMessage(err("mkdir '/data'"), config, null)!, /^cannot create or open the database .*\n.*the embedded default's \.\/data/);
+    assert.match(listenErrorMessage(err("listen"), config, null)!, /^not allowed to listen on port 80 on 127\.0\.0\.1 \(ports below 1024 need privileges\)/);
+    assert.equal(listenErrorMessage(Object.assign(new Error("x"), { code: "ECONNREFUSED", syscall: "connect" }), config, null), null);
+  });
+});
