@@ -52,3 +52,17 @@ export async function keepDefaultPassword(config: Config, generated: string): Pr
   const { password: _dropped, ...withoutPassword } = user!;
   return { config: { ...config, users: [{ ...withoutPassword, passwordHash: hash }, ...rest] }, printOnce: isNew ? generated : null, file, commit };
 }
+
+/** What serve prints for the embedded default once it is serving: where, who, and the password (once) or where its hash is. */
+export function passwordBanner(kept: KeptPassword, url: string): string {
+  const password =
+    kept.printOnce !== null
+      ? `${kept.printOnce}   (generated on this first run and shown only now; its hash is kept in ${kept.file}, so it stays the same after restarts)`
+      : `the one printed on the first run (its hash is in ${kept.file}; delete that file and restart for a new one)`;
+  return (
+    `calgate is serving CalDAV at ${url}\n` +
+    `username: ${kept.config.users[0]!.username}\n` +
+    `password: ${password}\n` +
+    `(set CALGATE_PASSWORD or write calgate.yaml to choose the password yourself)\n`
+  );
+}

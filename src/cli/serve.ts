@@ -2,7 +2,7 @@ import { plainHttpWarning } from "../config/exposure.ts";
 import { createLogger } from "../status/log.ts";
 import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } from "./common.ts";
 import type { ServerHandle, StartServer } from "./contract.ts";
-import { keepDefaultPassword } from "./default-password.ts";
+import { keepDefaultPassword, passwordBanner } from "./default-password.ts";
 import { listenErrorMessage } from "./listen-error.ts";
 import { LiveServer } from "./reload.ts";
 
@@ -68,17 +68,7 @@ and sources included (the server restarts inside the process; clients reconnect)
     }
     if (kept !== null) {
       kept.commit();
-      const user = config.users[0]!.username;
-      const password =
-        kept.printOnce !== null
-          ? `${kept.printOnce}   (generated on this first run and shown only now; its hash is kept in ${kept.file}, so it stays the same after restarts)`
-          : `the one printed on the first run (its hash is in ${kept.file}; delete that file and restart for a new one)`;
-      ctx.stdout.write(
-        `calgate is serving CalDAV at ${server.url}\n` +
-          `username: ${user}\n` +
-          `password: ${password}\n` +
-          `(set CALGATE_PASSWORD or write calgate.yaml to choose the password yourself)\n`,
-      );
+      ctx.stdout.write(passwordBanner(kept, server.url));
     }
 
     const live = new LiveServer(server, config, { startServer, configPath, env: ctx.env, logger });
