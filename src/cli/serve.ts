@@ -56,6 +56,21 @@ and sources included (the server restarts inside the process; clients reconnect)
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // SIGHUP reloads (below); one that arrives while starting is kept for then, rather than ending the process.
+    let live: LiveServer | null = null;
+    let hangupPending = false;
+    let fatal: Error | null = null;
+    const onHangup = (): void => {
+      if (live === null) {
+        hangupPending = true;
+        return;
+      }
+      void live.reload().catch((e: Error) => {
+        fatal = e;
+        wake?.();
+      });
+    };
+    process.on("SIGHUP", onHangup);
 
     let server: ServerHandle;
     try {
@@ -71,17 +86,12 @@ and sources included (the server restarts inside the process; clients reconnect)
       ctx.stdout.write(passwordBanner(kept, server.url));
     }
 
-    const live = new LiveServer(server, config, { startServer, configPath, env: ctx.env, logger });
-    let fatal: Error | null = null;
-    const onHangup = (): void =>
-      void live.reload().catch((e: Error) => {
-        fatal = e;
-        wake?.();
-      });
-    process.on("SIGHUP", onHangup);
+    live = new LiveServer(server, config, { startServer, configPath, env: ctx.env, logger });
+    if (hangupPending) onHangup();
 
     if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
     process.off("SIGHUP", onHangup);
+    process.on("SIGHUP", () => logger.warn("SIGHUP ignored: calgate is shutting down"));
     if (fatal !== null) {
       ctx.stderr.write(`calgate serve: after SIGHUP neither the new nor the previous configuration could be served: ${(fatal as Error).message}\n`);
       return 1;
@@ -92,7 +102,7 @@ and sources included (the server restarts inside the process; clients reconnect)
       process.exit(1);
     }, CLOSE_TIMEOUT_MS);
     timer.unref();
-    await live.close();
+    await (live as LiveServer).close();
     clearTimeout(timer);
     logger.info("stopped");
     return 0;
