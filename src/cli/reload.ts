@@ -65,6 +65,7 @@ export class LiveServer {
     try {
       this.server = await this.start(next);
       this.config = next;
+      logger.level = next.logging.level; // the one logger of the process follows logging.level too
       logger.info({ users: next.users.length, url: this.server.url }, "SIGHUP: configuration reloaded");
     } catch (e) {
       logger.error({ err: listenErrorMessage(e, next, configPath) ?? (e as Error).message }, "SIGHUP: the new configuration could not be served; serving the previous one again");
