@@ -7,18 +7,28 @@ RUN npm ci
 COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
-RUN npm run build && npm prune --omit=dev
+COPY docker/prune-native-build.sh ./docker/
+# Production dependencies only, and of the native sqlite3 module only its compiled .node file
+# (no object files, archives, makefiles or sources: the runtime image carries no build objects).
+RUN npm run build && npm prune --omit=dev && sh docker/prune-native-build.sh node_modules
 
 FROM node:22-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production CALGATE_HOST=0.0.0.0
+# 0.0.0.0: reachable through the published port. calgate warns at startup that this is plain HTTP;
+# put a TLS reverse proxy in front and set server.trustProxy (docs/SELF-HOSTING.md).
+ENV NODE_ENV=production CALGATE_HOST=0.0.0.0 CALGATE_PORT=5232
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json config.example.yaml ./
+# The data folder belongs to the image's "node" user (uid 1000); a bind-mounted host folder must be
+# writable by that uid (docs/SELF-HOSTING.md, "Docker").
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 VOLUME ["/app/data"]
 EXPOSE 5232
-HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:5232/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+# Probes the port calgate listens on: CALGATE_PORT (which a calgate.yaml uses as
+# port: ${CALGATE_PORT:-5232}); the start period covers migrations and the first listing.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.CALGATE_PORT||'5232')+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/cli/index.js"]
 CMD ["serve"]

@@ -268,6 +268,25 @@ export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) =
   }
 };
 
+/** `calgate import`: the same CalendarService and writer as a DAV PUT, so sourced calendars send imports upstream. */
+export const openCalendarWriter: import("./cli/contract.ts").OpenCalendarWriter = async (config, logger) => {
+  const db = await openDb(config.storage.filename);
+  const { calendars, engine, writer, service } = buildSync(config, db, logger);
+  await ensureLocalCalendars(config, calendars, logger);
+  return {
+    calendar: (owner, name) => service.calendar({ username: owner }, name),
+    calendarNames: async (owner) => (await service.calendars({ username: owner })).map((c) => c.name),
+    create: (owner, cal, name, ics) => service.put({ username: owner }, cal, name, ics, { ifMatch: null, ifNoneMatch: "*" }),
+    async close() {
+      await writer.idle();
+      engine.close();
+      writer.close();
+      await engine.idle();
+      await db.destroy();
+    },
+  };
+};
+
 /** `calgate auth <google|microsoft> <source-id>`: loaded on demand (the OAuth libraries stay out of `serve`). */
 export const runAuth: import("./cli/contract.ts").RunAuth = async (...args) => (await import("./cli/auth-run.ts")).runAuth(...args);
 

@@ -72,3 +72,16 @@ export interface ConflictLog {
   close(): Promise<void>;
 }
 export type OpenConflictLog = (config: Config, logger: Logger) => Promise<ConflictLog>;
+
+/** Client writes from the command line (`calgate import`), through the CalendarService and writer a DAV PUT uses. */
+export interface CalendarWriter {
+  /** The user's calendar by its URL name, or null. */
+  calendar(owner: string, name: string): Promise<import("../dav/service.ts").CalendarMeta | null>;
+  /** URL names of the user's calendars (for "no such calendar" messages). */
+  calendarNames(owner: string): Promise<string[]>;
+  /** A create (If-None-Match: *): stored, queued and sent upstream exactly as a client's PUT. */
+  create(owner: string, cal: import("../dav/service.ts").CalendarMeta, name: string, ics: string): Promise<import("../dav/service.ts").PutResult>;
+  /** Waits for writes to the upstreams (those past the write deadline stay queued for `serve`), then closes the database. */
+  close(): Promise<void>;
+}
+export type OpenCalendarWriter = (config: Config, logger: Logger) => Promise<CalendarWriter>;

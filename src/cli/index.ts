@@ -5,15 +5,17 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config/load.ts";
 import { auth } from "./auth.ts";
+import { backup } from "./backup.ts";
 import { checkConfig } from "./check-config.ts";
 import { conflicts } from "./conflicts.ts";
 import { commandHelp, commandUsage, HELP_OPTION, table, UsageError, type CliContext, type Command } from "./common.ts";
 import { hashPasswordCommand } from "./hash-password.ts";
+import { importCommand } from "./import.ts";
 import { rotateKey } from "./rotate-key.ts";
 import { serve } from "./serve.ts";
 import { sync } from "./sync.ts";
 
-export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, conflicts, hashPasswordCommand, rotateKey];
+export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, conflicts, backup, importCommand, hashPasswordCommand, rotateKey];
 
 export function topHelp(): string {
   return `calgate - one CalDAV endpoint for your Google, Microsoft 365 and CalDAV calendars

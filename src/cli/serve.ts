@@ -1,6 +1,10 @@
+import { plainHttpWarning } from "../config/exposure.ts";
 import { createLogger } from "../status/log.ts";
 import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } from "./common.ts";
 import type { ServerHandle, StartServer } from "./contract.ts";
+import { keepDefaultPassword, passwordBanner } from "./default-password.ts";
+import { listenErrorMessage } from "./listen-error.ts";
+import { LiveServer } from "./reload.ts";
 
 const CLOSE_TIMEOUT_MS = 15_000;
 
@@ -8,17 +12,29 @@ export const serve: Command = {
   name: "serve",
   summary: "Sync every source and serve CalDAV (default: http://127.0.0.1:5232/)",
   synopsis: "calgate serve [-c FILE]",
-  description: `Starts the gateway: serves CalDAV, /status, /events and /metrics, and keeps every source in sync.
+  description: `Starts the gateway and keeps every source in sync. It serves CalDAV under /dav/ (discovery at
+/.well-known/caldav), GET /healthz, GET /metrics (Prometheus), and, with Basic auth, the
+status feed GET /events (Server-Sent Events) and POST /sync (sync now); Google and Microsoft
+push notifications arrive at POST /hooks/google and /hooks/microsoft.
 Without a config file it runs the embedded default (SQLite at ./data/calgate.sqlite, one user
-with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (generated and printed
-once when unset), CALGATE_HOST, CALGATE_PORT, CALGATE_SECRET_KEY and CALGATE_LOG_LEVEL.
-SIGINT/SIGTERM stop it gracefully.`,
+with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (when unset, one is
+generated on the first run, printed once, and its hash kept in ./data/default-password.hash
+so it stays the same after restarts), CALGATE_HOST, CALGATE_PORT, CALGATE_SECRET_KEY and CALGATE_LOG_LEVEL.
+SIGINT/SIGTERM stop it gracefully. SIGHUP reads the config file again: a file with problems
+is refused (logged) and the running configuration kept; a valid one is served at once, users
+and sources included (the server restarts inside the process; clients reconnect).`,
   options: { config: CONFIG_OPTION },
   async run({ values, positionals }, ctx) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const { config, configPath, generatedPassword } = resolveConfig(values.config as string | undefined, ctx);
+    const resolved = resolveConfig(values.config as string | undefined, ctx);
+    const { configPath, generatedPassword } = resolved;
+    // The embedded default's generated password survives restarts (its hash is kept in the data folder).
+    const kept = generatedPassword !== null ? await keepDefaultPassword(resolved.config, generatedPassword) : null;
+    const config = kept?.config ?? resolved.config;
     const logger = createLogger(config.logging.level);
     if (configPath === null) logger.info("no config file; using the embedded default configuration");
+    const exposure = plainHttpWarning(config);
+    if (exposure !== null) logger.warn(exposure);
 
     const main = await importMain();
     const startServer = main?.startServer as StartServer | undefined;
@@ -40,25 +56,53 @@ SIGINT/SIGTERM stop it gracefully.`,
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // SIGHUP reloads (below); one that arrives while starting is kept for then, rather than ending the process.
+    let live: LiveServer | null = null;
+    let hangupPending = false;
+    let fatal: Error | null = null;
+    const onHangup = (): void => {
+      if (live === null) {
+        hangupPending = true;
+        return;
+      }
+      void live.reload().catch((e: Error) => {
+        fatal = e;
+        wake?.();
+      });
+    };
+    process.on("SIGHUP", onHangup);
 
-    const server: ServerHandle = await startServer(config, { configPath, generatedPassword, logger });
-    if (generatedPassword !== null) {
-      const user = config.users[0]!.username;
-      ctx.stdout.write(
-        `calgate is serving CalDAV at ${server.url}\n` +
-          `username: ${user}\n` +
-          `password: ${generatedPassword}   (generated for this run; set CALGATE_PASSWORD or write calgate.yaml to choose one)\n`,
-      );
+    let server: ServerHandle;
+    try {
+      server = await startServer(config, { configPath, generatedPassword: kept?.printOnce ?? null, logger });
+    } catch (e) {
+      const message = listenErrorMessage(e, config, configPath);
+      if (message === null) throw e;
+      ctx.stderr.write(`calgate serve: ${message}\n`);
+      return 1;
+    }
+    if (kept !== null) {
+      kept.commit();
+      ctx.stdout.write(passwordBanner(kept, server.url));
     }
 
+    live = new LiveServer(server, config, { startServer, configPath, env: ctx.env, logger });
+    if (hangupPending) onHangup();
+
     if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
+    process.off("SIGHUP", onHangup);
+    process.on("SIGHUP", () => logger.warn("SIGHUP ignored: calgate is shutting down"));
+    if (fatal !== null) {
+      ctx.stderr.write(`calgate serve: after SIGHUP neither the new nor the previous configuration could be served: ${(fatal as Error).message}\n`);
+      return 1;
+    }
     logger.info({ signal: stopRequested }, "shutting down");
     const timer = setTimeout(() => {
       logger.error("shutdown took too long; exiting");
       process.exit(1);
     }, CLOSE_TIMEOUT_MS);
     timer.unref();
-    await server.close();
+    await (live as LiveServer).close();
     clearTimeout(timer);
     logger.info("stopped");
     return 0;

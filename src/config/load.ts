@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from "yaml";
 import type { z } from "zod";
-import { ConfigSchema, SECRET_KEYS, type Config } from "./schema.ts";
+import { ConfigSchema, NEEDS_SECRET_KEY, SECRET_KEYS, type Config } from "./schema.ts";
 
 export type { Config } from "./schema.ts";
 
@@ -162,6 +162,7 @@ function parse(text: string, file: string, env: NodeJS.ProcessEnv, checkFiles: b
       for (const { path, message } of expandIssue(iss, data)) {
         const key = formatPath(path);
         if (failedPaths.has(key)) continue; // already reported as an unset variable
+        if (message === NEEDS_SECRET_KEY && failedPaths.has("secretKey")) continue; // the same: secretKey's variable is unset
         issues.push({ file, ...at(locate(doc, path)), key, message });
       }
     }

@@ -15,6 +15,9 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set(["password", "passwordHa
 
 const MiB = 1024 * 1024;
 
+/** The loader drops this issue when the secretKey line itself already failed (an unset ${VAR}): one problem, one message. */
+export const NEEDS_SECRET_KEY = "google and microsoft sources need secretKey (top level, at least 32 characters; it is unset or empty) to encrypt their tokens at rest";
+
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
@@ -400,10 +403,14 @@ export const ConfigSchema = z
   .strictObject({
     server: ServerSchema.prefault({}),
     storage: StorageSchema.prefault({}),
-    secretKey: secret("a secret key")
-      .min(32, { error: "expected a secret key of at least 32 characters (e.g. `openssl rand -base64 32`)" })
-      .optional()
-      .describe("Encrypts provider tokens at rest. Required when any google or microsoft source is configured. Use ${ENV_VAR}."),
+    // Empty counts as unset, so `${CALGATE_SECRET_KEY:-}` works until a source needs a key. One check
+    // (not non-empty and then long enough), so one problem gives one message.
+    secretKey: z
+      .preprocess(
+        (v) => (v === "" ? undefined : v),
+        z.string({ error: stringError("a secret key") }).min(32, { error: "expected a secret key of at least 32 characters (e.g. `openssl rand -base64 32`)" }).optional(),
+      )
+      .describe("Encrypts provider tokens at rest. Required when any google or microsoft source is configured; empty means unset. Use ${ENV_VAR}."),
     sync: SyncSchema.prefault({}),
     logging: LoggingSchema.prefault({}),
     push: PushSchema.prefault({}),
@@ -427,7 +434,7 @@ export const ConfigSchema = z
           });
       });
       if (needsKey && c.secretKey === undefined)
-        ctx.addIssue({ code: "custom", path: needsKey, message: "google and microsoft sources need secretKey (top level) to encrypt their tokens at rest" });
+        ctx.addIssue({ code: "custom", path: needsKey, message: NEEDS_SECRET_KEY });
     },
     { when: (p) => isRecord(p.value) },
   );

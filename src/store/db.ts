@@ -125,7 +125,6 @@ const WRITE_LOCK = 0x63616c67;
 /** The advisory lock key of migrations ("calm"). */
 const MIGRATION_LOCK = 0x63616c6d;
 
-
 export function isPostgres(db: Db): boolean {
   return (db.client as { dialect?: string }).dialect === "postgresql";
 }
@@ -136,9 +135,11 @@ export function insertedId(rows: unknown[]): number {
   return Number(typeof r === "object" && r !== null ? r.id : r);
 }
 
-export async function openDb(storage: StorageTarget): Promise<Db> {
+/** `migrate: false` opens the database as it is (a backup copies it without upgrading it first). */
+export async function openDb(storage: StorageTarget, opts: { migrate?: boolean } = {}): Promise<Db> {
   const target = typeof storage === "string" ? { client: "sqlite" as const, filename: storage } : storage;
   const db = target.client === "postgres" ? openPostgres(target.connection, target.poolMax ?? 10) : openSqlite(target.filename);
+  if (opts.migrate === false) return db;
   try {
     if (target.client === "postgres") await whileHoldingMigrationLock(target.connection, () => db.migrate.latest({ migrationSource }));
     else await db.migrate.latest({ migrationSource });

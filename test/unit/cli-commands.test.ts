@@ -38,6 +38,8 @@ const HELP: Record<string, RegExp[]> = {
   auth: [/Usage: calgate auth <google\|microsoft> <source-id>/, /-c, --config FILE/, /-u, --user USER/],
   sync: [/Usage: calgate sync --once \[source-id\]/, /--once/, /-c, --config FILE/],
   "hash-password": [/Usage: calgate hash-password/, /stdin/, /-h, --help/],
+  backup: [/Usage: calgate backup FILE \[-c FILE\]/, /while\s+`calgate serve` may keep serving/, /Restore:/, /-c, --config FILE/],
+  import: [/Usage: calgate import <calendar> FILE\.ics/, /one per UID/, /-u, --user USER/, /-c, --config FILE/],
 };
 
 describe("cli: help and usage errors", () => {

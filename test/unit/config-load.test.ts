@@ -264,7 +264,7 @@ describe("config: files", () => {
 
   test("config.example.yaml parses with the variables it references", () => {
     const text = readFileSync(new URL("../../config.example.yaml", import.meta.url), "utf8");
-    const vars = [...new Set([...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)\}/g)].map((m) => m[1]!))];
+    const vars = [...new Set([...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)(?::-)?\}/g)].map((m) => m[1]!))];
     assert.ok(vars.includes("ALICE_PASSWORD") && vars.includes("CALGATE_SECRET_KEY"), vars.join());
     const env = Object.fromEntries(vars.map((v) => [v, v === "CALGATE_SECRET_KEY" ? KEY : `value-of-${v}`]));
     const c = parseConfigText(text, "config.example.yaml", env);

@@ -1,12 +1,14 @@
-/** GET and HEAD of calendar objects (and a short description for collections). */
+/** GET and HEAD of calendar objects, of whole calendars (calendar-export.ts), and a short description for other collections. */
 import { notFound } from "../errors.ts";
 import type { DavContext, DavResponse } from "../context.ts";
 import type { Resolved } from "../resources.ts";
+import { exportCalendar } from "./calendar-export.ts";
 import type { MethodHandler } from "./registry.ts";
 
 async function read(ctx: DavContext, target: Resolved, head: boolean): Promise<DavResponse> {
   const res = target.resource;
   if (!res) throw notFound();
+  if (res.kind === "calendar") return exportCalendar(ctx, res.cal, head);
   if (res.kind !== "object") {
     const body = `calgate CalDAV ${res.kind} ${res.href}\nUse a CalDAV client (PROPFIND/REPORT) to read it.\n`;
     return { status: 200, headers: { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(body)) }, ...(head ? {} : { body }) };
