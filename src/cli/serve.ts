@@ -13,14 +13,18 @@ export const serve: Command = {
   summary: "Sync every source and serve CalDAV (default: http://127.0.0.1:5232/)",
   synopsis: "calgate serve [-c FILE]",
   description: `Starts the gateway and keeps every source in sync. It serves CalDAV under /dav/ (discovery at
-/.well-known/caldav), GET /healthz, GET /metrics (Prometheus), and, with Basic auth, the
-status feed GET /events (Server-Sent Events) and POST /sync (sync now); Google and Microsoft
-push notifications arrive at POST /hooks/google and /hooks/microsoft.
+/.well-known/caldav; WebDAV-Push registrations at POST on a calendar), GET /healthz, GET /metrics
+(Prometheus; behind a login with server.metricsAuth), and, with Basic auth, the status page
+GET /status and its data GET /status.json, the status feed GET /events (Server-Sent Events) and
+POST /sync (sync now); Google and Microsoft push notifications arrive at POST /hooks/google and
+/hooks/microsoft.
 Without a config file it runs the embedded default (SQLite at ./data/calgate.sqlite, one user
 with one local calendar) and honours CALGATE_USER, CALGATE_PASSWORD (when unset, one is
 generated on the first run, printed once, and its hash kept in ./data/default-password.hash
 so it stays the same after restarts), CALGATE_HOST, CALGATE_PORT, CALGATE_SECRET_KEY and CALGATE_LOG_LEVEL.
-SIGINT/SIGTERM stop it gracefully. SIGHUP reads the config file again: a file with problems
+SIGINT/SIGTERM stop it gracefully: new connections are refused, /events streams get a final
+server.closing event, requests and syncs in flight get 5 s (an unfinished sync resumes on the
+next start), and write-backs in flight are recorded before the database closes. SIGHUP reads the config file again: a file with problems
 is refused (logged) and the running configuration kept; a valid one is served at once, users
 and sources included (the server restarts inside the process; clients reconnect).`,
   options: { config: CONFIG_OPTION },

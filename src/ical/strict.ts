@@ -51,11 +51,15 @@ function checkLines(text: string): void {
   flush();
 }
 
-/** The first backslash that does not start one of the four TEXT escapes (escapes pair up left to right). */
+/**
+ * The first backslash that does not start one of the four TEXT escapes (escapes pair up left to
+ * right). `\"` is tolerated: Apple's published holiday calendars and old iCal exports have it, and
+ * `calgate import` of them must not fail (docs/NORMALISATION.md, "Tolerated").
+ */
 function badEscape(value: string): { index: number } | null {
   for (let i = 0; i < value.length; i++) {
     if (value[i] !== "\\") continue;
-    if (!"\\;,nN".includes(value[i + 1] ?? "x") || i + 1 >= value.length) return { index: i };
+    if (!"\\;,nN\"".includes(value[i + 1] ?? "x") || i + 1 >= value.length) return { index: i };
     i++;
   }
   return null;

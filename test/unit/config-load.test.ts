@@ -40,7 +40,7 @@ function assertIssue(err: ConfigError, line: number, key: string, message: RegEx
 describe("config: defaults", () => {
   test("a minimal file gets every default", () => {
     const c = parseConfigText(base(), "calgate.yaml", {});
-    assert.deepEqual(c.server, { host: "127.0.0.1", port: 5232, trustProxy: false, maxBodyBytes: 10 * 1024 * 1024, maxResourceBytes: 2 * 1024 * 1024 });
+    assert.deepEqual(c.server, { host: "127.0.0.1", port: 5232, trustProxy: false, metricsAuth: false, maxBodyBytes: 10 * 1024 * 1024, maxResourceBytes: 2 * 1024 * 1024 });
     assert.deepEqual(c.storage, { client: "sqlite", filename: "./data/calgate.sqlite" });
     assert.deepEqual(c.sync, { schedule: "*/5 * * * *", conflictPolicy: "merge", jitterSeconds: 30, writeDeadlineMs: 5000, timeoutMs: 30000 });
     assert.deepEqual(c.logging, { level: "info" });
