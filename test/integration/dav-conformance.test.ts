@@ -3,12 +3,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startInproc, dav, propsByHref, type DavReply, type InprocServer } from "../helpers/inproc.ts";
 import { child, elements, text } from "../../src/xml/tree.ts";
+import { C, hrefs, ics, query, report } from "../helpers/conformance.ts";
 
 const CAL = "/dav/calendars/alice/local-personal/";
-const C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"';
-const ics = (body: string): string => `BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//calgate test//EN\n${body.trim()}\nEND:VCALENDAR\n`.replace(/\n/g, "\r\n");
-const query = (filter: string, data = "<C:calendar-data/>") =>
-  `<C:calendar-query ${C}><D:prop><D:getetag/>${data}</D:prop><C:filter><C:comp-filter name="VCALENDAR">${filter}</C:comp-filter></C:filter></C:calendar-query>`;
 
 let s: InprocServer;
 before(async () => {
@@ -18,14 +15,6 @@ after(async () => {
   await s.stop();
 });
 
-async function report(path: string, body: string) {
-  const r = await dav(s.url, "REPORT", path, { headers: { depth: "1" }, body });
-  return r;
-}
-function hrefs(r: DavReply): string[] {
-  assert.equal(r.status, 207, r.body);
-  return [...propsByHref(r.xml()).keys()].sort();
-}
 const dataOf = (r: DavReply, href: string): string => text(propsByHref(r.xml()).get(href)!.props.get("{urn:ietf:params:xml:ns:caldav}calendar-data")!.el);
 
 describe("item 1 and 2 over HTTP: calendar-query and expand", () => {
@@ -40,22 +29,22 @@ describe("item 1 and 2 over HTTP: calendar-query and expand", () => {
   });
 
   test("is-not-defined VALARM excludes the event with an alarm", async () => {
-    const r = await report(base, query(`<C:comp-filter name="VEVENT"><C:comp-filter name="VALARM"><C:is-not-defined/></C:comp-filter></C:comp-filter>`, ""));
+    const r = await report(s.url, base, query(`<C:comp-filter name="VEVENT"><C:comp-filter name="VALARM"><C:is-not-defined/></C:comp-filter></C:comp-filter>`, ""));
     assert.deepEqual(hrefs(r), [base + "day.ics", base + "plain.ics"]);
   });
 
   test("a recurring VTODO's later instance matches a time-range", async () => {
-    const r = await report(base, query(`<C:comp-filter name="VTODO"><C:time-range start="20060116T110000Z" end="20060116T113000Z"/></C:comp-filter>`, ""));
+    const r = await report(s.url, base, query(`<C:comp-filter name="VTODO"><C:time-range start="20060116T110000Z" end="20060116T113000Z"/></C:comp-filter>`, ""));
     assert.deepEqual(hrefs(r), [base + "todo.ics"]);
   });
 
   test("a filter without a component type returns every object", async () => {
-    const r = await report(base, query("", ""));
+    const r = await report(s.url, base, query("", ""));
     assert.deepEqual(hrefs(r), ["alarm.ics", "day.ics", "plain.ics", "todo.ics"].map((n) => base + n));
   });
 
   test("expand returns a non-recurring timed or all-day event as itself", async () => {
-    const r = await report(base, query(`<C:comp-filter name="VEVENT"><C:time-range start="20060101T000000Z" end="20060201T000000Z"/></C:comp-filter>`,
+    const r = await report(s.url, base, query(`<C:comp-filter name="VEVENT"><C:time-range start="20060101T000000Z" end="20060201T000000Z"/></C:comp-filter>`,
       `<C:calendar-data><C:expand start="20060101T000000Z" end="20060201T000000Z"/></C:calendar-data>`));
     assert.deepEqual(hrefs(r), ["alarm.ics", "day.ics", "plain.ics"].map((n) => base + n));
     assert.match(dataOf(r, base + "plain.ics"), /BEGIN:VEVENT[\s\S]*DTSTART:20060104T160000Z[\s\S]*END:VEVENT/);
@@ -63,7 +52,7 @@ describe("item 1 and 2 over HTTP: calendar-query and expand", () => {
   });
 
   test("expand of the all-day event with a range that covers only its day", async () => {
-    const r = await report(base, query(`<C:comp-filter name="VEVENT"><C:time-range start="20060110T000000Z" end="20060111T000000Z"/></C:comp-filter>`,
+    const r = await report(s.url, base, query(`<C:comp-filter name="VEVENT"><C:time-range start="20060110T000000Z" end="20060111T000000Z"/></C:comp-filter>`,
       `<C:calendar-data><C:expand start="20060110T000000Z" end="20060111T000000Z"/></C:calendar-data>`));
     assert.deepEqual(hrefs(r), [base + "day.ics"]);
     assert.match(dataOf(r, base + "day.ics"), /BEGIN:VEVENT[\s\S]*SUMMARY:day/);
@@ -77,10 +66,10 @@ describe("item 1 and 2 over HTTP: calendar-query and expand", () => {
     assert.equal((await dav(s.url, "PUT", tz + "day.ics", { body: ics("BEGIN:VEVENT\nUID:tday\nDTSTAMP:20060101T000000Z\nDTSTART;VALUE=DATE:20060110\nDTEND;VALUE=DATE:20060111\nEND:VEVENT") })).status, 201);
     // Tokyo's 10 January is 9 January 15:00Z to 10 January 15:00Z.
     const range = `start="20060109T150000Z" end="20060109T230000Z"`;
-    const q = await report(tz, query(`<C:comp-filter name="VEVENT"><C:time-range ${range}/></C:comp-filter>`, `<C:calendar-data><C:expand ${range}/></C:calendar-data>`));
+    const q = await report(s.url, tz, query(`<C:comp-filter name="VEVENT"><C:time-range ${range}/></C:comp-filter>`, `<C:calendar-data><C:expand ${range}/></C:calendar-data>`));
     assert.deepEqual(hrefs(q), [tz + "day.ics"]);
     assert.match(dataOf(q, tz + "day.ics"), /BEGIN:VEVENT/);
-    const mg = await report(tz, `<C:calendar-multiget ${C}><D:prop><C:calendar-data><C:expand ${range}/></C:calendar-data></D:prop><D:href>${tz}day.ics</D:href></C:calendar-multiget>`);
+    const mg = await report(s.url, tz, `<C:calendar-multiget ${C}><D:prop><C:calendar-data><C:expand ${range}/></C:calendar-data></D:prop><D:href>${tz}day.ics</D:href></C:calendar-multiget>`);
     assert.match(dataOf(mg, tz + "day.ics"), /BEGIN:VEVENT/, "multiget returns the same instance");
   });
 });
@@ -88,7 +77,7 @@ describe("item 1 and 2 over HTTP: calendar-query and expand", () => {
 describe("item 3: errors with the right status and precondition", () => {
   const VALID_FILTER = "urn:ietf:params:xml:ns:caldav}valid-filter";
   const refused = async (filter: string, condition = VALID_FILTER) => {
-    const r = await report(CAL, query(filter, ""));
+    const r = await report(s.url, CAL, query(filter, ""));
     assert.equal(r.status, 403, `${filter}\n${r.body}`);
     assert.ok(r.body.includes(condition.split("}")[1]!) && r.body.includes(condition.split("}")[0]!), r.body);
   };
@@ -102,13 +91,13 @@ describe("item 3: errors with the right status and precondition", () => {
     await refused(`<C:comp-filter name="VEVENT"><C:prop-filter name="SUMMARY"><C:text-match negate-condition="maybe">x</C:text-match></C:prop-filter></C:comp-filter>`);
     await refused(`<C:comp-filter name="VEVENT" test="someof"/>`);
     await refused(`<C:comp-filter name="VEVENT"><C:prop-filter name="SUMMARY"><C:text-match collation="i;klingon">x</C:text-match></C:prop-filter></C:comp-filter>`, "urn:ietf:params:xml:ns:caldav}supported-collation");
-    const noFilter = await report(CAL, `<C:calendar-query ${C}><D:prop><D:getetag/></D:prop></C:calendar-query>`);
+    const noFilter = await report(s.url, CAL, `<C:calendar-query ${C}><D:prop><D:getetag/></D:prop></C:calendar-query>`);
     assert.equal(noFilter.status, 403);
     assert.match(noFilter.body, /valid-filter/);
   });
 
   test("X- components may nest anywhere", async () => {
-    const r = await report(CAL, query(`<C:comp-filter name="VEVENT"><C:comp-filter name="X-THING"><C:is-not-defined/></C:comp-filter></C:comp-filter>`, ""));
+    const r = await report(s.url, CAL, query(`<C:comp-filter name="VEVENT"><C:comp-filter name="X-THING"><C:is-not-defined/></C:comp-filter></C:comp-filter>`, ""));
     assert.equal(r.status, 207);
   });
 
