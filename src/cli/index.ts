@@ -11,11 +11,12 @@ import { conflicts } from "./conflicts.ts";
 import { commandHelp, commandUsage, HELP_OPTION, table, UsageError, type CliContext, type Command } from "./common.ts";
 import { hashPasswordCommand } from "./hash-password.ts";
 import { importCommand } from "./import.ts";
+import { migrate } from "./migrate.ts";
 import { rotateKey } from "./rotate-key.ts";
 import { serve } from "./serve.ts";
 import { sync } from "./sync.ts";
 
-export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, conflicts, backup, importCommand, hashPasswordCommand, rotateKey];
+export const COMMANDS: readonly Command[] = [serve, checkConfig, auth, sync, conflicts, backup, importCommand, migrate, hashPasswordCommand, rotateKey];
 
 export function topHelp(): string {
   return `calgate - one CalDAV endpoint for your Google, Microsoft 365 and CalDAV calendars

@@ -200,3 +200,9 @@ function openSqlite(filename: string): Db {
   });
   return db;
 }
+
+/** Names of the migrations the database has had, oldest first ([] for a new database). */
+export async function appliedMigrations(db: Db): Promise<string[]> {
+  if (!(await db.schema.hasTable("knex_migrations"))) return [];
+  return (await db("knex_migrations").orderBy("id").select("name")).map((r: { name: string }) => String(r.name));
+}
