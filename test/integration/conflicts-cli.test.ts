@@ -67,10 +67,23 @@ describe("calgate conflicts (CLI beside a running server)", () => {
   const upstream = new MemoryUpstream();
   const auth = basic("alice", "secret-a");
 
+  /**
+   * POST /sync, then waits until both the sync it asked for (reason "requested") and the server's
+   * start-up sync have finished, in whichever order they ran. Waiting for the first sync to finish
+   * was flaky in CI: the other one, run after it, pulled the upstream edit below before the client's
+   * PUT, which then met a stale gateway ETag (a plain 412, no conflict).
+   */
   async function syncNow(): Promise<void> {
     const mark = Number(((await db("status_events").max({ m: "id" }).first()) as { m: number | null }).m ?? 0);
     assert.equal((await dav(base, "POST", "/sync", { auth })).status, 202);
-    await until("a sync", async () => (await db("status_events").where("id", ">", mark).whereIn("type", ["sync.completed", "sync.failed"])).length > 0);
+    const finished = (rows: { type: string; payload: string }[], reason: string): boolean => {
+      const i = rows.findIndex((e) => e.type === "sync.started" && JSON.parse(e.payload).reason === reason);
+      return i >= 0 && rows.slice(i + 1).some((e) => e.type !== "sync.started");
+    };
+    await until("the requested and the start-up sync", async () => {
+      const rows = await db("status_events").whereIn("type", ["sync.started", "sync.completed", "sync.failed"]).orderBy("id");
+      return finished(rows.filter((e) => e.id > mark), "requested") && finished(rows, "startup");
+    });
   }
 
   before(async () => {
