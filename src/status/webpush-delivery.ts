@@ -18,6 +18,7 @@ import { dav } from "../xml/names.ts";
 import { el } from "../xml/tree.ts";
 import { serialize } from "../xml/build.ts";
 import { backoff } from "../sync/retry.ts";
+import { parseRetryAfter } from "../sources/timing.ts";
 import { guardedLookup, isPrivateAddress, PushAddressRefused } from "./push-address.ts";
 import type { WebPush, Withheld } from "./webpush.ts";
 
@@ -190,8 +191,7 @@ export class WebPushDelivery {
     } catch (e) {
       if (e instanceof WebPushError) {
         const status = e.statusCode;
-        const ra = Number(e.headers?.["retry-after"]);
-        const retryAfterMs = Number.isFinite(ra) && ra >= 0 ? ra * 1000 : null;
+        const retryAfterMs = parseRetryAfter(e.headers?.["retry-after"]);
         const kind = status === 404 || status === 410 ? "gone" : status === 429 || status >= 500 ? "retry" : "failed";
         return { kind, status, message: `push service answered ${status}`, retryAfterMs };
       }
