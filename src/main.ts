@@ -25,6 +25,8 @@ import { pushRoute, syncNowRoute } from "./http/routes.ts";
 import { SyncEngine } from "./sync/engine.ts";
 import { Writer } from "./sync/writer.ts";
 import { Scheduler } from "./sync/scheduler.ts";
+import { Liveness } from "./sync/liveness.ts";
+import { InstanceStore } from "./store/instances.ts";
 import { ADAPTERS, PUSH_PARSERS, type AdapterRegistry } from "./sources/registry.ts";
 import { ChannelStore } from "./store/channels.ts";
 import { configWarnings } from "./config/warnings.ts";
@@ -94,7 +96,9 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   const bus = new StatusBus(new StatusEventStore(db), log);
   // The engine owns source status; the catalog (made first) reaches it when an adapter reports a refresh.
   const catalog = new Catalog({ config, registry, calendars, objects, sources, secrets, onTokenRefresh: (owner, sourceId, ok, message) => engine.tokenRefreshed(owner, sourceId, ok, message), onWarning: (owner, sourceId, message) => engine.warned(owner, sourceId, message) });
-  const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy });
+  // Heartbeats of this process's holders, so another instance can take over what a dead one held.
+  const liveness = new Liveness(new InstanceStore(db), () => [engine.holder, writer.holder], log);
+  const writer = new Writer({ calendars, outbox, writeback, catalog, bus, log, deadlineMs: config.sync.writeDeadlineMs, policy: config.sync.conflictPolicy, liveness });
   // What a person needs to know per source (source.status events, /status.json).
   const states = new SourceStates({
     row: (owner, sourceId) => sources.get(owner, sourceId),
@@ -102,19 +106,19 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
     configured: (owner) => (config.users.find((u) => u.username === owner)?.sources ?? []).map((s) => ({ id: s.id, type: s.type, synced: s.type in registry })),
     warning: (owner, sourceId) => engine.warning(owner, sourceId),
   });
-  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, states, replay: (owner, sourceId) => writer.replay(owner, sourceId), ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
+  const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, states, replay: (owner, sourceId) => writer.replay(owner, sourceId), liveness, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
   const directory = sourceDirectory(config, registry);
   const plain = new StoreCalendarService(calendars, objects, directory, writer);
   const service = new MergedCalendarService(plain, calendars, new MergedStore(db), config, (f) => void bus.publish({ type: "merged.updated", owner: f.owner, source: "merged", calendar: f.merged, changed: f.changed }));
   // Mirror copies are written like a client's PUT/DELETE: queued for the target's upstream, sent by the writer.
   const mirrors = new MirrorRunner({ rules: mirrorRules(config), calendars, objects, service: plain, store: new MirrorStore(db), bus, log });
-  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, service, mirrors, states, changes: changeFeed(db) as ChangeFeed, follower: new MergedFollower(service, calendars, log) };
+  return { calendars, objects, outbox, conflicts, bus, catalog, engine, writer, liveness, service, mirrors, states, changes: changeFeed(db) as ChangeFeed, follower: new MergedFollower(service, calendars, log) };
 }
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(storageTarget(config.storage));
-  const { calendars, conflicts, bus, catalog, engine, writer, service, states, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
+  const { calendars, conflicts, bus, catalog, engine, writer, liveness, service, states, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
   for (const w of await mirrors.problems()) log.warn(w);
@@ -145,6 +149,7 @@ export const startServer: StartServer = async (config, opts) => {
   delivery.onOutcome = (outcome) => metrics.pushMessages.inc({ outcome });
   const streams = new EventStreams(bus);
   metrics.watchStreams(() => streams.stats());
+  metrics.watchScheduler(() => scheduler.load());
   const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
   const app = createApp({
     service,
@@ -173,6 +178,7 @@ export const startServer: StartServer = async (config, opts) => {
   follower.start(changes);
   const unwatchMirrors = mirrors.watch(changes);
   void mirrors.trigger(); // catch-up: what changed while calgate was not running
+  await liveness.start();
   scheduler.start();
   markReady(app);
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
@@ -197,6 +203,7 @@ export const startServer: StartServer = async (config, opts) => {
       writer.close();
       await engine.idle();
       await writer.idle(); // a sync still running would otherwise write to the closed database
+      await liveness.stop();
       await follower.close();
       unwatchMerged();
       await delivery.close();
@@ -243,8 +250,9 @@ async function startWebPush(config: Config, db: Db, log: Logger, rooms: { calend
 export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) => {
   const db = await openDb(storageTarget(config.storage));
   try {
-    const { calendars, engine, writer, mirrors } = buildSync(config, db, logger);
+    const { calendars, engine, writer, liveness, mirrors } = buildSync(config, db, logger);
     await ensureLocalCalendars(config, calendars, logger);
+    await liveness.start();
     const targets = engine.syncedSources(opts.username, sourceId);
     const results = [];
     for (const t of targets) results.push(await engine.syncSource(t.owner, t.source.id, { reason: "sync --once", waitForLease: true }));
@@ -262,6 +270,7 @@ export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) =
       if (m.errors > 0) logger.error(line, "mirror rule had errors");
       else logger.info(line, "mirror rule applied");
     }
+    await liveness.stop();
     return { ok: results.every((r) => r.ok) && applied.every((m) => m.errors === 0) };
   } finally {
     await db.destroy();

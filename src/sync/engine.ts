@@ -23,7 +23,8 @@ import { plan, SuspiciousEmptyUpstream, type Action, type Incoming, type Link } 
 import { objectWrite } from "./object-write.ts";
 import { backoffMs, SYNC_BACKOFF } from "./retry.ts";
 import type { Catalog } from "./catalog.ts";
-import { holderIsDeadHere, newHolder, retireHolder } from "./holders.ts";
+import { newHolder, retireHolder } from "./holders.ts";
+import { localLiveness, type HolderLiveness } from "./liveness.ts";
 
 export interface EngineDeps {
   catalog: Catalog;
@@ -42,6 +43,8 @@ export interface EngineDeps {
   db: Parameters<typeof applyPulled>[0];
   /** Sync lease lifetime (default LEASE_MS; tests shorten it). */
   leaseMs?: number;
+  /** Whether a lease's holder stopped (default: only processes on this machine are recognised). */
+  liveness?: HolderLiveness;
 }
 
 export interface ApplyStats {
@@ -75,8 +78,8 @@ export class IncompleteApply extends Error {
 
 /**
  * A sync lease runs out this long after its last renewal, and is renewed a third of that while its
- * sync runs: an instance that died (on any machine) is taken over within LEASE_MS; one on this
- * machine at once (holders.ts).
+ * sync runs: an instance that died (on any machine) is taken over within LEASE_MS, or once its
+ * heartbeat is stale (liveness.ts); one on this machine at once (holders.ts).
  */
 const LEASE_MS = 30_000;
 /** Stored as the calendar's version while a paged pull is between pages (never a provider's version). */
@@ -119,6 +122,12 @@ export class SyncEngine {
   async outboxDepth(): Promise<{ owner: string; source: string; pending: number }[]> {
     const pending = new Map((await this.d.outbox.pendingBySource()).map((r) => [`${r.owner}\u0000${r.source}`, r.pending]));
     return this.syncedSources().map(({ owner, source }) => ({ owner, source: source.id, pending: pending.get(`${owner}\u0000${source.id}`) ?? 0 }));
+  }
+
+  /** When a source's last sync (by any process on this database) ended, or null before its first. */
+  async lastSyncAt(owner: string, sourceId: string): Promise<number | null> {
+    const row = await this.d.sources.get(owner, sourceId);
+    return row?.last_sync_at == null ? null : Number(row.last_sync_at);
   }
 
   /** The warning an adapter gave during the current or last sync of a source (e.g. a sign-in expiring soon), or null. */
@@ -274,8 +283,8 @@ export class SyncEngine {
   /** Releases a lease whose holder was a process on this machine that no longer exists; true when it did. */
   private async releaseIfHolderDead(owner: string, sourceId: string): Promise<boolean> {
     const held = (await this.d.sources.get(owner, sourceId))?.lease_holder ?? null;
-    if (!holderIsDeadHere(held, this.holder)) return false;
-    await this.d.sources.release(owner, sourceId, held!);
+    if (held === null || !(await (this.d.liveness ?? localLiveness).isDead(held, this.holder))) return false;
+    await this.d.sources.release(owner, sourceId, held);
     this.d.log.warn({ owner, source: sourceId, holder: held }, "took over the sync lease of a process that no longer exists");
     return true;
   }

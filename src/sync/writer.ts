@@ -26,7 +26,8 @@ import { objectWrite } from "./object-write.ts";
 import { resolveConflict, type Resolution } from "./conflict.ts";
 import { retryDelayMs } from "./retry.ts";
 import type { Catalog } from "./catalog.ts";
-import { holderIsDeadHere, newHolder, retireHolder } from "./holders.ts";
+import { newHolder, retireHolder } from "./holders.ts";
+import { localLiveness, type HolderLiveness } from "./liveness.ts";
 
 export interface WriterDeps {
   calendars: CalendarStore;
@@ -37,6 +38,8 @@ export interface WriterDeps {
   log: Logger;
   deadlineMs: number;
   policy: ConflictPolicyName;
+  /** Whether a claim's holder stopped (default: only processes on this machine are recognised). */
+  liveness?: HolderLiveness;
 }
 
 /** What a client waiting on its write learns. */
@@ -166,9 +169,9 @@ export class Writer {
   }
 
   private async run(pending: OutboxRow): Promise<Step> {
-    // A claim left by a process that died (kill -9) is taken over at once: its write may or may not have
+    // A claim left by a process that died (kill -9 here; a stale heartbeat anywhere) is taken over: its write may or may not have
     // reached the upstream, which the replay settles (If-Match, then a look at what the upstream holds).
-    const takeOver = pending.claim_holder !== null && holderIsDeadHere(pending.claim_holder, this.holder);
+    const takeOver = pending.claim_holder !== null && (await (this.d.liveness ?? localLiveness).isDead(pending.claim_holder, this.holder));
     const row = await this.d.outbox.claim(pending.id, this.holder, CLAIM_MS, takeOver ? pending.claim_holder : null);
     if (!row) return "stop"; // another process is sending it
     const cal = await this.d.calendars.byId(row.calendar_id);
