@@ -140,6 +140,7 @@ export const SyncSchema = z
       .default("merge")
       .describe("How a change made on both sides is resolved: merge (field-level three-way merge), upstream-wins, client-wins, newest-wins. The losing version is always kept."),
     jitterSeconds: int(0, 3600).default(30).describe("Random delay up to this many seconds added to each scheduled poll, so sources are not hit all at once."),
+    concurrency: int(1, 256).default(8).describe("How many scheduled source syncs one calgate process runs at once; the others wait their turn (a requested sync does not wait)."),
     writeDeadlineMs: int(0, 120_000).default(5000).describe("How long a client's PUT/DELETE waits for the upstream before answering from the durable write queue."),
     timeoutMs: int(1000, 600_000).default(30_000).describe("Timeout for each request to an upstream provider."),
   })

@@ -89,6 +89,7 @@ export class Metrics {
   private readonly upstreamSeen = new Map<string, number>();
   private readonly rateSeen = { count: 0, ms: 0 };
   private sse: (() => { subscribers: number; dropped: number }) | null = null;
+  private scheduler: (() => { running: number; waiting: number }) | null = null;
   private readonly sseDroppedSeen = { n: 0 };
   private readonly unwatchHttp: () => void;
 
@@ -127,6 +128,17 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(self.sse?.().subscribers ?? 0);
+      },
+    });
+    new Gauge({
+      name: "calgate_scheduled_syncs",
+      help: "Scheduled source syncs of this process: running (holding one of sync.concurrency slots) or waiting for a slot",
+      labelNames: ["state"],
+      registers: [this.registry],
+      collect() {
+        const l = self.scheduler?.();
+        this.set({ state: "running" }, l?.running ?? 0);
+        this.set({ state: "waiting" }, l?.waiting ?? 0);
       },
     });
     new Counter({
@@ -178,6 +190,11 @@ export class Metrics {
       () => true,
       (e) => this.observe(e),
     );
+  }
+
+  /** Reads the scheduler's slots at scrape time (sync/scheduler's load()). */
+  watchScheduler(load: () => { running: number; waiting: number }): void {
+    this.scheduler = load;
   }
 
   /** Reads SSE subscriber counts at scrape time (http/sse's EventStreams). */

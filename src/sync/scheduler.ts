@@ -3,7 +3,13 @@
  * (`sync.jitterSeconds`) so they do not fire together; a failed source is retried on its own backoff
  * timer (exponential with jitter, Retry-After honoured) instead of waiting for the next tick; queued
  * writes are replayed on a short timer; POST /sync and start-up trigger a sync now. The engine keeps
- * one sync per source at a time.
+ * one sync per source at a time, across processes (the lease).
+ *
+ * Several instances on one database (issue 16) all tick: a scheduled start is skipped when the source
+ * was synced (by any instance) since that tick, so each tick syncs each source once, by whichever
+ * instance's jittered start came first. At most `sync.concurrency` scheduled syncs run at once per
+ * process, so thousands of sources do not open thousands of upstream requests and database
+ * transactions together; a requested sync (POST /sync, provider push) does not wait for that queue.
  */
 import { schedule, type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
@@ -19,6 +25,9 @@ export class Scheduler {
   private replayTimer: NodeJS.Timeout | null = null;
   private replaying: Promise<void> | null = null;
   private stopped = false;
+  /** Scheduled starts waiting for a free slot, oldest first, and how many run now. */
+  private readonly waiting: (() => void)[] = [];
+  private runningScheduled = 0;
 
   constructor(private readonly engine: SyncEngine, private readonly writer: Writer, private readonly config: Config, private readonly log: Logger) {}
 
@@ -36,16 +45,22 @@ export class Scheduler {
     if (this.replayTimer) clearInterval(this.replayTimer);
     for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
+    for (const release of this.waiting.splice(0)) release(); // they see `stopped` and return
     await this.replaying;
     await this.writer.idle();
   }
 
-  /** Syncs every source now (after jitter when `jitter`). */
-  private tick(reason: string, jitter = true): void {
+  /** Syncs every source now (after jitter when `jitter`), unless any instance synced it since `tickAt` (the cron's time). */
+  tick(reason: string, jitter = true, tickAt = Date.now()): void {
     for (const { owner, source } of this.engine.syncedSources()) {
       const delay = jitter ? Math.floor(Math.random() * this.config.sync.jitterSeconds * 1000) : 0;
-      this.later(owner, source.id, delay, reason);
+      this.later(owner, source.id, delay, reason, tickAt);
     }
+  }
+
+  /** Scheduled syncs of this process running now and waiting for a slot (/metrics, tests). */
+  load(): { running: number; waiting: number; timers: number } {
+    return { running: this.runningScheduled, waiting: this.waiting.length, timers: this.timers.size };
   }
 
   /** Sync one user's sources (or one of them) now; resolves with the results. */
@@ -62,16 +77,39 @@ export class Scheduler {
     return tick === null ? pending : Math.min(pending, tick);
   }
 
-  private later(owner: string, sourceId: string, delayMs: number, reason: string): void {
+  private later(owner: string, sourceId: string, delayMs: number, reason: string, tickAt: number | null = null): void {
     const key = `${owner}\u0000${sourceId}`;
     const existing = this.timers.get(key);
     if (existing) clearTimeout(existing.timer);
     const t = setTimeout(() => {
       this.timers.delete(key);
-      void this.run(owner, sourceId, reason);
+      void this.queued(owner, sourceId, reason, tickAt);
     }, delayMs);
     t.unref();
     this.timers.set(key, { timer: t, at: Date.now() + delayMs });
+  }
+
+  /** A scheduled or retried start: waits for a slot, then runs unless the tick's work was done meanwhile. */
+  private async queued(owner: string, sourceId: string, reason: string, tickAt: number | null): Promise<void> {
+    if (this.runningScheduled >= this.config.sync.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.runningScheduled++;
+    try {
+      if (this.stopped) return;
+      if (tickAt !== null) {
+        const last = await this.engine.lastSyncAt(owner, sourceId);
+        if (last !== null && last >= tickAt) {
+          this.log.debug({ owner, source: sourceId }, "already synced since this tick (by another instance); skipped");
+          return;
+        }
+      }
+      await this.run(owner, sourceId, reason);
+    } catch (e) {
+      this.log.warn({ owner, source: sourceId, err: (e as Error).message }, "scheduled sync could not start");
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.runningScheduled--;
+    }
   }
 
   private async run(owner: string, sourceId: string, reason: string): Promise<SyncResult> {

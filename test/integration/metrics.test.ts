@@ -89,6 +89,8 @@ users:
       assert.ok(value(m, "calgate_caldav_request_duration_seconds_bucket", { method: "PROPFIND", status: "207", le: "+Inf" })! >= 1);
       assert.equal(value(m, "calgate_caldav_requests_total", { method: "GET", status: "200" }), undefined, "/metrics itself is not CalDAV");
       assert.equal(value(m, "calgate_sse_subscribers", {}), 1);
+      assert.equal(value(m, "calgate_scheduled_syncs", { state: "waiting" }), 0);
+      assert.ok(value(m, "calgate_scheduled_syncs", { state: "running" }) !== undefined);
       assert.match(m, /# HELP calgate_webdav_push_messages_total WebDAV-Push messages to devices, by outcome/);
       assert.doesNotMatch(m, /alice/, "no username in the metrics");
     } finally {

@@ -42,7 +42,7 @@ describe("config: defaults", () => {
     const c = parseConfigText(base(), "calgate.yaml", {});
     assert.deepEqual(c.server, { host: "127.0.0.1", port: 5232, trustProxy: false, metricsAuth: false, maxBodyBytes: 10 * 1024 * 1024, maxResourceBytes: 2 * 1024 * 1024 });
     assert.deepEqual(c.storage, { client: "sqlite", filename: "./data/calgate.sqlite" });
-    assert.deepEqual(c.sync, { schedule: "*/5 * * * *", conflictPolicy: "merge", jitterSeconds: 30, writeDeadlineMs: 5000, timeoutMs: 30000 });
+    assert.deepEqual(c.sync, { schedule: "*/5 * * * *", conflictPolicy: "merge", jitterSeconds: 30, concurrency: 8, writeDeadlineMs: 5000, timeoutMs: 30000 });
     assert.deepEqual(c.logging, { level: "info" });
     assert.equal(c.secretKey, undefined);
     const src = c.users[0]!.sources[0]!;
