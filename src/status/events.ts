@@ -15,7 +15,8 @@ interface Base {
   readonly calendar?: string;
 }
 
-export interface SyncStarted extends Base { readonly type: "sync.started"; readonly reason: string }
+/** `instance`: the process that runs the sync ("host:pid:nonce"), which differs between instances on one database. */
+export interface SyncStarted extends Base { readonly type: "sync.started"; readonly reason: string; readonly instance?: string }
 export interface SyncCompleted extends Base {
   readonly type: "sync.completed";
   readonly calendars: number;

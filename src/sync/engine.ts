@@ -61,7 +61,7 @@ export interface SyncResult {
   ok: boolean;
   owner: string;
   source: string;
-  /** Another process held the source's lease and we did not wait. */
+  /** Another process held the source's lease and we did not wait (or had synced it since `unlessSyncedSince`). */
   busy?: boolean;
   calendars: number;
   stats: ApplyStats;
@@ -72,6 +72,14 @@ export interface SyncResult {
 }
 
 /** Some pulled changes could not be applied: the cursor stays, the sync is retried. */
+export interface SyncOptions {
+  reason: string;
+  /** Wait for another process's sync of the source to end instead of answering `busy`. */
+  waitForLease?: boolean;
+  /** A scheduled tick's time: nothing to do when any process finished a sync of the source since. */
+  unlessSyncedSince?: number;
+}
+
 export class IncompleteApply extends Error {
   override name = "IncompleteApply";
 }
@@ -150,7 +158,7 @@ export class SyncEngine {
   }
 
   /** One sync of one source. Concurrent calls in this process share a run (one more run is queued after a running one). */
-  syncSource(owner: string, sourceId: string, opts: { reason: string; waitForLease?: boolean }): Promise<SyncResult> {
+  syncSource(owner: string, sourceId: string, opts: SyncOptions): Promise<SyncResult> {
     const key = `${owner}\u0000${sourceId}`;
     const running = this.running.get(key);
     if (running) {
@@ -169,7 +177,7 @@ export class SyncEngine {
     return p;
   }
 
-  private async run(owner: string, sourceId: string, opts: { reason: string; waitForLease?: boolean }): Promise<SyncResult> {
+  private async run(owner: string, sourceId: string, opts: SyncOptions): Promise<SyncResult> {
     const started = Date.now();
     const stats = emptyStats();
     const src = this.d.catalog.source(owner, sourceId);
@@ -178,6 +186,11 @@ export class SyncEngine {
     if (!src || !adapter) return { ...base, ok: false, error: `source "${sourceId}" of ${owner} is not a synced source` };
     await this.d.sources.ensure(owner, sourceId, src.type);
     if (!(await this.lease(owner, sourceId, opts.waitForLease ?? false))) return { ...base, ok: true, busy: true };
+    if (opts.unlessSyncedSince != null && ((await this.lastSyncAt(owner, sourceId)) ?? -Infinity) >= opts.unlessSyncedSince) {
+      // Checked under the lease: another instance's sync that ended between the scheduler's look and our lease counts too.
+      await this.d.sources.release(owner, sourceId, this.holder);
+      return { ...base, ok: true, busy: true };
+    }
     const requestsBefore = adapter.requests;
     this.currentWarnings.delete(`${owner}\0${sourceId}`);
     const log = this.d.log.child({ owner, source: sourceId });
@@ -191,7 +204,7 @@ export class SyncEngine {
     }, Math.floor(leaseMs / 3));
     renewal.unref();
     try {
-      await this.d.bus.publish({ type: "sync.started", owner, source: sourceId, reason: opts.reason });
+      await this.d.bus.publish({ type: "sync.started", owner, source: sourceId, reason: opts.reason, instance: this.holder });
       await this.d.replay(owner, sourceId);
       const remote = await adapter.listCalendars(ctx);
       const pairs = await this.reconcileCalendars(owner, src, remote, log);

@@ -102,7 +102,7 @@ export class Scheduler {
           return;
         }
       }
-      await this.run(owner, sourceId, reason);
+      await this.run(owner, sourceId, reason, tickAt);
     } catch (e) {
       this.log.warn({ owner, source: sourceId, err: (e as Error).message }, "scheduled sync could not start");
     } finally {
@@ -112,8 +112,8 @@ export class Scheduler {
     }
   }
 
-  private async run(owner: string, sourceId: string, reason: string): Promise<SyncResult> {
-    const r = await this.engine.syncSource(owner, sourceId, { reason });
+  private async run(owner: string, sourceId: string, reason: string, tickAt: number | null = null): Promise<SyncResult> {
+    const r = await this.engine.syncSource(owner, sourceId, { reason, ...(tickAt !== null ? { unlessSyncedSince: tickAt } : {}) });
     if (!this.stopped && !r.ok && r.retryInMs != null) {
       this.log.info({ owner, source: sourceId, retryInMs: r.retryInMs }, "sync will be retried");
       this.later(owner, sourceId, r.retryInMs, "retry");

@@ -124,7 +124,7 @@ users:
     }
 
     // No overlapping syncs of the source: started and finished alternate (one dangling start at most: the killed one's).
-    const events = await db("status_events").whereIn("type", ["sync.started", "sync.completed", "sync.failed"]).orderBy("id").select("type");
+    const events = await db("status_events").whereIn("type", ["sync.started", "sync.completed", "sync.failed"]).orderBy("id").select("type", "payload");
     let open = 0;
     let overlaps = 0;
     for (const e of events) {
@@ -135,6 +135,9 @@ users:
     }
     assert.ok(overlaps <= 1, `${overlaps} syncs started while another was running (the killed process may leave one)`);
     assert.ok(events.length >= 6, `syncs ran (${events.length} events)`);
+    // Which process ran each sync is announced; the source was not synced by one instance only.
+    const runners = new Set(events.filter((e) => e.type === "sync.started").map((e) => String(JSON.parse(e.payload).instance ?? "")));
+    assert.ok(!runners.has(""), "every sync.started names its instance");
 
     await until("SSE on instance 2 shows syncs", async () => completedSeen >= 2, 20_000);
     // A write through instance 1 is announced (write.queued, published by instance 1) on instance 2's stream.
@@ -143,6 +146,6 @@ users:
     sse.abort();
     await reading;
     assert.ok(acknowledged.size >= 8, `writes were acknowledged (${acknowledged.size})`);
-    console.log(`failover: ${acknowledged.size} objects acknowledged through 3 instances (one killed with -9), all at Radicale; ${events.length} sync events, ${overlaps} overlapping start(s); SSE on a survivor saw ${completedSeen} sync.completed`);
+    console.log(`failover: ${acknowledged.size} objects acknowledged through 3 instances (one killed with -9), all at Radicale; ${events.length} sync events, ${overlaps} overlapping start(s); SSE on a survivor saw ${completedSeen} sync.completed; syncs run by ${runners.size} processes`);
   });
 });

@@ -133,3 +133,16 @@ test("a tick syncs each source once across instances: the one that comes second 
   await until("B synced every source", async () => idle(b!.scheduler) && (await lastSyncs()).every((t) => t >= next));
   assert.equal(b!.upstream.calls, SOURCES);
 });
+
+test("the check is repeated under the lease: a sync another instance finished after the scheduler looked is not repeated", async () => {
+  const [a, b] = instances;
+  const tickAt = Date.now();
+  // B's scheduler looked before A's sync ended (nothing since the tick yet), then A's sync ran to its end.
+  const r = await a!.sync.engine.syncSource("alice", "s0", { reason: "scheduled", unlessSyncedSince: tickAt });
+  assert.ok(r.ok && !r.busy, JSON.stringify(r));
+  const before = b!.upstream.calls;
+  const second = await b!.sync.engine.syncSource("alice", "s0", { reason: "scheduled", unlessSyncedSince: tickAt });
+  assert.equal(second.busy, true, "skipped under the lease");
+  assert.equal(b!.upstream.calls, before, "B made no upstream request");
+  assert.equal((await db("sources").where({ owner: "alice", id: "s0" }).first()).lease_holder, null, "the lease was given back");
+});
