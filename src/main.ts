@@ -136,6 +136,7 @@ export const startServer: StartServer = async (config, opts) => {
   const push = new PushChannels({
     catalog, calendars, channels: new ChannelStore(db), publicUrl: config.server.publicUrl ?? null, log,
     trigger: (owner, sourceId, reason) => void scheduler.trigger(owner, sourceId, reason),
+    othersAlive: () => liveness.othersAlive(),
   });
   await push.forgetOrphans();
   // After each successful sync of a source that can watch: its calendars have live push subscriptions.

@@ -64,6 +64,12 @@ export class Liveness implements HolderLiveness {
     return seen !== null && seen < Date.now() - (this.opts.staleMs ?? STALE_MS);
   }
 
+  /** Whether a process other than this one beat within STALE_MS (another instance, or a `calgate sync --once`). */
+  async othersAlive(): Promise<boolean> {
+    const mine = new Set(this.holders());
+    return (await this.store.live(Date.now() - (this.opts.staleMs ?? STALE_MS))).some((r) => !mine.has(r.holder));
+  }
+
   private beat(): Promise<void> {
     if (this.beating) return this.beating;
     this.beating = this.store

@@ -2,7 +2,9 @@
  * Provider push, when server.publicUrl is set: one subscription per calendar of every source whose
  * adapter can watch (Google channels today), opened after a successful sync, renewed a day before it
  * expires (a new subscription first, then the old one stopped: providers allow no renewal in place,
- * and an overlap is harmless), and stopped on shutdown. A notification names its subscription; its
+ * and an overlap is harmless), and stopped on shutdown unless another instance on the database is
+ * alive (subscriptions are in the database, shared by every instance: a rolling restart must not
+ * end them for the others). A notification names its subscription; its
  * secret is checked, and a change triggers a debounced sync of that source. Notifications are not
  * reliable (reference: some are dropped), so the scheduled poll stays as the backstop.
  */
@@ -27,6 +29,8 @@ export interface PushDeps {
   publicUrl: string | null;
   log: Logger;
   trigger(owner: string, sourceId: string, reason: string): void;
+  /** Whether another calgate process on this database is alive (liveness.ts); default: none. */
+  othersAlive?: () => Promise<boolean>;
   now?: () => number;
 }
 
@@ -143,12 +147,14 @@ export class PushChannels {
     }
   }
 
-  /** On shutdown: stop every subscription of this process's sources (best effort, bounded). */
+  /** On shutdown: stop every subscription of this process's sources (best effort, bounded), when no other instance is left. */
   async close(): Promise<void> {
     for (const t of this.debounce.values()) clearTimeout(t);
     this.debounce.clear();
     await Promise.allSettled([...this.busy.values()]);
-    if (this.d.publicUrl !== null) {
+    const shared = await (this.d.othersAlive?.() ?? Promise.resolve(false)).catch(() => false);
+    if (shared) this.d.log.info("push subscriptions kept at shutdown: another instance on this database receives them");
+    if (this.d.publicUrl !== null && !shared) {
       for (const c of await this.d.channels.all()) {
         if (this.d.catalog.source(c.owner, c.sourceId)) await this.stopOne(c);
       }

@@ -55,6 +55,9 @@ test("who is dead: a stale heartbeat on another machine, not a fresh one, an unk
   assert.equal(await live.isDead("far.example:2:0000bbbb", self), false, "beat a second ago");
   assert.equal(await live.isDead("never.example:3:0000cccc", self), false, "no heartbeat row: its lease or claim runs out on its own");
   assert.equal(await live.isDead(self, self), false);
+  assert.equal(await sync.liveness.othersAlive(), true, "far.example:2 beats: another instance is alive");
+  await store.remove(["far.example:2:0000bbbb"]);
+  assert.equal(await sync.liveness.othersAlive(), false, "only this process's own holders and a stale one are left");
   // This process's own rows are written at start and kept fresh.
   const mine = (await store.live(now - STALE_MS)).map((r) => r.holder);
   assert.ok(mine.includes(sync.engine.holder) && mine.includes(sync.writer.holder), JSON.stringify(mine));

@@ -14,7 +14,7 @@ import type { Catalog } from "../../src/sync/catalog.ts";
 import type { PushSubscription, RemoteCalendar, SourceAdapter } from "../../src/sources/adapter.ts";
 import { memoryContext } from "../helpers/memory-upstream.ts";
 
-async function world() {
+async function world(othersAlive = false) {
   const db = await openDb(":memory:");
   const calendars = new CalendarStore(db);
   const channels = new ChannelStore(db);
@@ -45,6 +45,7 @@ async function world() {
       triggered.push(`${owner}/${source} ${reason}`);
       fire?.();
     },
+    othersAlive: async () => othersAlive,
   });
   return { db, channels, push, opened, stopped, triggered, fired };
 }
@@ -86,5 +87,14 @@ test("subscriptions of a source no longer configured are forgotten at start-up (
   const push = new PushChannels({ catalog, calendars: new CalendarStore(w.db), channels: w.channels, publicUrl: "https://cal.example.com/", log: pino({ level: "silent" }), trigger: () => {} });
   await push.forgetOrphans();
   assert.equal(await w.channels.byId("orphan"), null);
+  await w.db.destroy();
+});
+
+test("with another instance alive on the database, shutdown keeps the subscriptions (the other one receives them)", async () => {
+  const w = await world(true);
+  await w.push.ensure("alice", "work");
+  await w.push.close();
+  assert.deepEqual(w.stopped, [], "nothing stopped");
+  assert.deepEqual((await w.channels.bySource("alice", "work")).map((c) => c.id), ["sub-1"], "still in the database");
   await w.db.destroy();
 });
