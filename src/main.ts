@@ -143,6 +143,7 @@ export const startServer: StartServer = async (config, opts) => {
   const unwatchPush = bus.subscribe(
     (e) => e.type === "sync.completed",
     (e) => void push.ensure(e.owner, e.source).catch((err: Error) => log.warn({ owner: e.owner, source: e.source, err: err.message }, "could not open push subscriptions; polling continues")),
+    { localOnly: true }, // by the instance that ran the sync: two instances would open two subscriptions
   );
   const { webPush, delivery, unwatchMerged } = await startWebPush(config, db, log, { calendars, service, changes, bus });
   const metrics = new Metrics();

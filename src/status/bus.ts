@@ -4,6 +4,7 @@
  * resume with Last-Event-ID across restarts), logged as a JSON line, and then delivered to
  * subscribers by a tailer that reads new rows (only in processes that serve SSE).
  */
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { StatusEventStore, StatusEventRow } from "../store/status-events.ts";
 import type { NewStatusEvent, StatusEvent } from "./events.ts";
@@ -14,7 +15,9 @@ export const KEEP_EVENTS = 20_000;
 const PRUNE_EVERY = 1000;
 
 export class StatusBus {
-  private readonly subs = new Set<{ accept: (e: StatusEvent) => boolean; f: (e: StatusEvent) => void }>();
+  private readonly subs = new Set<{ accept: (e: StatusEvent) => boolean; f: (e: StatusEvent) => void; localOnly: boolean }>();
+  /** Marks this process's events in status_events, so subscribers can tell them from other instances'. */
+  private readonly origin = randomUUID();
   private lastSeen = 0;
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
@@ -34,7 +37,7 @@ export class StatusBus {
   async publish(e: NewStatusEvent): Promise<StatusEvent> {
     const at = Date.now();
     const payload = { ...e, at: new Date(at).toISOString() };
-    const id = await this.store.insert(e.owner, e.type, payload, at);
+    const id = await this.store.insert(e.owner, e.type, payload, at, this.origin);
     const full = { ...payload, id: String(id) } as StatusEvent;
     this.log.info({ event: full }, e.type);
     if (++this.published % PRUNE_EVERY === 0) void this.store.prune(this.keep).catch(() => undefined);
@@ -42,8 +45,13 @@ export class StatusBus {
     return full;
   }
 
-  subscribe(accept: (e: StatusEvent) => boolean, f: (e: StatusEvent) => void): () => void {
-    const s = { accept, f };
+  /**
+   * Every event (from any process on the database) that `accept`s; with `localOnly`, only the events
+   * this process published: the follow-ups of a sync (mirror rules, push subscriptions, metrics)
+   * belong to the instance that ran it, not to every instance reading the event.
+   */
+  subscribe(accept: (e: StatusEvent) => boolean, f: (e: StatusEvent) => void, opts: { localOnly?: boolean } = {}): () => void {
+    const s = { accept, f, localOnly: opts.localOnly ?? false };
     this.subs.add(s);
     return () => void this.subs.delete(s);
   }
@@ -77,9 +85,10 @@ export class StatusBus {
           for (const r of rows) {
             this.lastSeen = r.id;
             const e = toEvent(r);
+            const local = r.origin === this.origin;
             for (const s of this.subs) {
               try {
-                if (s.accept(e)) s.f(e);
+                if ((local || !s.localOnly) && s.accept(e)) s.f(e);
               } catch (err) {
                 this.log.warn({ err: (err as Error).message }, "status subscriber failed");
               }

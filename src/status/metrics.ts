@@ -16,7 +16,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 /** What the sync metrics read; implemented by the bus, the engine and the outbox store (wired in main.ts). */
 export interface SyncMetricsSources {
-  bus: { subscribe(accept: (e: StatusEvent) => boolean, f: (e: StatusEvent) => void): () => void };
+  bus: { subscribe(accept: (e: StatusEvent) => boolean, f: (e: StatusEvent) => void, opts?: { localOnly?: boolean }): () => void };
   /** Upstream HTTP requests made so far by this process, per source (cumulative, retries included). */
   upstreamRequests(): Iterable<{ source: string; requests: number }>;
   /** Writes waiting for their upstream, per source (every synced source, 0 when none). */
@@ -186,9 +186,11 @@ export class Metrics {
   /** Starts counting sync activity from the status bus; returns the unsubscribe function. */
   watchSync(s: SyncMetricsSources): () => void {
     this.sync = s;
+    // This process's own events: with several instances, each counts what it did (Prometheus sums them).
     return s.bus.subscribe(
       () => true,
       (e) => this.observe(e),
+      { localOnly: true },
     );
   }
 

@@ -7,12 +7,14 @@ export interface StatusEventRow {
   type: string;
   payload: string;
   at: number;
+  /** The publishing process's bus (null for events from before migration 014). */
+  origin: string | null;
 }
 
 export class StatusEventStore {
   constructor(private readonly db: Db) {}
-  async insert(owner: string | null, type: string, payload: unknown, at: number): Promise<number> {
-    const id = insertedId(await this.db("status_events").insert({ owner, type, payload: JSON.stringify(payload), at }).returning("id"));
+  async insert(owner: string | null, type: string, payload: unknown, at: number, origin: string | null = null): Promise<number> {
+    const id = insertedId(await this.db("status_events").insert({ owner, type, payload: JSON.stringify(payload), at, origin }).returning("id"));
     return Number(id);
   }
   /** Every event after `id`, any owner, oldest first. */

@@ -76,6 +76,7 @@ export class MirrorRunner {
     const unbus = this.d.bus.subscribe(
       (e) => e.type === "sync.completed",
       (e) => this.trigger(this.d.rules.flatMap((r, i) => (r.owner === e.owner && (splitRef(r.from).source === e.source || splitRef(r.to).source === e.source) ? [i] : []))),
+      { localOnly: true }, // another instance's sync is followed up by that instance
     );
     return () => {
       unfeed();
