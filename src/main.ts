@@ -186,12 +186,12 @@ export const startServer: StartServer = async (config, opts) => {
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
   const handle: ServerHandle = {
     url,
+    changes,
     /**
      * Graceful shutdown: stop accepting; SSE streams get a final event; requests in flight and syncs in
      * flight get a grace period (then syncs are aborted: they resume from their last saved cursor);
      * write-backs in flight finish and are recorded in the outbox before the database closes.
      */
-    changes,
     async close() {
       streams.closeAll();
       const http = drain.close(SHUTDOWN_GRACE_MS);
