@@ -180,13 +180,18 @@ async function main(): Promise<void> {
     stops.push(() => google.close());
     const graph = await startGraphEmulator({ seed: 16, deviceCodeIntervalSec: 0 });
     stops.push(() => graph.close());
+    const step = (what: string, since: number): number => (log(`${what} in ${((Date.now() - since) / 1000).toFixed(1)} s`), Date.now());
+    let s0 = step("PostgreSQL, Radicale and the emulators started", t);
     await seedRadicale(rad);
+    s0 = step(`${USERS} Radicale calendars made (2 events each)`, s0);
     seedGoogle(google);
     seedGraph(graph);
+    s0 = step(`${USERS} Google and ${USERS} Outlook accounts seeded (2 events each)`, s0);
     // Named, so that the connection counts leave the driver's own out.
     const db = await openDb({ client: "postgres", connection: `${pgUrl}?application_name=scale-driver`, poolMax: 4 });
     stops.push(() => db.destroy());
     await storeSignIns(db, google, graph);
+    step(`${USERS} Google grants and ${USERS} Microsoft device-code sign-ins stored`, s0);
     const setupS = (Date.now() - t) / 1000;
     log(`set up ${USERS} users x 3 sources in ${setupS.toFixed(1)} s`);
 

@@ -15,6 +15,10 @@ import type { ServerHandle } from "../../src/cli/contract.ts";
 import { postgresMissing, startPostgres, type PgCluster } from "../helpers/postgres.ts";
 import { openDb, type Db } from "../../src/store/db.ts";
 import { req, syncCollection, vevent } from "../helpers/dav-world.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { FIXTURES_DIR } from "../helpers/fixtures.ts";
+import { PushServiceStub } from "../helpers/push-service.ts";
 
 const missing = postgresMissing();
 const WRITERS = 6;
@@ -26,16 +30,19 @@ describe("two instances on one PostgreSQL database", { skip: missing ?? false },
   let a: ServerHandle;
   let b: ServerHandle;
   let db: Db;
+  let stub: PushServiceStub;
   before(async () => {
     cluster = await startPostgres();
     url = await cluster.createDatabase("calgate");
+    stub = await PushServiceStub.start();
     const yaml = `server: { host: 127.0.0.1, port: 0 }
 storage: { client: postgres, connection: "${url}", poolMax: 5 }
 sync: { schedule: "0 0 1 1 *" }
+push: { allowPrivateEndpoints: true, caCert: ${stub.caCertPath} }
 users:
   - username: alice
     password: secret-a
-    sources: [ { id: home, type: local, calendars: [ { id: personal, name: Personal } ] } ]
+    sources: [ { id: home, type: local, calendars: [ { id: personal, name: Personal }, { id: pushed, name: Pushed } ] } ]
 `;
     const start = (): Promise<ServerHandle> => startServer(parseConfigText(yaml, "pg.yaml", {}), { configPath: null, generatedPassword: null, logger: pino({ level: process.env.TEST_LOG ?? "silent" }) });
     a = await start();
@@ -46,7 +53,26 @@ users:
     await a?.close();
     await b?.close();
     await db?.destroy();
+    await stub?.close();
     cluster?.stop();
+  });
+
+  test("a device registered for WebDAV-Push through one instance hears of changes made through the other, once each", async () => {
+    const cal = (s: ServerHandle): string => `${s.url.replace(/\/$/, "")}/dav/calendars/alice/home-pushed/`;
+    const sub = stub.subscribe();
+    const body = readFileSync(join(FIXTURES_DIR, "webdav-push/davx5-push-register.xml"), "utf8")
+      .replace("{{push-resource}}", sub.endpoint).replace("{{subscription-public-key}}", sub.p256dh).replace("{{auth-secret}}", sub.auth)
+      .replace("{{expires}}", new Date(Date.now() + 86_400_000).toUTCString());
+    const reg = await req(cal(a), "POST", body);
+    assert.equal(reg.status, 201, reg.body);
+    const tokenAfter = async (): Promise<string> => (await syncCollection(cal(a), "")).token;
+    for (const [i, via] of [b, a, b].entries()) {
+      assert.equal((await req(cal(via) + `push-${i}.ics`, "PUT", vevent(`push-${i}`, `push ${i}`))).status, 201);
+      const m = await stub.next(sub.id, { skip: i });
+      assert.match(m.body, new RegExp(`<[^>]*sync-token>${(await tokenAfter()).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}<`), `message ${i} carries the token after change ${i}`);
+    }
+    assert.equal(stub.received(sub.id).length, 3, "one message per change, sent by the instance that made it");
+    assert.deepEqual(stub.errors, []);
   });
 
   test("concurrent writers through both instances; a sync-collection follower misses nothing", async () => {
@@ -88,8 +114,8 @@ users:
       for (const [name, etag] of acknowledged) assert.equal((await req(cal(s) + name, "GET")).headers.get("etag"), etag, `${name}: the last acknowledged write is served`);
     }
     assert.deepEqual([...replica.keys()].sort(), [...acknowledged.keys()].sort(), `the follower (${rounds} rounds) saw every object`);
-    const seqs = (await db("changes").orderBy("seq").select("seq")).map((r) => Number(r.seq));
     const calRow = await db("calendars").where({ name: "home-personal" }).first();
+    const seqs = (await db("changes").where({ calendar_id: calRow.id }).orderBy("seq").select("seq")).map((r) => Number(r.seq));
     assert.equal(Number(calRow.sync_seq), WRITERS * WRITES_EACH, "one sequence number per write, none skipped or reused");
     assert.equal(seqs.length, WRITERS * 5);
     assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), "the change log's sequences are strictly increasing");
