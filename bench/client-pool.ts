@@ -65,7 +65,7 @@ export class ClientPool {
     const conns = Array.from({ length: n }, (_, k) => Math.floor(concurrency / n) + (k < concurrency % n ? 1 : 0));
     const cpu0 = cpuMs(pid);
     const t0 = performance.now();
-    const parts = await Promise.all(conns.map((c, k) => this.procs[k]!.call<Sized>({ type: "run", op, concurrency: c, durationMs, minRequests: c })));
+    const parts = await Promise.all(conns.map((c, k) => this.procs[k]!.call<Sized>({ type: "run", op, concurrency: c, durationMs, minRequests: c, slot: k, slots: n })));
     const wallMs = performance.now() - t0;
     const cpu1 = cpuMs(pid);
     return merge(parts, concurrency, wallMs, cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined);

@@ -9,7 +9,8 @@ import { operation, SnapshotState, type OpName, type Operation, type StateSnapsh
 
 export type ToClient =
   | { type: "state"; id: number; snap: StateSnapshot; auth: string }
-  | { type: "run"; id: number; op: OpName; concurrency: number; durationMs: number; minRequests: number }
+  /** slot k of n: this process's place among the phase's processes (staggers which answers it checks). */
+  | { type: "run"; id: number; op: OpName; concurrency: number; durationMs: number; minRequests: number; slot: number; slots: number }
   | { type: "finish"; id: number; op: OpName }
   | { type: "exit" };
 export type FromClient = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
@@ -36,7 +37,8 @@ async function handle(m: ToClient): Promise<unknown> {
       return undefined;
     case "run": {
       const op = opFor(m.op);
-      return runLoad(client!, { concurrency: m.concurrency, durationMs: m.durationMs, minRequests: m.minRequests, make: op.make, check: op.check, after: op.after, checkEvery: op.checkEvery });
+      const checkOffset = Math.floor((m.slot * op.checkEvery) / m.slots);
+      return runLoad(client!, { concurrency: m.concurrency, durationMs: m.durationMs, minRequests: m.minRequests, make: op.make, check: op.check, after: op.after, checkEvery: op.checkEvery, checkOffset });
     }
     case "finish":
       await opFor(m.op).finish?.((r) => client!.request(r));
