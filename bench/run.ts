@@ -88,43 +88,46 @@ const log = (...a: unknown[]): void => console.error(`[bench ${new Date().toISOS
 async function measureOps(t: BenchTarget, st: CalendarState): Promise<Partial<Record<OpName, OpResult>>> {
   const client = new Client(t.auth, 16);
   await readTokens(st, (r) => client.request(r));
-  const pool = new ClientPool(CLIENT_PROCS);
-  await pool.setState((putBase) => st.snapshot(putBase), t.auth);
   const out: Partial<Record<OpName, OpResult>> = {};
-  for (const opName of SELECTED_OPS) {
-    const op = operation(opName, st, { thorough: true });
-    let wrong: string | null = null;
-    let error: string | null = null;
-    // Warm-up: two requests, each fully checked.
-    for (let i = 0; i < 2; i++) {
-      const req = op.make(1_000_000 + i);
-      try {
-        const res = await client.request(req);
-        op.after?.(req, res);
-        const why = op.check(res, req);
-        if (why) wrong ??= `warm-up: ${why}`;
-      } catch (e) {
-        error ??= `warm-up: ${(e as Error).message}`;
+  const pool = new ClientPool(CLIENT_PROCS);
+  try {
+    await pool.setState((putBase) => st.snapshot(putBase), t.auth);
+    for (const opName of SELECTED_OPS) {
+      const op = operation(opName, st, { thorough: true });
+      let wrong: string | null = null;
+      let error: string | null = null;
+      // Warm-up: two requests, each fully checked.
+      for (let i = 0; i < 2; i++) {
+        const req = op.make(1_000_000 + i);
+        try {
+          const res = await client.request(req);
+          op.after?.(req, res);
+          const why = op.check(res, req);
+          if (why) wrong ??= `warm-up: ${why}`;
+        } catch (e) {
+          error ??= `warm-up: ${(e as Error).message}`;
+        }
       }
+      const stats: LoadStats[] = [];
+      for (const c of CONCURRENCY) {
+        const s = await pool.run(opName, c, DURATION_MS, t.pid);
+        if (s.wrong > 0) wrong ??= `c=${c}: ${s.wrong}/${s.checked} checked answers wrong, first: ${s.firstWrong}`;
+        if (s.errors > 0) error ??= `c=${c}: ${s.errors} errors, first: ${s.firstError}`;
+        stats.push(s);
+      }
+      await op.finish?.((r) => client.request(r));
+      await pool.finish(opName);
+      const r: OpResult = { c1: stats[0]!, c8: stats[1]!, wrong, error };
+      if (opName === "query-month") r.note = `${st.expectedMonth().definite.size} expected matches`;
+      out[opName] = r;
+      log(
+        `  ${t.name} ${opName.padEnd(20)} c1 ${fmtNum(r.c1.rps)} req/s p50 ${r.c1.p50} ms ${cpuNote(r.c1)} | c8 ${fmtNum(r.c8.rps)} req/s p50 ${r.c8.p50} p99 ${r.c8.p99} ms ${cpuNote(r.c8)}${wrong ? "  WRONG: " + wrong : ""}${error ? "  ERROR: " + error : ""}`,
+      );
     }
-    const stats: LoadStats[] = [];
-    for (const c of CONCURRENCY) {
-      const s = await pool.run(opName, c, DURATION_MS, t.pid);
-      if (s.wrong > 0) wrong ??= `c=${c}: ${s.wrong}/${s.checked} checked answers wrong, first: ${s.firstWrong}`;
-      if (s.errors > 0) error ??= `c=${c}: ${s.errors} errors, first: ${s.firstError}`;
-      stats.push(s);
-    }
-    await op.finish?.((r) => client.request(r));
-    await pool.finish(opName);
-    const r: OpResult = { c1: stats[0]!, c8: stats[1]!, wrong, error };
-    if (opName === "query-month") r.note = `${st.expectedMonth().definite.size} expected matches`;
-    out[opName] = r;
-    log(
-      `  ${t.name} ${opName.padEnd(20)} c1 ${fmtNum(r.c1.rps)} req/s p50 ${r.c1.p50} ms ${cpuNote(r.c1)} | c8 ${fmtNum(r.c8.rps)} req/s p50 ${r.c8.p50} p99 ${r.c8.p99} ms ${cpuNote(r.c8)}${wrong ? "  WRONG: " + wrong : ""}${error ? "  ERROR: " + error : ""}`,
-    );
+  } finally {
+    pool.close();
+    client.close();
   }
-  pool.close();
-  client.close();
   return out;
 }
 
