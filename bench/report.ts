@@ -105,7 +105,7 @@ export function evaluate(all: AllResults, shape: RunShape): Target[] {
     out.push({
       target: `${op}: >= 10x the faster correct peer at c=8, correct`,
       status: !anyPeer || !best ? "n/a" : ok ? "met" : "missed",
-      measured: `${fmtNum(o.c8.rps)} vs ${best ? `${fmtNum(best.rps)} (${best.name})` : "no correct peer"} req/s = ${fmtX(r)}${o.wrong ? "; WRONG: " + o.wrong : ""}${o.error ? "; ERROR: " + o.error : ""}${bound}${sizeNote}`,
+      measured: `${fmtNum(o.c8.rps)} vs ${best ? `${fmtNum(best.rps)} (${best.name})` : anyPeer ? "no correct peer" : "no peer in this run"} req/s = ${fmtX(r)}${o.wrong ? "; WRONG: " + o.wrong : ""}${o.error ? "; ERROR: " + o.error : ""}${bound}${sizeNote}`,
     });
   }
   for (const op of ["propfind-d0-getctag", "sync-empty-delta"] as const) {
@@ -173,7 +173,7 @@ export function scalingTable(r: ServerResult): string {
     rows.push(["  query-month: ms per matched object", ...sizes.map((s) => fmtNum(p50(s, "query-month") / matches(s))), fmtX(p50(last, "query-month") / matches(last) / (p50(first, "query-month") / matches(first)))]);
   }
   rows.push(["VmHWM MB after this size", ...sizes.map((s) => String(s.rss.hwmMB)), "-"]);
-  return table(["p50 ms at c=1", ...sizes.map((s) => `${s.events} events`), `${last.events / first.events}x events`], rows);
+  return table(["p50 ms at c=1", ...sizes.map((s) => `${s.events} events`), `growth (${fmtNum(last.events / first.events)}x events)`], rows);
 }
 
 /** Where each phase's CPU went: server / client (all processes), % of one core, and the busiest client process. */
