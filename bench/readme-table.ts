@@ -85,6 +85,9 @@ export function scaling(j: RunJson): string {
     ...sizes.map((s) => (s.ops[op] ? `${s.ops[op]!.c1.p50}${s.ops[op]!.wrong ? " WRONG" : ""}` : "-")),
     fmtX((last.ops[op]?.c1.p50 ?? NaN) / (first.ops[op]?.c1.p50 ?? NaN)),
   ]);
+  const matches = (s: (typeof sizes)[number]): number => Number(/^(\d+)/.exec(s.ops["query-month"]?.note ?? "")?.[1] ?? NaN);
+  const perMatch = (s: (typeof sizes)[number]): number => (s.ops["query-month"]?.c1.p50 ?? NaN) / matches(s);
+  if (sizes.some((s) => s.ops["query-month"])) rows.push(["one-month query, ms per matched object", ...sizes.map((s) => fmtNum(perMatch(s))), fmtX(perMatch(last) / perMatch(first))]);
   rows.push(["peak RSS MB (VmHWM) after this size", ...sizes.map((s) => String(s.rss.hwmMB)), "-"]);
   return [
     `calgate scaling, p50 ms at c=1 (${provenance(j)}). The one-month query's answer grows with the calendar (about a tenth of it).`,
