@@ -2,9 +2,8 @@
  * The benchmarked operations: each builds its request(s) and checks an answer against what the
  * benchmark knows the calendar holds (the generator's events and their instance lists).
  */
-import { parseXml } from "../src/xml/parse.ts";
-import { child, elements, text, type XmlElement } from "../src/xml/tree.ts";
 import type { Clark } from "../src/xml/names.ts";
+import { parseMultistatusFull, readMultistatus, scanDisagrees, type Multistatus, type MsResponse } from "./multistatus.ts";
 import { expectedInRange, generateEvent, QUERY_MONTH, type BenchEvent } from "./generate.ts";
 import type { Req, Res } from "./http.ts";
 
@@ -23,36 +22,9 @@ export const OP_LABEL: Record<OpName, string> = {
   put: "PUT new object",
 };
 
-const D = (l: string): Clark => `{DAV:}${l}`;
 const C = (l: string): Clark => `{urn:ietf:params:xml:ns:caldav}${l}`;
 const CS = (l: string): Clark => `{http://calendarserver.org/ns/}${l}`;
-const BIG = { maxDepth: 64, maxElements: 50_000_000 };
-
-export interface MsResponse {
-  href: string;
-  status: number | null;
-  props: Map<Clark, { status: number; el: XmlElement }>;
-}
-const statusCode = (s: string): number => Number(/HTTP\/\S+\s+(\d{3})/.exec(s)?.[1] ?? NaN);
-
-export function parseMultistatus(body: string): { responses: MsResponse[]; syncToken: string | null } {
-  const root = parseXml(body, BIG);
-  if (root.name !== D("multistatus")) throw new Error(`not a multistatus: ${root.name}`);
-  const responses: MsResponse[] = [];
-  for (const r of elements(root, D("response"))) {
-    const hrefEl = child(r, D("href"));
-    const st = child(r, D("status"));
-    const props = new Map<Clark, { status: number; el: XmlElement }>();
-    for (const ps of elements(r, D("propstat"))) {
-      const code = statusCode(text(child(ps, D("status")) ?? { name: D("status"), attrs: {}, children: [] }));
-      const prop = child(ps, D("prop"));
-      if (prop) for (const p of elements(prop)) props.set(p.name, { status: code, el: p });
-    }
-    responses.push({ href: hrefEl ? text(hrefEl).trim() : "", status: st ? statusCode(text(st)) : null, props });
-  }
-  const tok = child(root, D("sync-token"));
-  return { responses, syncToken: tok ? text(tok).trim() : null };
-}
+const D = (l: string): Clark => `{DAV:}${l}`;
 
 /** Decoded path of an href (absolute or not), without a trailing slash. */
 function hrefPath(href: string): string {
@@ -66,8 +38,41 @@ const lastSegment = (href: string): string => {
   return p.slice(p.lastIndexOf("/") + 1);
 };
 
+/** What an operation needs to know about the calendar it runs against (in the runner or a client process). */
+export interface OpState {
+  readonly calendarUrl: string;
+  readonly server: string;
+  readonly names: readonly string[];
+  readonly syncToken: string;
+  readonly ctag: string;
+  uidOf(name: string): string | undefined;
+  expectedMonth(): { definite: Set<string>; ambiguous: Set<string> };
+  /** Fresh events for the PUT operation: generator indexes far beyond any loaded size, never reused. */
+  nextPutEvent(): BenchEvent;
+}
+
+/** An OpState as plain data, sent to the client processes (client-pool.ts). */
+export interface StateSnapshot {
+  calendarUrl: string;
+  seed: number;
+  server: string;
+  names: string[];
+  uids: string[];
+  syncToken: string;
+  ctag: string;
+  expectedMonth: { definite: string[]; ambiguous: string[] };
+  /** First generator index of this holder's PUT events (each client process gets its own range). */
+  putBase: number;
+}
+
+/** Members of a multistatus (the collection's own response left out). */
+export function members(st: Pick<OpState, "calendarUrl">, responses: MsResponse[]): MsResponse[] {
+  const self = hrefPath(st.calendarUrl);
+  return responses.filter((r) => hrefPath(r.href) !== self);
+}
+
 /** What the benchmark knows about one server's calendar while measuring it. */
-export class CalendarState {
+export class CalendarState implements OpState {
   readonly present = new Map<string, BenchEvent>();
   names: string[] = [];
   syncToken = "";
@@ -79,26 +84,64 @@ export class CalendarState {
     readonly seed: number,
     readonly server: string,
   ) {}
-  get calendarPath(): string {
-    return hrefPath(this.calendarUrl);
-  }
   add(evs: Iterable<BenchEvent>): void {
     for (const e of evs) this.present.set(e.name, e);
     this.names = [...this.present.keys()];
     this.expected = null;
   }
+  uidOf(name: string): string | undefined {
+    return this.present.get(name)?.uid;
+  }
   expectedMonth(): { definite: Set<string>; ambiguous: Set<string> } {
     this.expected ??= expectedInRange(this.present.values(), QUERY_MONTH.start, QUERY_MONTH.end);
     return this.expected;
   }
-  /** Fresh events for the PUT operation: generator indexes far beyond any loaded size, never reused. */
   nextPutEvent(): BenchEvent {
     return generateEvent(this.seed, 50_000_000 + this.putCounter++);
   }
-  /** Members of a multistatus (the collection's own response left out). */
-  members(responses: MsResponse[]): MsResponse[] {
-    const self = this.calendarPath;
-    return responses.filter((r) => hrefPath(r.href) !== self);
+  snapshot(putBase: number): StateSnapshot {
+    const e = this.expectedMonth();
+    return {
+      calendarUrl: this.calendarUrl,
+      seed: this.seed,
+      server: this.server,
+      names: this.names,
+      uids: this.names.map((n) => this.present.get(n)!.uid),
+      syncToken: this.syncToken,
+      ctag: this.ctag,
+      expectedMonth: { definite: [...e.definite], ambiguous: [...e.ambiguous] },
+      putBase,
+    };
+  }
+}
+
+/** The OpState of a client process, rebuilt from a snapshot. */
+export class SnapshotState implements OpState {
+  readonly calendarUrl: string;
+  readonly server: string;
+  readonly names: string[];
+  readonly syncToken: string;
+  readonly ctag: string;
+  private readonly uids = new Map<string, string>();
+  private readonly expected: { definite: Set<string>; ambiguous: Set<string> };
+  private putCounter = 0;
+  constructor(private readonly snap: StateSnapshot) {
+    this.calendarUrl = snap.calendarUrl;
+    this.server = snap.server;
+    this.names = snap.names;
+    this.syncToken = snap.syncToken;
+    this.ctag = snap.ctag;
+    snap.names.forEach((n, i) => this.uids.set(n, snap.uids[i]!));
+    this.expected = { definite: new Set(snap.expectedMonth.definite), ambiguous: new Set(snap.expectedMonth.ambiguous) };
+  }
+  uidOf(name: string): string | undefined {
+    return this.uids.get(name);
+  }
+  expectedMonth(): { definite: Set<string>; ambiguous: Set<string> } {
+    return this.expected;
+  }
+  nextPutEvent(): BenchEvent {
+    return generateEvent(this.snap.seed, this.snap.putBase + this.putCounter++);
   }
 }
 
@@ -133,11 +176,21 @@ export interface Operation {
   finish?(request: (r: Req) => Promise<Res>): Promise<void>;
 }
 
-export function operation(op: OpName, st: CalendarState): Operation {
+/**
+ * `thorough`: read answers with the project's XML parser and also check that the fast scan reads
+ * them the same way (the warm-up requests); otherwise with the fast scan (under load; multistatus.ts).
+ */
+export function operation(op: OpName, st: OpState, opts: { thorough?: boolean } = {}): Operation {
   const url = st.calendarUrl;
+  const parseMultistatus = (body: string): Multistatus => {
+    if (!opts.thorough) return readMultistatus(body);
+    const diff = scanDisagrees(body);
+    if (diff !== null) throw new Error(`the benchmark's fast multistatus scan disagrees with the XML parser: ${diff}`);
+    return parseMultistatusFull(body);
+  };
   const hasEtag = (r: MsResponse): boolean => {
     const p = r.props.get(D("getetag"));
-    return p !== undefined && p.status === 200 && text(p.el).trim() !== "";
+    return p !== undefined && p.status === 200 && p.text.trim() !== "";
   };
   switch (op) {
     case "propfind-d1-getetag":
@@ -146,7 +199,7 @@ export function operation(op: OpName, st: CalendarState): Operation {
         make: () => ({ method: "PROPFIND", url, headers: { ...XML, depth: "1" }, body: PROPFIND_ETAG }),
         check(res) {
           if (res.status !== 207) return `status ${res.status}`;
-          const m = st.members(parseMultistatus(res.body).responses);
+          const m = members(st, parseMultistatus(res.body).responses);
           if (!m.every(hasEtag)) return "a member without getetag";
           return setDiff(new Set(m.map((r) => lastSegment(r.href))), new Set(st.names));
         },
@@ -179,8 +232,8 @@ export function operation(op: OpName, st: CalendarState): Operation {
             const name = lastSegment(r.href);
             const data = r.props.get(C("calendar-data"));
             if (!data || data.status !== 200) return `${name}: no calendar-data`;
-            const uid = st.present.get(name)?.uid;
-            if (!uid || !text(data.el).includes(`UID:${uid}`)) return `${name}: calendar-data without its UID`;
+            const uid = st.uidOf(name);
+            if (!uid || !data.text.includes(`UID:${uid}`)) return `${name}: calendar-data without its UID`;
             if (!hasEtag(r)) return `${name}: no getetag`;
           }
           return setDiff(new Set(rs.map((r) => lastSegment(r.href))), want);
@@ -192,7 +245,7 @@ export function operation(op: OpName, st: CalendarState): Operation {
         make: () => ({ method: "REPORT", url, headers: { ...XML, depth: "1" }, body: QUERY }),
         check(res) {
           if (res.status !== 207) return `status ${res.status}`;
-          const m = st.members(parseMultistatus(res.body).responses);
+          const m = members(st, parseMultistatus(res.body).responses);
           const exp = st.expectedMonth();
           return setDiff(new Set(m.map((r) => lastSegment(r.href))), exp.definite, exp.ambiguous);
         },
@@ -204,7 +257,7 @@ export function operation(op: OpName, st: CalendarState): Operation {
         check(res) {
           if (res.status !== 207) return `status ${res.status}`;
           const p = parseMultistatus(res.body);
-          const m = st.members(p.responses);
+          const m = members(st, p.responses);
           if (m.length !== 0) return `expected no changes, got ${m.length}`;
           if (!p.syncToken) return "no sync-token in the answer";
           return null;
@@ -218,7 +271,7 @@ export function operation(op: OpName, st: CalendarState): Operation {
           if (res.status !== 207) return `status ${res.status}`;
           const p = parseMultistatus(res.body);
           if (!p.syncToken) return "no sync-token in the answer";
-          const m = st.members(p.responses);
+          const m = members(st, p.responses);
           if (!m.every(hasEtag)) return "a member without getetag";
           return setDiff(new Set(m.map((r) => lastSegment(r.href))), new Set(st.names));
         },
@@ -233,7 +286,7 @@ export function operation(op: OpName, st: CalendarState): Operation {
           if (rs.length !== 1) return `expected 1 response, got ${rs.length}`;
           const c = rs[0]!.props.get(CS("getctag"));
           if (!c || c.status !== 200) return "no getctag";
-          const v = text(c.el).trim();
+          const v = c.text.trim();
           if (v === "") return "empty getctag";
           if (st.ctag !== "" && v !== st.ctag) return `getctag changed without a change: ${st.ctag} → ${v}`;
           return null;
@@ -246,7 +299,8 @@ export function operation(op: OpName, st: CalendarState): Operation {
         check(res, req) {
           if (res.status !== 200) return `status ${res.status}`;
           const name = decodeURIComponent(req.url.slice(req.url.lastIndexOf("/") + 1));
-          const uid = st.present.get(name)!.uid;
+          const uid = st.uidOf(name);
+          if (!uid) return `${name}: not a loaded object`;
           if (!res.body.includes(`UID:${uid}`)) return `${name}: body without its UID`;
           if (!res.headers.etag) return `${name}: no ETag header`;
           return null;
@@ -289,12 +343,12 @@ export function operation(op: OpName, st: CalendarState): Operation {
 }
 
 /** Reads the current sync-token and ctag (before measuring the ops that compare against them). */
-export async function snapshot(st: CalendarState, request: (r: Req) => Promise<Res>): Promise<void> {
+export async function readTokens(st: CalendarState, request: (r: Req) => Promise<Res>): Promise<void> {
   const s = await request({ method: "REPORT", url: st.calendarUrl, headers: { ...XML, depth: "0" }, body: syncBody("") });
   if (s.status !== 207) throw new Error(`${st.server}: sync-collection → ${s.status}: ${s.body.slice(0, 300)}`);
-  st.syncToken = parseMultistatus(s.body).syncToken ?? "";
+  st.syncToken = parseMultistatusFull(s.body).syncToken ?? "";
   const c = await request({ method: "PROPFIND", url: st.calendarUrl, headers: { ...XML, depth: "0" }, body: PROPFIND_CTAG });
-  const r = parseMultistatus(c.body).responses[0];
+  const r = parseMultistatusFull(c.body).responses[0];
   const ctag = r?.props.get(CS("getctag"));
-  st.ctag = ctag && ctag.status === 200 ? text(ctag.el).trim() : "";
+  st.ctag = ctag && ctag.status === 200 ? ctag.text.trim() : "";
 }

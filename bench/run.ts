@@ -10,6 +10,9 @@
  *   npm run bench -- --servers calgate    a subset (calgate,radicale,xandikos)
  *   npm run bench -- --cpu-prof           calgate under node --cpu-prof; hot spots printed at the end
  *   npm run bench -- --ops query-month    only some operations (comma-separated)
+ *   npm run bench -- --scaling            calgate alone at 1k/10k/100k events (or --sizes a,b,c): the scaling table
+ *   npm run bench -- --sync               the sync side: import from Radicale, idle polls of 50 calendars, change latency
+ *   npm run bench -- --client-procs 4     load-client processes (a phase at concurrency c uses min(c, this))
  *   (default) calgate runs from `npm run build` output (dist/), as deployed; --tsx runs the sources via tsx
  */
 import { execFileSync } from "node:child_process";
@@ -20,11 +23,14 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import http from "node:http";
 import { generateEvents, QUERY_MONTH, selfCheckZones, type BenchEvent } from "./generate.ts";
-import { Client, memMB, round, RssSampler, runLoad, type LoadStats } from "./http.ts";
-import { loadByPut, loadDirect, tenths, type Tenth } from "./load.ts";
-import { CalendarState, OP_LABEL, OPS, operation, READ_OPS, snapshot, type OpName } from "./ops.ts";
+import { Client, memMB, round, RssSampler, type LoadStats } from "./http.ts";
+import { loadByPut, loadDirect, tenths } from "./load.ts";
+import { CalendarState, OPS, operation, readTokens, type OpName } from "./ops.ts";
+import { ClientPool } from "./client-pool.ts";
 import { buildCalgate, startCalgateBench, startPeer, type BenchTarget, type ServerName } from "./servers.ts";
 import { summarizeProfiles } from "./profile.ts";
+import { evaluate, fmtNum, report, type AllResults, type OpResult, type ServerResult } from "./report.ts";
+import { runSyncBench, syncReport } from "./sync.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values: argv } = parseArgs({
@@ -39,112 +45,94 @@ const { values: argv } = parseArgs({
     built: { type: "boolean", default: true },
     tsx: { type: "boolean", default: false },
     ops: { type: "string" },
-    out: { type: "string", default: join(HERE, "results", "latest.json") },
+    "client-procs": { type: "string", default: "4" },
+    scaling: { type: "boolean", default: false },
+    sizes: { type: "string" },
+    sync: { type: "boolean", default: false },
+    out: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (argv.help) {
-  console.log(`usage: npm run bench -- [--events N] [--full] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--tsx] [--ops a,b] [--out FILE]`);
+  console.log(`usage: npm run bench -- [--events N] [--full | --scaling [--sizes a,b,c] | --sync] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--tsx] [--ops a,b] [--client-procs N] [--out FILE]
+  (default)   side by side with Radicale and Xandikos at --events (1000)      → bench/results/latest.json
+  --full      10,000 events by PUT everywhere, calgate also at 1k/10k/100k   → bench/results/latest.json
+  --scaling   calgate alone at 1,000 / 10,000 / 100,000 events (--sizes)     → bench/results/scaling.json
+  --sync      calgate syncing from Radicale: import of --events, idle poll of 50 calendars, change latency → bench/results/sync.json
+see bench/README.md`);
   process.exit(0);
 }
 
 const FULL = argv.full;
+const SCALING = argv.scaling;
 const SEED = Number(argv.seed);
-const MAIN = FULL ? 10_000 : Number(argv.events ?? 1000);
-const CALGATE_SIZES = FULL ? [1_000, 10_000, 100_000] : [MAIN];
-const DURATION_MS = Number(argv.duration ?? (FULL ? 10 : 3)) * 1000;
+const SIZES = argv.sizes ? argv.sizes.split(",").map((x) => Number(x.trim())) : [1_000, 10_000, 100_000];
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1) || SIZES.some((n, i) => i > 0 && n <= SIZES[i - 1]!)) throw new Error(`--sizes: expected increasing whole numbers, got ${argv.sizes}`);
+const CALGATE_SIZES = FULL || SCALING ? SIZES : [Number(argv.events ?? 1000)];
+/** The size of the side-by-side tables (the largest calgate size in --scaling). */
+const MAIN = FULL ? 10_000 : SCALING ? SIZES[SIZES.length - 1]! : Number(argv.events ?? 1000);
+const DURATION_MS = Number(argv.duration ?? (FULL ? 10 : SCALING ? 2 : 3)) * 1000;
+const OUT = argv.out ?? join(HERE, "results", SCALING ? "scaling.json" : argv.sync ? "sync.json" : "latest.json");
+const COMMAND = `npm run bench${process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""}`;
 /** Quick mode: how many of a peer's events go in by PUT (measured); the rest are written to its storage. */
 const PEER_PUT = FULL ? MAIN : Math.min(MAIN, Number(argv["peer-put"] ?? 100));
-const SERVERS = argv.servers!.split(",").map((s) => s.trim()) as ServerName[];
+const SERVERS = SCALING ? (["calgate"] as ServerName[]) : (argv.servers!.split(",").map((s) => s.trim()) as ServerName[]);
 const CONCURRENCY = [1, 8] as const;
 /** --ops: measure only these operations (e.g. to profile one): names as in OPS. */
 const SELECTED_OPS: readonly OpName[] = argv.ops ? (argv.ops.split(",").map((s) => s.trim()) as OpName[]) : OPS;
 for (const o of SELECTED_OPS) if (!OPS.includes(o)) throw new Error(`--ops: unknown operation ${o}; known: ${OPS.join(", ")}`);
+/** Load-client processes (client-pool.ts): a phase at concurrency c uses min(c, this) of them. */
+const CLIENT_PROCS = Math.max(1, Number(argv["client-procs"]));
 const log = (...a: unknown[]): void => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
-
-interface OpResult {
-  c1: LoadStats;
-  c8: LoadStats;
-  /** null when every checked answer (warm-up and sampled) was right. */
-  wrong: string | null;
-  error: string | null;
-  /** Members in the answer for query-month (for the scaling curve). */
-  note?: string;
-}
-interface SizeResult {
-  events: number;
-  ops: Partial<Record<OpName, OpResult>>;
-  rss: { hwmMB: number; rssMB: number };
-}
-interface LoadResult {
-  method: string;
-  putEvents: number;
-  putSeconds: number;
-  putEventsPerSec: number;
-  putTenths: Tenth[];
-  directEvents: number;
-  directSeconds: number;
-  failures: number;
-  firstFailure?: string;
-}
-interface ServerResult {
-  name: ServerName;
-  version?: string;
-  load: LoadResult;
-  sizes: SizeResult[];
-  peakRssMB: number;
-  hwmMB: number;
-  sse?: { subscribers: number; extraMB: number } | { skipped: string };
-  error?: string;
-}
 
 async function measureOps(t: BenchTarget, st: CalendarState): Promise<Partial<Record<OpName, OpResult>>> {
   const client = new Client(t.auth, 16);
-  await snapshot(st, (r) => client.request(r));
+  await readTokens(st, (r) => client.request(r));
   const out: Partial<Record<OpName, OpResult>> = {};
-  for (const opName of SELECTED_OPS) {
-    const op = operation(opName, st);
-    let wrong: string | null = null;
-    let error: string | null = null;
-    // Warm-up: two requests, each fully checked.
-    for (let i = 0; i < 2; i++) {
-      const req = op.make(1_000_000 + i);
-      try {
-        const res = await client.request(req);
-        op.after?.(req, res);
-        const why = op.check(res, req);
-        if (why) wrong ??= `warm-up: ${why}`;
-      } catch (e) {
-        error ??= `warm-up: ${(e as Error).message}`;
+  const pool = new ClientPool(CLIENT_PROCS);
+  try {
+    await pool.setState((putBase) => st.snapshot(putBase), t.auth);
+    for (const opName of SELECTED_OPS) {
+      const op = operation(opName, st, { thorough: true });
+      let wrong: string | null = null;
+      let error: string | null = null;
+      // Warm-up: two requests, each fully checked.
+      for (let i = 0; i < 2; i++) {
+        const req = op.make(1_000_000 + i);
+        try {
+          const res = await client.request(req);
+          op.after?.(req, res);
+          const why = op.check(res, req);
+          if (why) wrong ??= `warm-up: ${why}`;
+        } catch (e) {
+          error ??= `warm-up: ${(e as Error).message}`;
+        }
       }
+      const stats: LoadStats[] = [];
+      for (const c of CONCURRENCY) {
+        const s = await pool.run(opName, c, DURATION_MS, t.pid);
+        if (s.wrong > 0) wrong ??= `c=${c}: ${s.wrong}/${s.checked} checked answers wrong, first: ${s.firstWrong}`;
+        if (s.errors > 0) error ??= `c=${c}: ${s.errors} errors, first: ${s.firstError}`;
+        stats.push(s);
+      }
+      await op.finish?.((r) => client.request(r));
+      await pool.finish(opName);
+      const r: OpResult = { c1: stats[0]!, c8: stats[1]!, wrong, error };
+      if (opName === "query-month") r.note = `${st.expectedMonth().definite.size} expected matches`;
+      out[opName] = r;
+      log(
+        `  ${t.name} ${opName.padEnd(20)} c1 ${fmtNum(r.c1.rps)} req/s p50 ${r.c1.p50} ms ${cpuNote(r.c1)} | c8 ${fmtNum(r.c8.rps)} req/s p50 ${r.c8.p50} p99 ${r.c8.p99} ms ${cpuNote(r.c8)}${wrong ? "  WRONG: " + wrong : ""}${error ? "  ERROR: " + error : ""}`,
+      );
     }
-    const stats: LoadStats[] = [];
-    for (const c of CONCURRENCY) {
-      const s = await runLoad(client, {
-        concurrency: c,
-        durationMs: DURATION_MS,
-        minRequests: c,
-        make: op.make,
-        check: op.check,
-        after: op.after,
-        checkEvery: op.checkEvery,
-        pid: t.pid,
-      });
-      if (s.wrong > 0) wrong ??= `c=${c}: ${s.wrong}/${s.checked} checked answers wrong, first: ${s.firstWrong}`;
-      if (s.errors > 0) error ??= `c=${c}: ${s.errors} errors, first: ${s.firstError}`;
-      stats.push(s);
-    }
-    await op.finish?.((r) => client.request(r));
-    const r: OpResult = { c1: stats[0]!, c8: stats[1]!, wrong, error };
-    if (opName === "query-month") r.note = `${st.expectedMonth().definite.size} expected matches`;
-    out[opName] = r;
-    log(
-      `  ${t.name} ${opName.padEnd(20)} c1 ${fmtNum(r.c1.rps)} req/s p50 ${r.c1.p50} ms | c8 ${fmtNum(r.c8.rps)} req/s p50 ${r.c8.p50} p99 ${r.c8.p99} ms${wrong ? "  WRONG: " + wrong : ""}${error ? "  ERROR: " + error : ""}`,
-    );
+  } finally {
+    pool.close();
+    client.close();
   }
-  client.close();
   return out;
 }
+
+/** "cpu server 95% client 12% (max 6%)": where the phase's CPU went, % of one core. */
+const cpuNote = (s: LoadStats): string => `[cpu server ${s.serverCpuPct ?? "?"}% client ${s.clientCpuPct ?? "?"}% (busiest process ${s.clientCpuPctMax ?? "?"}%)${s.clientBound ? " CLIENT-BOUND" : ""}]`;
 
 async function sseProbe(t: BenchTarget, n = 1000): Promise<ServerResult["sse"]> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: n + 10 });
@@ -244,160 +232,6 @@ async function benchServer(name: ServerName, events: BenchEvent[]): Promise<Serv
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reporting
-
-const fmtNum = (x: number): string => (!Number.isFinite(x) ? "-" : x >= 100 ? String(Math.round(x)) : x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2));
-const ratio = (a: number | undefined, b: number | undefined): string => (a && b ? `${fmtNum(a / b)}x` : "-");
-function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]): string => "| " + r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(" | ") + " |";
-  return [line(head), "|" + w.map((n, i) => (i === 0 ? "-".repeat(n + 2) : "-".repeat(n + 1) + ":")).join("|") + "|", ...rows.map(line)].join("\n");
-}
-const mainSize = (r: ServerResult | undefined): SizeResult | undefined => r?.sizes.find((s) => s.events === MAIN) ?? r?.sizes[r.sizes.length - 1];
-const cell = (o: OpResult | undefined, c: "c1" | "c8"): string => (o ? fmtNum(o[c].rps) + (o.wrong ? " WRONG" : o.error ? " ERR" : "") : "-");
-
-interface Target {
-  target: string;
-  status: "met" | "missed" | "n/a";
-  measured: string;
-}
-
-function evaluate(all: Partial<Record<ServerName, ServerResult>>): Target[] {
-  const cg = mainSize(all.calgate);
-  const peers = (["radicale", "xandikos"] as const).map((p) => mainSize(all[p])).filter((x): x is SizeResult => x !== undefined);
-  const out: Target[] = [];
-  const sizeNote = MAIN === 10_000 ? "" : ` [at ${MAIN} events; the target is stated for 10,000: run --full]`;
-  if (!cg) return [{ target: "calgate measured", status: "missed", measured: all.calgate?.error?.split("\n")[0] ?? "calgate not run" }];
-  for (const op of READ_OPS) {
-    const o = cg.ops[op];
-    const best = Math.max(...peers.map((p) => p.ops[op]?.c8.rps ?? 0));
-    if (!o) continue;
-    const r = best > 0 ? o.c8.rps / best : NaN;
-    const ok = !o.wrong && !o.error && Number.isFinite(r) && r >= 10;
-    out.push({
-      target: `${op}: >= 10x the faster peer at c=8, correct`,
-      status: peers.length === 0 ? "n/a" : ok ? "met" : "missed",
-      measured: `${fmtNum(o.c8.rps)} vs ${fmtNum(best)} req/s = ${fmtNum(r)}x${o.wrong ? "; WRONG: " + o.wrong : ""}${o.error ? "; ERROR: " + o.error : ""}${sizeNote}`,
-    });
-  }
-  for (const op of ["propfind-d0-getctag", "sync-empty-delta"] as const) {
-    const o = cg.ops[op];
-    if (!o) continue;
-    const ok = !o.wrong && !o.error && o.c8.rps >= 2000 && o.c8.p50 < 2;
-    out.push({ target: `${op}: >= 2,000 req/s at c=8 with p50 < 2 ms`, status: ok ? "met" : "missed", measured: `${fmtNum(o.c8.rps)} req/s, p50 ${o.c8.p50} ms (c=8)${sizeNote}` });
-  }
-  const q = cg.ops["query-month"];
-  if (q) out.push({ target: "query-month: p50 < 20 ms (c=1)", status: !q.wrong && q.c1.p50 < 20 ? "met" : "missed", measured: `p50 ${q.c1.p50} ms at c=1 (${q.c8.p50} ms at c=8)${q.wrong ? "; WRONG" : ""}${sizeNote}` });
-
-  const cl = all.calgate!.load;
-  for (const p of ["radicale", "xandikos"] as const) {
-    const pl = all[p]?.load;
-    if (!pl || !pl.putEvents) continue;
-    const r = cl.putEventsPerSec / pl.putEventsPerSec;
-    const provisional = pl.putEvents < 10_000 ? ` [provisional: ${p} measured on its first ${pl.putEvents} PUTs only, where it is fastest; --full loads 10,000]` : "";
-    out.push({ target: `load by PUT (c=4): >= 100x ${p}`, status: r >= 100 ? "met" : "missed", measured: `${fmtNum(cl.putEventsPerSec)} vs ${fmtNum(pl.putEventsPerSec)} events/s = ${fmtNum(r)}x${provisional}` });
-  }
-  // Issue 4's own measurements on this machine: 10,000 PUTs at c=4 took Radicale 2,427 s, Xandikos ~3,050 s.
-  if (cl.putEvents >= 10_000) {
-    for (const [p, secs] of [["radicale", 2427], ["xandikos", 3050]] as const) {
-      if ((all[p]?.load.putEvents ?? 0) >= 10_000) continue;
-      const mine = (cl.putSeconds * 10_000) / cl.putEvents;
-      out.push({ target: `load 10,000 by PUT: >= 100x ${p} (issue 4's ${secs} s)`, status: secs / mine >= 100 ? "met" : "missed", measured: `${round(mine, 1)} s vs ${secs} s (issue 4's figure, not this run) = ${fmtNum(secs / mine)}x` });
-    }
-  }
-  const tt = cl.putTenths;
-  if (tt.length >= 2) {
-    const f = tt[0]!.p50;
-    const l = tt[tt.length - 1]!.p50;
-    out.push({ target: "PUT latency flat while loading (last tenth p50 <= 2x first)", status: l <= 2 * f ? "met" : "missed", measured: `p50 ${f} ms first tenth, ${l} ms last tenth (${fmtNum(l / f)}x) over ${cl.putEvents} PUTs` });
-  }
-  const big = all.calgate!.sizes.find((s) => s.events === 100_000);
-  out.push(
-    big
-      ? { target: "peak RSS < 150 MB at 100,000 events", status: all.calgate!.hwmMB < 150 ? "met" : "missed", measured: `VmHWM ${all.calgate!.hwmMB} MB` }
-      : { target: "peak RSS < 150 MB at 100,000 events", status: "n/a", measured: `not run at 100,000 (use --full); VmHWM ${all.calgate!.hwmMB} MB at ${Math.max(...CALGATE_SIZES)}` },
-  );
-  const sse = all.calgate!.sse;
-  out.push(
-    sse && "extraMB" in sse
-      ? { target: "1,000 idle SSE subscribers < 50 MB extra", status: sse.subscribers >= 1000 && sse.extraMB < 50 ? "met" : "missed", measured: `${sse.subscribers} subscribers, +${sse.extraMB} MB RSS` }
-      : { target: "1,000 idle SSE subscribers < 50 MB extra", status: "n/a", measured: sse && "skipped" in sse ? sse.skipped : "not run" },
-  );
-  return out;
-}
-
-function report(all: Partial<Record<ServerName, ServerResult>>, targets: Target[]): string {
-  const cg = mainSize(all.calgate);
-  const rad = mainSize(all.radicale);
-  const xan = mainSize(all.xandikos);
-  const lines: string[] = [];
-  lines.push(`Throughput (req/s) at ${MAIN} events, ${DURATION_MS / 1000} s per operation and concurrency; ratios are calgate / peer. WRONG = a checked answer was wrong.`);
-  lines.push(
-    table(
-      ["operation", "calgate c1", "calgate c8", "c8 p50 ms", "c8 p99 ms", "radicale c8", "xandikos c8", "x radicale c8", "x xandikos c8", "x radicale c1", "x xandikos c1"],
-      OPS.map((op) => {
-        const o = cg?.ops[op];
-        return [
-          OP_LABEL[op],
-          cell(o, "c1"),
-          cell(o, "c8"),
-          o ? String(o.c8.p50) : "-",
-          o ? String(o.c8.p99) : "-",
-          cell(rad?.ops[op], "c8"),
-          cell(xan?.ops[op], "c8"),
-          ratio(o?.c8.rps, rad?.ops[op]?.c8.rps),
-          ratio(o?.c8.rps, xan?.ops[op]?.c8.rps),
-          ratio(o?.c1.rps, rad?.ops[op]?.c1.rps),
-          ratio(o?.c1.rps, xan?.ops[op]?.c1.rps),
-        ];
-      }),
-    ),
-  );
-  lines.push("");
-  lines.push("Latency p50 / p99 (ms), c=1 and c=8");
-  const srv = (["calgate", "radicale", "xandikos"] as const).filter((s) => all[s]);
-  lines.push(
-    table(
-      ["operation", ...srv.flatMap((s) => [`${s} c1`, `${s} c8`])],
-      OPS.map((op) => [OP_LABEL[op], ...srv.flatMap((s) => (["c1", "c8"] as const).map((c) => { const o = mainSize(all[s])?.ops[op]; return o ? `${o[c].p50} / ${o[c].p99}` : "-"; }))]),
-    ),
-  );
-  lines.push("");
-  lines.push("Loading and memory");
-  lines.push(
-    table(
-      ["server", "loaded", "PUT events/s (c=4)", "PUT p50 1st tenth", "PUT p50 last tenth", "into storage (s)", "peak RSS MB (VmHWM)"],
-      srv.map((s) => {
-        const r = all[s]!;
-        const t = r.load.putTenths;
-        return [s, r.load.method || "-", fmtNum(r.load.putEventsPerSec), String(t[0]?.p50 ?? "-"), String(t[t.length - 1]?.p50 ?? "-"), r.load.directEvents ? String(r.load.directSeconds) : "-", String(r.hwmMB)];
-      }),
-    ),
-  );
-  if (all.calgate && all.calgate.sizes.length > 1) {
-    lines.push("");
-    lines.push("calgate scaling (p50 ms at c=1; query-month also ms per matched object)");
-    lines.push(
-      table(
-        ["events", "query-month", "matches", "ms/match", "sync empty delta", "getctag", "GET", "PUT", "multiget 100", "PROPFIND D1", "sync empty token", "VmHWM MB"],
-        all.calgate.sizes.map((s) => {
-          const p = (op: OpName): string => (s.ops[op] ? String(s.ops[op]!.c1.p50) + (s.ops[op]!.wrong ? " WRONG" : "") : "-");
-          const m = Number(/^(\d+)/.exec(s.ops["query-month"]?.note ?? "")?.[1] ?? NaN);
-          return [String(s.events), p("query-month"), String(m), fmtNum((s.ops["query-month"]?.c1.p50 ?? NaN) / m), p("sync-empty-delta"), p("propfind-d0-getctag"), p("get"), p("put"), p("multiget-100"), p("propfind-d1-getetag"), p("sync-empty-token"), String(s.rss.hwmMB)];
-        }),
-      ),
-    );
-  }
-  lines.push("");
-  lines.push("Targets (issue 4)");
-  lines.push(table(["target", "status", "measured"], targets.map((t) => [t.target, t.status.toUpperCase(), t.measured])));
-  const wrongs = srv.flatMap((s) => OPS.map((op) => [s, op, mainSize(all[s])?.ops[op]] as const).filter(([, , o]) => o?.wrong || o?.error).map(([s, op, o]) => `  ${s} ${op}: ${o!.wrong ?? ""} ${o!.error ?? ""}`));
-  if (wrongs.length) lines.push("", "Wrong answers and errors:", ...wrongs);
-  for (const s of srv) if (all[s]!.error) lines.push("", `${s} failed: ${all[s]!.error!.split("\n")[0]}`);
-  return lines.join("\n");
-}
-
-// ---------------------------------------------------------------------------------------------
 
 function version(cmd: string, args: string[]): string {
   try {
@@ -407,12 +241,8 @@ function version(cmd: string, args: string[]): string {
   }
 }
 
-async function main(): Promise<void> {
-  selfCheckZones();
-  const maxSize = Math.max(MAIN, ...CALGATE_SIZES);
-  log(`generating ${maxSize} events (seed ${SEED})`);
-  const events = generateEvents(SEED, maxSize);
-  const machine = {
+function machineInfo(): Record<string, string | number> {
+  return {
     cpu: cpus()[0]?.model ?? "?",
     cores: cpus().length,
     memGB: round(totalmem() / 2 ** 30, 1),
@@ -421,24 +251,48 @@ async function main(): Promise<void> {
     radicale: version("radicale", ["--version"]),
     xandikos: version("xandikos", ["--version"]),
   };
+}
+const machineLine = (m: Record<string, string | number>): string =>
+  `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGB} GB, Linux ${m.kernel}, Node ${m.node}; radicale ${m.radicale}; ${m.xandikos}; calgate via ${argv.built && !argv.tsx ? "dist/ (npm run build)" : "tsx"}`;
+
+function writeJson(json: object): void {
+  mkdirSync(dirname(resolve(OUT)), { recursive: true });
+  writeFileSync(resolve(OUT), JSON.stringify(json, (k, v) => (k === "latencies" ? undefined : v), 2));
+  log(`wrote ${resolve(OUT)}`);
+}
+
+async function main(): Promise<void> {
+  const machine = machineInfo();
   log(`machine: ${machine.cpu} x${machine.cores}, ${machine.memGB} GB, node ${machine.node}, radicale ${machine.radicale}, ${machine.xandikos}`);
+  if (argv.sync) {
+    if (argv.built && !argv.tsx) buildCalgate();
+    const events = Number(argv.events ?? 1000);
+    const sync = await runSyncBench({ events, seed: SEED, built: argv.built && !argv.tsx, log });
+    const text = machineLine(machine) + "\n" + syncReport(sync);
+    console.log("\n" + text);
+    writeJson({ date: new Date().toISOString(), command: COMMAND, machine, config: { mode: "sync", seed: SEED, events, calgateRuntime: argv.built && !argv.tsx ? "dist (npm run build)" : "tsx" }, sync, table: text });
+    process.exit(sync.error ? 1 : 0);
+  }
+  selfCheckZones();
+  const maxSize = Math.max(MAIN, ...CALGATE_SIZES);
+  log(`generating ${maxSize} events (seed ${SEED})`);
+  const events = generateEvents(SEED, maxSize);
   if ((argv.built && !argv.tsx) && SERVERS.includes("calgate")) buildCalgate();
-  const all: Partial<Record<ServerName, ServerResult>> = {};
+  const all: AllResults = {};
   for (const s of SERVERS) all[s] = await benchServer(s, events);
-  const targets = evaluate(all);
-  const text = `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memGB} GB, Linux ${machine.kernel}, Node ${machine.node}; radicale ${machine.radicale}; ${machine.xandikos}; calgate via ${(argv.built && !argv.tsx) ? "dist/ (npm run build)" : "tsx"}\n` + report(all, targets);
+  const shape = { main: MAIN, calgateSizes: CALGATE_SIZES, durationS: DURATION_MS / 1000 };
+  const targets = evaluate(all, shape);
+  const text = machineLine(machine) + "\n" + report(all, targets, shape);
   console.log("\n" + text);
-  mkdirSync(dirname(resolve(argv.out!)), { recursive: true });
-  const json = {
+  writeJson({
     date: new Date().toISOString(),
+    command: COMMAND,
     machine,
-    config: { full: FULL, calgateRuntime: (argv.built && !argv.tsx) ? "dist (npm run build)" : "tsx", seed: SEED, events: MAIN, calgateSizes: CALGATE_SIZES, durationS: DURATION_MS / 1000, peerPut: PEER_PUT, servers: SERVERS, queryMonth: { start: new Date(QUERY_MONTH.start).toISOString(), end: new Date(QUERY_MONTH.end).toISOString() } },
+    config: { mode: FULL ? "full" : SCALING ? "scaling" : "side-by-side", full: FULL, clientProcs: CLIENT_PROCS, calgateRuntime: (argv.built && !argv.tsx) ? "dist (npm run build)" : "tsx", seed: SEED, events: MAIN, calgateSizes: CALGATE_SIZES, durationS: DURATION_MS / 1000, peerPut: PEER_PUT, servers: SERVERS, queryMonth: { start: new Date(QUERY_MONTH.start).toISOString(), end: new Date(QUERY_MONTH.end).toISOString() } },
     servers: all,
     targets,
     table: text,
-  };
-  writeFileSync(resolve(argv.out!), JSON.stringify(json, (k, v) => (k === "latencies" ? undefined : v), 2));
-  log(`wrote ${resolve(argv.out!)}`);
+  });
   if (argv["cpu-prof"]) {
     const dir = join(HERE, "results", "prof");
     // One profile per thread (tsx's loader thread too): the main thread's is the largest.

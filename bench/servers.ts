@@ -26,8 +26,8 @@ export interface BenchTarget {
   stop(): Promise<void>;
 }
 
-const USER = { username: "bench", password: "bench" };
-const basic = (u: string, p: string): string => "Basic " + Buffer.from(`${u}:${p}`).toString("base64");
+export const USER = { username: "bench", password: "bench" };
+export const basic = (u: string, p: string): string => "Basic " + Buffer.from(`${u}:${p}`).toString("base64");
 
 /**
  * `built`: run the compiled server (`npm run build` → dist/src/cli/index.js, as the package's bin and
@@ -38,11 +38,15 @@ export function buildCalgate(): void {
   execFileSync("npm", ["run", "-s", "build"], { cwd: REPO_ROOT, stdio: "inherit" });
 }
 
-export async function startCalgateBench(opts: { nodeArgs?: string[]; extraYaml?: string; built?: boolean } = {}): Promise<BenchTarget> {
+/**
+ * `config`: the whole calgate.yaml for this port and data folder (the sync part's CalDAV sources);
+ * default: the bench user with one local calendar.
+ */
+export async function startCalgateBench(opts: { nodeArgs?: string[]; extraYaml?: string; built?: boolean; config?: (port: number, dataDir: string) => string } = {}): Promise<BenchTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), "calgate-bench-"));
   const port = await freePort();
   const configFile = join(dataDir, "calgate.yaml");
-  writeFileSync(configFile, calgateYaml(port, dataDir, [USER], opts.extraYaml));
+  writeFileSync(configFile, opts.config ? opts.config(port, dataDir) : calgateYaml(port, dataDir, [USER], opts.extraYaml));
   const entry = opts.built ? ["dist/src/cli/index.js"] : ["--import", "tsx", "src/cli/index.ts"];
   const proc = startProcess(process.execPath, [...(opts.nodeArgs ?? []), ...entry, "serve", "-c", configFile], {
     cwd: REPO_ROOT,
