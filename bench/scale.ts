@@ -8,12 +8,15 @@
  * connections and commits, and the CPU and memory of every process.
  *
  *   node --import tsx bench/scale.ts [--users 1000] [--instances 2] [--minutes 3] [--interval 60]
- *        [--jitter 30] [--concurrency 8] [--pool 4] [--tsx] [--out bench/results/scale.json]
+ *        [--jitter 30] [--concurrency 8] [--pool 4] [--churn 2] [--tsx] [--cpu-prof]
+ *        [--out bench/results/scale.json]
+ *
+ * --cpu-prof runs instance 0 under node --cpu-prof and prints its hot spots at the end.
  *
  * Everything runs on this machine: the figures include the emulators (in this process), Radicale
  * and PostgreSQL competing for the same cores, which is said next to them.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -28,6 +31,7 @@ import { openDb, type Db } from "../src/store/db.ts";
 import { SecretStore } from "../src/store/secrets.ts";
 import { SecretBox } from "../src/auth/crypto.ts";
 import { buildCalgate } from "./servers.ts";
+import { summarizeProfiles } from "./profile.ts";
 import { ProcSampler } from "./scale-sampler.ts";
 import { analyse, type SyncEventRow } from "./scale-analysis.ts";
 
@@ -42,6 +46,7 @@ const { values: argv } = parseArgs({
     pool: { type: "string", default: "4" },
     churn: { type: "string", default: "2" },
     tsx: { type: "boolean", default: false },
+    "cpu-prof": { type: "boolean", default: false },
     out: { type: "string", default: join(REPO_ROOT, "bench", "results", "scale.json") },
   },
 });
@@ -202,7 +207,8 @@ async function main(): Promise<void> {
       const file = join(dir, `calgate-${k}.yaml`);
       writeFileSync(file, configYaml(port, pgUrl, rad, google, graph));
       const entry = argv.tsx ? ["--import", "tsx", "src/cli/index.ts"] : ["dist/src/cli/index.js"];
-      const proc = startProcess(process.execPath, [...entry, "serve", "-c", file], { cwd: REPO_ROOT, env: { ...process.env, NODE_ENV: "production" } });
+      const prof = argv["cpu-prof"] && k === 0 ? ["--cpu-prof", `--cpu-prof-dir=${join(dir, "prof")}`] : [];
+      const proc = startProcess(process.execPath, [...prof, ...entry, "serve", "-c", file], { cwd: REPO_ROOT, env: { ...process.env, NODE_ENV: "production" } });
       instances.push({ proc, base: `http://127.0.0.1:${port}` });
       stops.push(() => proc.stop(10_000));
     }
@@ -251,6 +257,11 @@ async function main(): Promise<void> {
     writeFileSync(argv.out!, JSON.stringify(result, null, 2) + "\n");
     console.log(JSON.stringify(result, null, 2));
     log(`written to ${argv.out}`);
+    if (argv["cpu-prof"]) {
+      await instances[0]!.proc.stop(10_000); // the profile is written at exit
+      const profDir = join(dir, "prof");
+      console.log(summarizeProfiles(readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile")).map((f) => join(profDir, f)), 30));
+    }
   } finally {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
