@@ -13,6 +13,7 @@
 import { readFileSync } from "node:fs";
 import { Agent } from "undici";
 import { parseRetryAfter, sleep } from "../timing.ts";
+import { trustContext } from "../tls.ts";
 import { AuthRequired, NotFoundUpstream, Permanent, PreconditionFailedUpstream, RateLimited, Transient, UpstreamError } from "../adapter.ts";
 
 /** Connection errors that prove nothing was sent: refused, unreachable, or the name did not resolve. */
@@ -93,7 +94,7 @@ export class CaldavHttp {
   private readonly dispatcher: Agent | undefined;
   constructor(private readonly o: HttpOptions) {
     this.auth = "Basic " + Buffer.from(`${o.username}:${o.password}`).toString("base64");
-    this.dispatcher = o.caCert ? new Agent({ connect: { ca: readFileSync(o.caCert, "utf8") } }) : undefined;
+    this.dispatcher = o.caCert ? new Agent({ connect: { secureContext: trustContext(readFileSync(o.caCert, "utf8"), false) } }) : undefined;
   }
 
   /**

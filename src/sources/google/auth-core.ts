@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import { rootCertificates } from "node:tls";
+import { trustContext } from "../tls.ts";
 import { OAuth2Client, type OAuth2ClientOptions } from "google-auth-library";
 import type { GoogleSourceConfig } from "../../config/schema.ts";
 
@@ -69,7 +69,7 @@ function agentFor(caCert: string): (url: URL) => http.Agent {
   } catch (e) {
     throw new GoogleAuthError(`cannot read caCert "${caCert}": ${(e as Error).message}`);
   }
-  const tlsAgent = new https.Agent({ ca: [...rootCertificates, pem], keepAlive: true });
+  const tlsAgent = new https.Agent({ secureContext: trustContext(pem, true), keepAlive: true });
   return (url) => (url.protocol === "https:" ? tlsAgent : http.globalAgent);
 }
 

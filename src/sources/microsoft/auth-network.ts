@@ -8,9 +8,9 @@
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import { rootCertificates } from "node:tls";
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from "@azure/msal-node";
 import { parseRetryAfter } from "../timing.ts";
+import { trustContext } from "../tls.ts";
 import { MicrosoftAuthError } from "./auth-core.ts";
 
 export const NETWORK_TIMEOUT_MS = 30_000;
@@ -50,17 +50,15 @@ export class CalgateNetworkClient implements INetworkModule {
   requests = 0;
 
   constructor(opts: { caCert?: string | undefined; timeoutMs?: number } = {}) {
-    let ca: string[] | undefined;
+    let pem: string | undefined;
     if (opts.caCert !== undefined) {
-      let pem: string;
       try {
         pem = readFileSync(opts.caCert, "utf8");
       } catch (e) {
         throw new MicrosoftAuthError(`cannot read caCert "${opts.caCert}": ${(e as Error).message}`);
       }
-      ca = [...rootCertificates, pem];
     }
-    this.agent = new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+    this.agent = new https.Agent({ keepAlive: true, ...(pem !== undefined ? { secureContext: trustContext(pem, true) } : {}) });
     this.timeoutMs = opts.timeoutMs ?? NETWORK_TIMEOUT_MS;
   }
 

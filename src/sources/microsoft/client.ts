@@ -15,6 +15,7 @@
 import { AuthenticationHandler, AuthenticationHandlerOptions, Client, HTTPMessageHandler } from "@microsoft/microsoft-graph-client";
 import { readFileSync } from "node:fs";
 import { Agent } from "undici";
+import { trustContext } from "../tls.ts";
 import type { MicrosoftSourceConfig } from "../../config/schema.ts";
 import { AuthRequired, UpstreamError, type SourceContext } from "../adapter.ts";
 import { realClock, SlidingWindowBudget, type Clock } from "../budget.ts";
@@ -87,7 +88,7 @@ export class GraphApi {
     const api = new URL((this.source.apiUrl ?? DEFAULT_API_URL).replace(/\/+$/, ""));
     const version = api.pathname.replace(/^\/+/, "") || "v1.0";
     const ca = this.source.caCert ? readFileSync(this.source.caCert, "utf8") : null;
-    const fetchOptions = ca ? { dispatcher: new Agent({ connect: { ca } }) } : {};
+    const fetchOptions = ca ? { dispatcher: new Agent({ connect: { secureContext: trustContext(ca, false) } }) } : {};
     // The token is given per request (AuthenticationHandlerOptions); this provider is never reached.
     const unused = { getAccessToken: (): Promise<string> => Promise.reject(new Error("no token for this request")) };
     const auth = new AuthenticationHandler(unused);
