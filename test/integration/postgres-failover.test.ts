@@ -103,6 +103,7 @@ users:
     });
     await writers[0];
     // Killed with -9 while its scheduled syncs and write-backs run.
+    const killedAt = Date.now();
     killed.proc.child.kill("SIGKILL");
     await Promise.all(writers.slice(1));
 
@@ -124,7 +125,7 @@ users:
     }
 
     // No overlapping syncs of the source: started and finished alternate (one dangling start at most: the killed one's).
-    const events = await db("status_events").whereIn("type", ["sync.started", "sync.completed", "sync.failed"]).orderBy("id").select("type", "payload");
+    const events = await db("status_events").whereIn("type", ["sync.started", "sync.completed", "sync.failed"]).orderBy("id").select("type", "payload", "at");
     let open = 0;
     let overlaps = 0;
     for (const e of events) {
@@ -138,6 +139,9 @@ users:
     // Which process ran each sync is announced; the source was not synced by one instance only.
     const runners = new Set(events.filter((e) => e.type === "sync.started").map((e) => String(JSON.parse(e.payload).instance ?? "")));
     assert.ok(!runners.has(""), "every sync.started names its instance");
+    const killedPid = `:${killed.proc.child.pid}:`;
+    const takeover = events.find((e) => e.type === "sync.started" && Number(e.at) > killedAt && !String(JSON.parse(e.payload).instance).includes(killedPid));
+    assert.ok(takeover, "a survivor synced the source after the kill");
 
     await until("SSE on instance 2 shows syncs", async () => completedSeen >= 2, 20_000);
     // A write through instance 1 is announced (write.queued, published by instance 1) on instance 2's stream.
@@ -146,6 +150,6 @@ users:
     sse.abort();
     await reading;
     assert.ok(acknowledged.size >= 8, `writes were acknowledged (${acknowledged.size})`);
-    console.log(`failover: ${acknowledged.size} objects acknowledged through 3 instances (one killed with -9), all at Radicale; ${events.length} sync events, ${overlaps} overlapping start(s); SSE on a survivor saw ${completedSeen} sync.completed; syncs run by ${runners.size} processes`);
+    console.log(`failover: ${acknowledged.size} objects acknowledged through 3 instances (one killed with -9), all at Radicale; ${events.length} sync events, ${overlaps} overlapping start(s); SSE on a survivor saw ${completedSeen} sync.completed; syncs run by ${runners.size} processes; first sync by a survivor ${Number(takeover.at) - killedAt} ms after the kill`);
   });
 });
