@@ -57,14 +57,15 @@ if ((${#files[@]} == 0)); then
 fi
 
 # Two files at a time (TEST_CONCURRENCY=1: one at a time): most files wait on child processes and
-# sockets more than they compute. Files that judge elapsed or CPU time, or load the machine on purpose,
-# run afterwards one at a time, so that the other group cannot slow them past their limits.
+# sockets more than they compute. Files that judge elapsed or CPU time (the models give calgate 10 s of
+# wall time to settle), or load the machine on purpose, run afterwards one at a time, so that the other
+# group cannot slow them past their limits.
 concurrency=${TEST_CONCURRENCY:-2}
 together=()
 alone=()
 for f in "${files[@]}"; do
   case "$f" in
-    *test/load/* | *test/crash/* | *test/fuzz/* | *test/security/login-timing.test.ts | *test/unit/password-hash.test.ts | *test/integration/shutdown.test.ts)
+    *test/load/* | *test/crash/* | *test/fuzz/* | *test/model/* | *test/security/login-timing.test.ts | *test/unit/password-hash.test.ts | *test/integration/shutdown.test.ts)
       alone+=("$f") ;;
     *) together+=("$f") ;;
   esac
