@@ -8,7 +8,7 @@ import { CalendarStore } from "./store/calendars.ts";
 import { ObjectStore } from "./store/objects.ts";
 import { StoreCalendarService, type SourceDirectory } from "./sync/service.ts";
 import { ensureLocalCalendars } from "./sources/local/provision.ts";
-import { BasicAuth } from "./http/middleware/auth-basic.ts";
+import { BasicAuth, DEFAULT_THROTTLE } from "./http/middleware/auth-basic.ts";
 import { createApp, markReady } from "./http/app.ts";
 import { Metrics } from "./status/metrics.ts";
 import type { Logger } from "./status/log.ts";
@@ -152,7 +152,7 @@ export const startServer: StartServer = async (config, opts) => {
   const streams = new EventStreams(bus);
   metrics.watchStreams(() => streams.stats());
   metrics.watchScheduler(() => scheduler.load());
-  const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })));
+  const auth = new BasicAuth(config.users.map((u) => ({ username: u.username, password: u.password, passwordHash: u.passwordHash })), { ...DEFAULT_THROTTLE, ...opts.loginThrottle });
   const app = createApp({
     service,
     auth,

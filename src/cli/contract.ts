@@ -7,6 +7,7 @@
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../status/log.ts";
 import type { AdapterRegistry } from "../sources/registry.ts";
+import type { ThrottleOptions } from "../http/middleware/auth-basic.ts";
 import type { ConflictDetail, ConflictEntry, ConflictVersion } from "../store/conflicts.ts";
 import type { ChangeFeed } from "../store/db.ts";
 
@@ -18,6 +19,8 @@ export interface StartOptions {
   logger: Logger;
   /** Adapter factories by source type, instead of the built-in ones (tests tune retry timings with it). */
   adapters?: AdapterRegistry;
+  /** Failed-login throttle settings over the defaults (auth-basic.ts); tests shorten the delays. */
+  loginThrottle?: Partial<ThrottleOptions>;
 }
 
 export interface ServerHandle {

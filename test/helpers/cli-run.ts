@@ -75,14 +75,14 @@ export function waitForOutput(proc: ManagedProcess, re: RegExp, timeoutMs = 30_0
 }
 
 /** The same CLI, run inside the test process (runCli of src/cli/index.ts): no process start-up cost. */
-export async function runCalgateHere(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
+export async function runCalgateHere(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<CliResult> {
   const { runCli } = await import("../../src/cli/index.ts");
   const { PassThrough, Writable } = await import("node:stream");
   let stdout = "";
   let stderr = "";
   const sink = (append: (s: string) => void) => new Writable({ write: (chunk: Buffer | string, _enc, cb) => (append(chunk.toString()), cb()) });
   const stdin = new PassThrough();
-  stdin.end();
+  stdin.end(opts.input ?? "");
   const code = await runCli(args, { env: opts.env ?? {}, cwd: opts.cwd, stdin, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
   return { code, stdout, stderr };
 }

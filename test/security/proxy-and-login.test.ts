@@ -83,7 +83,9 @@ async function startInprocWithServer(extra: string): Promise<InprocServer> {
   const { startServer } = await import("../../src/main.ts");
   const dir = mkdtempSync(join(tmpdir(), "calgate-proxy-"));
   const config = parseConfigText(`server: { host: 127.0.0.1, port: 0${extra ? `, ${extra}` : ""} }\nstorage: { client: sqlite, filename: ${join(dir, "db.sqlite")} }\n${USERS}`, "test.yaml", {});
-  const handle = await startServer(config, { configPath: null, generatedPassword: null, logger: pino({ level: "silent" }) });
+  // Short failure delays: what is tested here is whose failures count, not how long they wait (dav-core.test.ts
+  // checks the default delays).
+  const handle = await startServer(config, { configPath: null, generatedPassword: null, logger: pino({ level: "silent" }), loginThrottle: { delayStepMs: 20, maxDelayMs: 200 } });
   return {
     url: handle.url.replace(/\/$/, ""),
     dir,

@@ -6,16 +6,21 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { verifyPassword } from "../../src/auth/password.ts";
+import { runCalgateHere, type CliResult } from "../helpers/cli-run.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+/**
+ * The commands run in this process through runCli (src/cli/index.ts), the function the binary calls:
+ * a process start-up through tsx costs about a second, and these tests are about what each command
+ * answers. "the calgate process" below runs the real binary for what only a process shows (the exit
+ * code and output after flushing, piped stdin, paths shown relative to the working directory).
+ */
+function cli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return runCalgateHere(args, { cwd: ROOT, env: { PATH: process.env.PATH, ...opts.env }, ...(opts.input !== undefined ? { input: opts.input } : {}) });
 }
 
-function cli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+function spawnCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli/index.ts", ...args], {
       cwd: ROOT,
@@ -61,6 +66,16 @@ describe("cli: help and usage errors", () => {
     });
   }
 
+  test("the calgate process: --help exits 0 with the command list; an unknown command exits 2 with usage on stderr", async () => {
+    const help = await spawnCli(["--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    for (const name of Object.keys(HELP)) assert.match(help.stdout, new RegExp(`^  ${name} `, "m"));
+    const bad = await spawnCli(["frobnicate"]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /Usage: calgate/);
+    assert.equal(bad.stdout, "");
+  });
+
   test("unknown command, unknown flag, bad arguments → usage on stderr, exit 2", async () => {
     for (const args of [["frobnicate"], ["check-config", "--bogus"], ["auth", "yahoo", "x"], ["auth"], ["sync"], ["serve", "extra"], []]) {
       const r = await cli(args);
@@ -100,8 +115,8 @@ describe("cli: check-config", () => {
     assert.match(r.stderr, /cannot read config file: no such file/);
   });
 
-  test("config.example.yaml passes with its variables set", async () => {
-    const r = await cli(["check-config", "-c", "config.example.yaml"], {
+  test("config.example.yaml passes with its variables set (the calgate process, shown relative to its working directory)", async () => {
+    const r = await spawnCli(["check-config", "-c", "config.example.yaml"], {
       env: { CALGATE_SECRET_KEY: "x".repeat(32), ALICE_PASSWORD: "a", ICLOUD_APP_PASSWORD: "b" },
     });
     assert.equal(r.code, 0, r.stderr);
@@ -110,8 +125,8 @@ describe("cli: check-config", () => {
 });
 
 describe("cli: hash-password", () => {
-  test("piped stdin → a hash that verifies", async () => {
-    const r = await cli(["hash-password"], { input: "s3cret pass\nsecond line ignored\n" });
+  test("piped stdin → a hash that verifies (the calgate process)", async () => {
+    const r = await spawnCli(["hash-password"], { input: "s3cret pass\nsecond line ignored\n" });
     assert.equal(r.code, 0, r.stderr);
     const hash = r.stdout.trim();
     assert.equal(r.stdout, `${hash}\n`);

@@ -43,7 +43,7 @@ export interface ThrottleOptions {
   delayStepMs: number;
   maxDelayMs: number;
 }
-const DEFAULT_THROTTLE: ThrottleOptions = { windowMs: 15 * 60_000, maxFailures: 10, maxFailuresPerIp: 100, delayStepMs: 200, maxDelayMs: 2_000 };
+export const DEFAULT_THROTTLE: ThrottleOptions = { windowMs: 15 * 60_000, maxFailures: 10, maxFailuresPerIp: 100, delayStepMs: 200, maxDelayMs: 2_000 };
 
 export class BasicAuth {
   private readonly users = new Map<string, Credential>();
