@@ -1,0 +1,36 @@
+import type { Knex } from "knex";
+
+/**
+ * The occurrence index (src/ical/occurrences.ts, src/store/occurrences.ts): each indexed object's
+ * instances as match spans, and per object what the spans cover. Existing objects have no set yet:
+ * the start-up pass (src/sync/occurrence-backfill.ts) indexes them, since a migration cannot run the
+ * recurrence engine; until then they are evaluated per query, as before.
+ */
+export async function up(knex: Knex): Promise<void> {
+  await knex.schema.createTable("occurrence_sets", (t) => {
+    t.integer("object_id").primary().references("objects.id").onDelete("CASCADE");
+    t.integer("calendar_id").notNullable();
+    // Every instance overlapping [cover_from, cover_to) is a row of `occurrences` (epoch ms; ±8.64e15 = unbounded).
+    t.bigInteger("cover_from").notNullable();
+    t.bigInteger("cover_to").notNullable();
+    // "" = no floating time involved; else the id of the zone the floating times were read in.
+    t.string("zone", 200).notNullable();
+    t.index(["cover_to"], "occurrence_sets_cover_idx");
+  });
+  await knex.schema.createTable("occurrences", (t) => {
+    t.integer("object_id").notNullable().references("objects.id").onDelete("CASCADE");
+    t.integer("calendar_id").notNullable();
+    // Match span: the instance matches a time-range [rs, re) exactly when rs < end_ms and re > start_ms.
+    t.bigInteger("start_ms").notNullable();
+    t.bigInteger("end_ms").notNullable();
+    // Spans longer than a week: scanned apart, so that the others are a bounded range scan on start_ms.
+    t.boolean("long").notNullable();
+    t.index(["calendar_id", "long", "start_ms"], "occurrences_range_idx");
+    t.index(["object_id"], "occurrences_object_idx");
+  });
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.dropTable("occurrences");
+  await knex.schema.dropTable("occurrence_sets");
+}
