@@ -2,9 +2,10 @@ import type { Knex } from "knex";
 
 /**
  * The occurrence index (src/ical/occurrences.ts, src/store/occurrences.ts): each indexed object's
- * instances as match spans, and per object what the spans cover. Existing objects have no set yet:
- * the start-up pass (src/sync/occurrence-backfill.ts) indexes them, since a migration cannot run the
- * recurrence engine; until then they are evaluated per query, as before.
+ * instances as match spans, and per object what the spans cover (every object has a set row).
+ * Existing objects get a "pending" set covering nothing: the start-up pass
+ * (src/sync/occurrence-backfill.ts) indexes them, since a migration cannot run the recurrence
+ * engine; until then they are evaluated per query, as before.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable("occurrence_sets", (t) => {
@@ -15,6 +16,8 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger("cover_to").notNullable();
     // "" = no floating time involved; else the id of the zone the floating times were read in.
     t.string("zone", 200).notNullable();
+    // What a query scans for the objects the index cannot decide; cover_to alone for the start-up pass.
+    t.index(["calendar_id", "cover_from", "cover_to", "zone"], "occurrence_sets_calendar_idx");
     t.index(["cover_to"], "occurrence_sets_cover_idx");
   });
   await knex.schema.createTable("occurrences", (t) => {
@@ -28,7 +31,13 @@ export async function up(knex: Knex): Promise<void> {
     t.index(["calendar_id", "long", "start_ms"], "occurrences_range_idx");
     t.index(["object_id"], "occurrences_object_idx");
   });
+  // Every existing object starts "pending": covering nothing (so evaluated per query) until indexed.
+  await knex.raw("INSERT INTO occurrence_sets (object_id, calendar_id, cover_from, cover_to, zone) SELECT id, calendar_id, ?, ?, ? FROM objects", [UNBOUNDED, -UNBOUNDED, PENDING]);
 }
+
+/** The values of src/ical/occurrences.ts (a migration stays as it was written, so they are copied here). */
+const UNBOUNDED = 8_640_000_000_000_000;
+const PENDING = "pending";
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable("occurrences");

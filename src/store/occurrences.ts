@@ -26,11 +26,19 @@ const ROWS_PER_INSERT = 200;
 
 export type IndexedHead = Pick<ObjectRow, "id" | "name" | "uid" | "etag" | "size" | "modified_at" | "component">;
 
-/** Replaces the object's set; `rows` undefined (the writer did not compute one) leaves it unindexed until the start-up pass. */
-export async function writeOccurrences(trx: Tx, objectId: number, calendarId: number, rows: OccurrenceRows | undefined): Promise<void> {
+/** The index's "unbounded" (ical/occurrences.ts UNBOUNDED), and the zone of a set waiting for the start-up pass. */
+const UNBOUNDED = 8_640_000_000_000_000;
+const PENDING = "pending";
+const PENDING_SET: OccurrenceRows = { coverFrom: UNBOUNDED, coverTo: -UNBOUNDED, zone: PENDING, spans: [] };
+
+/**
+ * Replaces the object's set. `rows` undefined (the writer did not compute one) stores a pending set:
+ * covering nothing, so evaluated per query until the start-up pass indexes it.
+ */
+export async function writeOccurrences(trx: Tx, objectId: number, calendarId: number, given: OccurrenceRows | undefined): Promise<void> {
+  const rows = given ?? PENDING_SET;
   await trx("occurrences").where({ object_id: objectId }).delete();
   await trx("occurrence_sets").where({ object_id: objectId }).delete();
-  if (rows === undefined) return;
   await trx("occurrence_sets").insert({ object_id: objectId, calendar_id: calendarId, cover_from: rows.coverFrom, cover_to: rows.coverTo, zone: rows.zone });
   for (let i = 0; i < rows.spans.length; i += ROWS_PER_INSERT) {
     const chunk = rows.spans.slice(i, i + ROWS_PER_INSERT).map((s) => ({ object_id: objectId, calendar_id: calendarId, start_ms: s.start, end_ms: s.end, long: s.end - s.start > SHORT_MS }));
@@ -68,15 +76,16 @@ export class OccurrenceIndex {
   async *undecided(calendarId: number, component: string, range: SpanRange, zone: string, batch = 500): AsyncIterable<ObjectRow> {
     let lastId = 0;
     for (;;) {
-      const rows = (await this.db("objects as o")
-        .leftJoin("occurrence_sets as s", "s.object_id", "o.id")
-        .where("o.calendar_id", calendarId)
+      // Driven by the sets' (calendar, cover, zone) index: in the usual case a scan that finds nothing.
+      const rows = (await this.db("occurrence_sets as s")
+        .join("objects as o", "o.id", "s.object_id")
+        .where("s.calendar_id", calendarId)
+        .andWhere((w) => w.where("s.cover_from", ">", range.start).orWhere("s.cover_to", "<", range.end).orWhere((z) => z.whereNot("s.zone", "").whereNot("s.zone", zone)))
+        .andWhere("s.object_id", ">", lastId)
         .andWhere("o.component", component)
-        .andWhere("o.id", ">", lastId)
         .andWhere((w) => w.whereNull("o.first_start").orWhere("o.first_start", "<", range.end))
         .andWhere((w) => w.whereNull("o.last_end").orWhere("o.last_end", ">", range.start))
-        .andWhere((w) => w.whereNull("s.object_id").orWhere("s.cover_from", ">", range.start).orWhere("s.cover_to", "<", range.end).orWhere((z) => z.whereNot("s.zone", "").whereNot("s.zone", zone)))
-        .orderBy("o.id")
+        .orderBy("s.object_id")
         .limit(batch)
         .select("o.*")) as ObjectRow[];
       for (const r of rows) yield r;
@@ -86,15 +95,15 @@ export class OccurrenceIndex {
   }
 
   /**
-   * Objects whose set is missing, or whose horizon ends before `extendBefore` (and is not already the
-   * object's end): what the start-up pass (re)indexes, `limit` at a time.
+   * Objects whose set is pending, or whose horizon ends before `extendBefore` (sets covering nothing
+   * because the object cannot be indexed are not retried): what the start-up pass (re)indexes.
    */
-  async stale(extendBefore: number, notBounded: number, afterId: number, limit: number): Promise<Pick<ObjectRow, "id" | "calendar_id" | "etag" | "ics">[]> {
-    return this.db("objects as o")
-      .leftJoin("occurrence_sets as s", "s.object_id", "o.id")
-      .where("o.id", ">", afterId)
-      .andWhere((w) => w.whereNull("s.object_id").orWhere((x) => x.where("s.cover_to", "<", extendBefore).andWhere("s.cover_to", ">", notBounded)))
-      .orderBy("o.id")
+  async stale(extendBefore: number, afterId: number, limit: number): Promise<Pick<ObjectRow, "id" | "calendar_id" | "etag" | "ics">[]> {
+    return this.db("occurrence_sets as s")
+      .join("objects as o", "o.id", "s.object_id")
+      .where("s.object_id", ">", afterId)
+      .andWhere((w) => w.where("s.zone", PENDING).orWhere((x) => x.where("s.cover_to", "<", extendBefore).andWhere("s.cover_to", ">", -UNBOUNDED)))
+      .orderBy("s.object_id")
       .limit(limit)
       .select("o.id", "o.calendar_id", "o.etag", "o.ics");
   }

@@ -1,5 +1,5 @@
 /**
- * The start-up pass of the occurrence index: indexes objects that have no set (written before
+ * The start-up pass of the occurrence index: indexes objects whose set is pending (written before
  * migration 012, or by a path that could not compute one) and re-extends sets whose horizon is
  * within a year. Runs in the background after the server is up; until an object is indexed its
  * queries evaluate it, so the answers are the same either way. Each batch commits only the sets of
@@ -9,7 +9,7 @@ import type { Logger } from "../status/log.ts";
 import { tx, type Db } from "../store/db.ts";
 import type { ObjectStore } from "../store/objects.ts";
 import { parseCalendarObject } from "../ical/parse.ts";
-import { NOT_INDEXED, UNBOUNDED, occurrenceSet, type OccurrenceSet } from "../ical/occurrences.ts";
+import { NOT_INDEXED, occurrenceSet, type OccurrenceSet } from "../ical/occurrences.ts";
 
 const BATCH = 200;
 /** Sets whose horizon comes closer than this are recomputed (from now, so the horizon moves on). */
@@ -36,7 +36,7 @@ export class OccurrenceBackfill {
     let afterId = 0;
     let indexed = 0;
     while (!this.stopped) {
-      const rows = await this.objects.occurrences.stale(now + EXTEND_WITHIN_MS, -UNBOUNDED, afterId, BATCH);
+      const rows = await this.objects.occurrences.stale(now + EXTEND_WITHIN_MS, afterId, BATCH);
       if (rows.length === 0) break;
       afterId = Number(rows[rows.length - 1]!.id);
       const sets: [number, string, OccurrenceSet][] = [];
