@@ -16,8 +16,11 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger("cover_to").notNullable();
     // "" = no floating time involved; else the id of the zone the floating times were read in.
     t.string("zone", 200).notNullable();
-    // What a query scans for the objects the index cannot decide; cover_to alone for the start-up pass.
-    t.index(["calendar_id", "cover_from", "cover_to", "zone"], "occurrence_sets_calendar_idx");
+    // What a query scans for the objects the index cannot decide (each a range scan that usually
+    // finds nothing); cover_to alone for the start-up pass.
+    t.index(["calendar_id", "cover_from"], "occurrence_sets_from_idx");
+    t.index(["calendar_id", "cover_to"], "occurrence_sets_to_idx");
+    t.index(["calendar_id", "zone"], "occurrence_sets_zone_idx");
     t.index(["cover_to"], "occurrence_sets_cover_idx");
   });
   await knex.schema.createTable("occurrences", (t) => {
@@ -28,7 +31,8 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger("end_ms").notNullable();
     // Spans longer than a week: scanned apart, so that the others are a bounded range scan on start_ms.
     t.boolean("long").notNullable();
-    t.index(["calendar_id", "long", "start_ms"], "occurrences_range_idx");
+    // Covering: a query reads only this index to find the objects with a span in its range.
+    t.index(["calendar_id", "long", "start_ms", "end_ms", "object_id"], "occurrences_range_idx");
     t.index(["object_id"], "occurrences_object_idx");
   });
   // Every existing object starts "pending": covering nothing (so evaluated per query) until indexed.
