@@ -25,7 +25,7 @@ export interface ObjectWrite {
   upstreamHref?: string | null;
   upstreamEtag?: string | null;
   baseIcs?: string | null;
-  /** Its occurrence-index rows; absent: the object stays unindexed (evaluated) until the start-up pass. */
+  /** Its occurrence-index rows; absent: a pending set (the object is evaluated per query) until the start-up pass indexes it. */
   occurrences?: OccurrenceRows;
 }
 
