@@ -11,6 +11,7 @@ import * as m008 from "./008_merged_calendars.ts";
 import * as m009 from "./009_mirrors.ts";
 import * as m010 from "./010_webdav_push.ts";
 import * as m011 from "./011_calendar_modified.ts";
+import * as m012 from "./012_occurrences.ts";
 import * as m014 from "./014_instances.ts";
 
 export interface Migration {
@@ -29,5 +30,6 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ["009_mirrors", m009],
   ["010_webdav_push", m010],
   ["011_calendar_modified", m011],
+  ["012_occurrences", m012],
   ["014_instances", m014],
 ];

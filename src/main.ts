@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { storageTarget, type Config } from "./config/schema.ts";
 import type { StartServer, ServerHandle } from "./cli/contract.ts";
 import { changeFeed, openDb, type ChangeFeed } from "./store/db.ts";
+import { OccurrenceBackfill } from "./sync/occurrence-backfill.ts";
 import { CalendarStore } from "./store/calendars.ts";
 import { ObjectStore } from "./store/objects.ts";
 import { StoreCalendarService, type SourceDirectory } from "./sync/service.ts";
@@ -118,7 +119,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const db = await openDb(storageTarget(config.storage));
-  const { calendars, conflicts, bus, catalog, engine, writer, liveness, service, states, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
+  const { calendars, objects, conflicts, bus, catalog, engine, writer, liveness, service, states, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
   for (const w of await mirrors.problems()) log.warn(w);
@@ -182,6 +183,9 @@ export const startServer: StartServer = async (config, opts) => {
   void mirrors.trigger(); // catch-up: what changed while calgate was not running
   await liveness.start();
   scheduler.start();
+  // Objects stored before the occurrence index existed, or near its horizon: indexed in the background.
+  const backfill = new OccurrenceBackfill(db, objects, log);
+  backfill.start();
   markReady(app);
   log.info({ url, users: config.users.length }, "calgate is serving CalDAV");
   const handle: ServerHandle = {
@@ -207,6 +211,7 @@ export const startServer: StartServer = async (config, opts) => {
       await writer.idle(); // a sync still running would otherwise write to the closed database
       await liveness.stop();
       await follower.close();
+      await backfill.close();
       unwatchMerged();
       await delivery.close();
       const { cut } = await http;

@@ -49,6 +49,19 @@ export interface StoredObject {
   readonly modifiedAt: number;
   /** Its one instance [start, end) when exactly known from indexed columns (plain timed events). */
   readonly exact?: { readonly start: number; readonly end: number } | null;
+  /** The occurrence index decided that it matches the queried time-range (its text was not read: ics ""). */
+  readonly matched?: boolean;
+}
+
+export interface QueryOptions {
+  /** With false, rows whose `exact` instance is known come without their text (ics ""). */
+  readonly exactBodies?: boolean;
+  /**
+   * The filter is only "component overlaps range", read with floating times in `floatingZone` (a
+   * TZID; null: UTC): the service may decide objects from its occurrence index (`matched`) and
+   * returns the rest as candidates to evaluate.
+   */
+  readonly occurrenceIndex?: { readonly floatingZone: string | null };
 }
 
 /** An object's identity without its body: what PROPFIND Depth 1 and sync-collection need. */
@@ -112,9 +125,11 @@ export interface CalendarService {
   deleteCalendar(cal: CalendarMeta): Promise<void>;
   heads(cal: CalendarMeta): Promise<ObjectHead[]>;
   objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>>;
-  /** Candidates for a filter, prefiltered on indexed columns; exact=false means the caller must evaluate. */
-  /** With exactBodies false, rows whose `exact` instance is known come without their text (ics ""). */
-  query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts?: { exactBodies?: boolean }): AsyncIterable<StoredObject>;
+  /**
+   * Candidates for a filter, prefiltered on indexed columns: the caller evaluates each one, except
+   * those the index decided (`matched`, or `exact` when only a time-range is asked).
+   */
+  query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts?: QueryOptions): AsyncIterable<StoredObject>;
   /**
    * Members changed since the position `token` names (null: an initial listing of every member), at
    * most `limit` of them (then `truncated`, and the returned token continues where this stopped).

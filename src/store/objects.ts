@@ -3,8 +3,9 @@
  * row and the calendar's sequence bump in one transaction, with the preconditions checked inside it.
  */
 import type { Knex } from "knex";
-import { recordForFeed, tx, type Db, type Tx } from "./db.ts";
+import { insertedId, recordForFeed, tx, type Db, type Tx } from "./db.ts";
 import { enqueue, type QueueFor } from "./outbox.ts";
+import { OccurrenceIndex, writeOccurrences, type OccurrenceRows } from "./occurrences.ts";
 import type { ObjectRow } from "./rows.ts";
 
 export type { ObjectRow };
@@ -24,6 +25,8 @@ export interface ObjectWrite {
   upstreamHref?: string | null;
   upstreamEtag?: string | null;
   baseIcs?: string | null;
+  /** Its occurrence-index rows; absent: a pending set (the object is evaluated per query) until the start-up pass indexes it. */
+  occurrences?: OccurrenceRows;
 }
 
 export interface WriteConditions {
@@ -57,7 +60,11 @@ function conditionsHold(cond: WriteConditions, current: ObjectRow | null): boole
 const HEAD_COLUMNS = ["name", "etag", "size", "modified_at", "component"] as const;
 
 export class ObjectStore {
-  constructor(private readonly db: Db) {}
+  /** Time-range answers from the occurrence index (kept by put, in the object's own transaction). */
+  readonly occurrences: OccurrenceIndex;
+  constructor(private readonly db: Db) {
+    this.occurrences = new OccurrenceIndex(db);
+  }
 
   heads(calendarId: number): Promise<HeadRow[]> {
     return this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).select(...HEAD_COLUMNS).orderBy("name");
@@ -129,8 +136,10 @@ export class ObjectStore {
         ...(w.upstreamEtag !== undefined ? { upstream_etag: w.upstreamEtag } : {}),
         ...(w.baseIcs !== undefined ? { base_ics: w.baseIcs } : {}),
       };
-      if (current) await trx("objects").where({ id: current.id }).update(row);
-      else await trx("objects").insert({ calendar_id: calendarId, name: w.name, ...row });
+      let id: number;
+      if (current) await trx("objects").where({ id: (id = current.id) }).update(row);
+      else id = insertedId(await trx("objects").insert({ calendar_id: calendarId, name: w.name, ...row }).returning("id"));
+      await writeOccurrences(trx, id, calendarId, w.occurrences);
       const seq = await this.recordChange(trx, calendarId, w.name, false);
       const outboxId = queue ? await enqueue(trx, queue, calendarId, w.name, "put", w.ics, current) : null;
       return { ok: true, created: current === null, previous: current, seq, outboxId } as const;

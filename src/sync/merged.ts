@@ -9,7 +9,7 @@
 import {
   NoWriteTarget, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
-  type Preconditions, type PutResult, type StoredObject, type User,
+  type Preconditions, type PutResult, type QueryOptions, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { Config, MergedConfig } from "../config/schema.ts";
 import { ownerAddressesOf, type CalendarStore } from "../store/calendars.ts";
@@ -191,7 +191,7 @@ export class MergedCalendarService implements CalendarService {
     return out;
   }
 
-  async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: { exactBodies?: boolean } = {}): AsyncIterable<StoredObject> {
+  async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: QueryOptions = {}): AsyncIterable<StoredObject> {
     const v = await this.viewOf(cal);
     if (!v) {
       yield* this.inner.query(cal, component, range, opts);

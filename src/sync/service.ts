@@ -9,7 +9,7 @@ import type { QueueFor } from "../store/outbox.ts";
 import {
   ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
-  type Preconditions, type PutResult, type StoredObject, type User,
+  type Preconditions, type PutResult, type QueryOptions, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { TimeRange } from "../ical/time-range.ts";
 import type { XmlElement } from "../xml/tree.ts";
@@ -17,6 +17,7 @@ import { parseCalendarObject } from "../ical/parse.ts";
 import { IcalError } from "../ical/errors.ts";
 import { checkClientCalendarData } from "../ical/strict.ts";
 import { objectWrite } from "./object-write.ts";
+import { INDEXED_COMPONENTS, UNBOUNDED, floatingZoneKey } from "../ical/occurrences.ts";
 import { formatSyncToken } from "./tokens.ts";
 import { changeSet, toHead } from "./change-set.ts";
 import type { FlushOutcome } from "./writer.ts";
@@ -158,7 +159,17 @@ export class StoreCalendarService implements CalendarService {
     for (const r of await this.objectsStore.getMany(cal.id, names)) out.set(r.name, toStored(r));
     return out;
   }
-  async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: { exactBodies?: boolean } = {}): AsyncIterable<StoredObject> {
+  async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: QueryOptions = {}): AsyncIterable<StoredObject> {
+    if (opts.occurrenceIndex && range && component !== null && INDEXED_COMPONENTS.has(component)) {
+      // Decided from the occurrence index; what it cannot decide comes with its text, to evaluate.
+      const zone = floatingZoneKey(opts.occurrenceIndex.floatingZone);
+      const span = { start: range.start ?? -UNBOUNDED, end: range.end ?? UNBOUNDED };
+      for (const h of await this.objectsStore.occurrences.matching(cal.id, component, span, zone)) {
+        yield { name: h.name, uid: h.uid, component: h.component, etag: h.etag, ics: "", size: Number(h.size), modifiedAt: Number(h.modified_at), matched: true };
+      }
+      for await (const r of this.objectsStore.occurrences.undecided(cal.id, component, span, zone)) yield toStored(r);
+      return;
+    }
     for await (const r of this.objectsStore.query(cal.id, component, range, 500, opts.exactBodies ?? true)) yield toStored(r);
   }
   async changesSince(cal: CalendarMeta, token: string | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {

@@ -1,6 +1,7 @@
 /**
  * CALDAV:calendar-query (RFC 4791 7.8): the store prefilters on indexed component and occurrence bounds,
- * then each candidate is evaluated recurrence-aware unless the prefilter was already exact.
+ * then each candidate is evaluated recurrence-aware unless the prefilter was already exact. A filter
+ * that is only a VEVENT/VTODO time-range is answered from the occurrence index where it can decide.
  */
 import { cal as C, dav } from "../../xml/names.ts";
 import { child, text } from "../../xml/tree.ts";
@@ -50,8 +51,12 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
     // Phase 1, before any byte is sent: evaluate (so a limit error is still a 403), keeping heads only.
     const matched: ObjectHead[] = [];
     let truncated = false;
-    for await (const obj of ctx.service.query(cal, pre.component, pre.range, { exactBodies: !pre.rangeOnly })) {
-      if (pre.rangeOnly && obj.exact && pre.range) {
+    // A plain time-range filter may be answered from the occurrence index, in the zone floating times are read in.
+    const index = pre.rangeOnly && pre.range ? { occurrenceIndex: { floatingZone } } : {};
+    for await (const obj of ctx.service.query(cal, pre.component, pre.range, { exactBodies: !pre.rangeOnly, ...index })) {
+      if (obj.matched && pre.rangeOnly) {
+        // decided by the occurrence index
+      } else if (pre.rangeOnly && obj.exact && pre.range) {
         // RFC 4791 9.9 for a VEVENT with DTEND/DURATION > 0: start < range end AND end > range start.
         const { start, end } = obj.exact;
         if (!((pre.range.end === null || start < pre.range.end) && (pre.range.start === null || end > pre.range.start))) continue;
