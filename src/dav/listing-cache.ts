@@ -25,6 +25,7 @@ interface Listing {
 }
 
 const caches = new WeakMap<PropertyRegistry, Map<string, Listing>>();
+const rendering = new Map<string, { heads: readonly ObjectHead[]; parts: Promise<Buffer[]> }>();
 let total = 0;
 
 /** The request's cache key, or null when a property may depend on more than the head. */
@@ -55,7 +56,18 @@ export async function calendarMemberResponses(res: Extract<DavResource, { kind: 
     cache.set(key, hit);
     return hit.parts;
   }
-  const parts = await renderedParts(entries(), ctx.minimal);
+  // Concurrent requests for the same listing wait for one rendering instead of each holding their own.
+  const flightKey = `${key}|${heads.length}`;
+  const inFlight = rendering.get(flightKey);
+  if (inFlight && inFlight.heads === heads) return inFlight.parts;
+  const pending = renderedParts(entries(), ctx.minimal);
+  rendering.set(flightKey, { heads, parts: pending });
+  let parts: Buffer[];
+  try {
+    parts = await pending;
+  } finally {
+    if (rendering.get(flightKey)?.parts === pending) rendering.delete(flightKey);
+  }
   const bytes = parts.reduce((n, b) => n + b.length, 0);
   if (hit) {
     cache.delete(key);

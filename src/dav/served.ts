@@ -18,6 +18,7 @@ function slot(obj: StoredObject): { body?: Buffer; data?: SerialisedText } {
 
 /** The object's text as UTF-8, the body of a GET. */
 export function bodyBytes(obj: StoredObject): Buffer {
+  if (obj.bytes) return obj.bytes;
   const s = slot(obj);
   return (s.body ??= Buffer.from(obj.ics, "utf8"));
 }
@@ -25,5 +26,7 @@ export function bodyBytes(obj: StoredObject): Buffer {
 /** The object's text as CALDAV:calendar-data, escaped for XML once. */
 export function calendarDataText(obj: StoredObject): SerialisedText {
   const s = slot(obj);
-  return (s.data ??= new SerialisedText(obj.ics, escapedBytes(obj.ics)));
+  if (s.data) return s.data;
+  const text = obj.ics;
+  return (s.data = new SerialisedText(text, escapedBytes(text)));
 }

@@ -41,11 +41,11 @@ export class ObjectCache {
   ) {}
 
   /**
-   * The cost charged for an object: its text (UTF-16 in the worst case), the served forms dav/ may
-   * keep beside it (the UTF-8 body and the XML-escaped bytes) and the bookkeeping.
+   * The cost charged for an object kept as kept(): its UTF-8 bytes, the XML-escaped bytes dav/ may
+   * make beside it (a little longer: every CR becomes "&#13;") and the bookkeeping.
    */
   static cost(obj: StoredObject): number {
-    return obj.ics.length * 2 + obj.size * 2 + 256;
+    return obj.size * 2.2 + 512;
   }
 
   get size(): { entries: number; bytes: number } {
@@ -117,6 +117,16 @@ export class ObjectCache {
   private dropCalendar(key: string, st: CalendarState): void {
     for (const n of [...st.names]) this.delete(entryKey(key, n));
   }
+}
+
+/**
+ * The form an object is kept in: its text as UTF-8 bytes only (half the memory of a JavaScript
+ * string of non-Latin text), decoded again when something reads `ics` (GET serves the bytes).
+ */
+export function kept(obj: StoredObject): StoredObject {
+  const bytes = Buffer.from(obj.ics, "utf8");
+  const { ics: _text, ...rest } = obj;
+  return Object.defineProperty({ ...rest, size: bytes.length, bytes }, "ics", { get: () => bytes.toString("utf8"), enumerable: true }) as StoredObject;
 }
 
 const calKey = (s: Snapshot): string => `${s.id}/${s.createdAt}`;

@@ -19,7 +19,7 @@ import { checkClientCalendarData } from "../ical/strict.ts";
 import { objectWrite } from "./object-write.ts";
 import { formatSyncToken } from "./tokens.ts";
 import { changeSet, toHead } from "./change-set.ts";
-import { ObjectCache, type Snapshot } from "./object-cache.ts";
+import { kept, ObjectCache, type Snapshot } from "./object-cache.ts";
 import type { FlushOutcome } from "./writer.ts";
 
 export { objectWrite };
@@ -173,7 +173,7 @@ export class StoreCalendarService implements CalendarService {
     }
     if (missing.length === 0) return out;
     for (const r of await this.objectsStore.getMany(cal.id, missing)) {
-      const obj = toStored(r);
+      const obj = cached ? kept(toStored(r)) : toStored(r);
       out.set(r.name, obj);
       if (cached) this.objectCache.set(snap, obj);
     }
