@@ -27,6 +27,6 @@ export function bodyBytes(obj: StoredObject): Buffer {
 export function calendarDataText(obj: StoredObject): SerialisedText {
   const s = slot(obj);
   if (s.data) return s.data;
-  const text = obj.ics;
-  return (s.data = new SerialisedText(text, escapedBytes(text)));
+  // The text is not kept here: the object decodes it again for the rare serialiser that wants it.
+  return (s.data = new SerialisedText(() => obj.ics, escapedBytes(obj.ics)));
 }

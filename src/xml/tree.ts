@@ -19,12 +19,15 @@ export interface XmlElement {
 }
 export type XmlNode = XmlElement | string;
 
-/** A property value whose escaped UTF-8 form is kept ready (see XmlElement.bytes). */
+/** A property value whose escaped UTF-8 form is kept ready (see XmlElement.bytes); its text is read when asked for. */
 export class SerialisedText {
   constructor(
-    readonly text: string,
+    private readonly source: () => string,
     readonly bytes: Buffer,
   ) {}
+  get text(): string {
+    return this.source();
+  }
 }
 
 export function isElement(n: XmlNode | undefined): n is XmlElement {

@@ -71,7 +71,11 @@ export async function resolveProps(
         if (request.kind === "prop") out.push({ status: 404, prop: el(w.name) });
         continue;
       }
-      if (value instanceof SerialisedText) out.push({ status: 200, prop: { name: w.name, attrs: {}, children: [value.text], bytes: value.bytes } });
+      if (value instanceof SerialisedText) {
+        // Byte writers copy `bytes`; the text is decoded only for a serialiser that asks for it.
+        const text = value;
+        out.push({ status: 200, prop: { name: w.name, attrs: {}, get children() { return [text.text]; }, bytes: value.bytes } });
+      }
       else out.push({ status: 200, prop: el(w.name, {}, Array.isArray(value) ? value : [value]) });
     } catch (e) {
       if (e instanceof DavError) out.push({ status: e.status, prop: el(w.name), ...(e.condition ? { error: el(e.condition) } : {}) });
