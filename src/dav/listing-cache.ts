@@ -11,7 +11,7 @@ import { resolveProps, type PropRequest } from "./props/resolve.ts";
 import type { PropertyRegistry } from "./props/registry.ts";
 import type { DavContext } from "./context.ts";
 import { calendarHref, enc, type DavResource } from "./resources.ts";
-import type { ObjectHead } from "./service.ts";
+import type { CalendarMeta, ObjectHead } from "./service.ts";
 
 /** Properties whose standard providers read only the member's head (props/webdav.ts). */
 const HEAD_PROPS: ReadonlySet<Clark> = new Set([dav("getetag"), dav("getcontenttype"), dav("getcontentlength"), dav("getlastmodified"), dav("resourcetype")]);
@@ -45,11 +45,22 @@ export async function calendarMemberResponses(res: Extract<DavResource, { kind: 
       yield { href: r.href, props: await resolveProps(r, request, ctx, registry) };
     }
   };
+  return memberResponses(heads, res.cal, request, ctx, registry, entries);
+}
+
+/**
+ * Responses for `heads` (a listing as the service handed it out: PROPFIND Depth 1, or the initial
+ * sync-collection), from the rendered bytes kept for that same listing when the request allows,
+ * else `render()`'s entries.
+ */
+export async function memberResponses(heads: readonly ObjectHead[], cal: CalendarMeta, request: PropRequest, ctx: DavContext, registry: PropertyRegistry, render: () => AsyncIterable<ResponseEntry>): Promise<Iterable<Buffer> | AsyncIterable<ResponseEntry>> {
+  const prefix = calendarHref(ctx.user.username, cal.name);
+  const entries = render;
   const requestKey = keyOf(request, ctx.minimal);
   if (requestKey === null || heads.length * 100 > MAX_BYTES) return entries();
   let cache = caches.get(registry);
   if (!cache) caches.set(registry, (cache = new Map()));
-  const key = `${res.cal.id}|${prefix}|${requestKey}`;
+  const key = `${cal.id}|${prefix}|${requestKey}`;
   const hit = cache.get(key);
   if (hit && hit.heads === heads) {
     cache.delete(key);
