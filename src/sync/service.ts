@@ -150,14 +150,23 @@ export class StoreCalendarService implements CalendarService {
    * than they change, and the driver costs ~1.6 µs per row.
    */
   private readonly headsCache = new Map<number, { seq: number; heads: ObjectHead[] }>();
+  private cachedHeads = 0;
   async heads(cal: CalendarMeta): Promise<ObjectHead[]> {
     const { seq } = await this.position(cal);
     const hit = this.headsCache.get(cal.id);
     if (hit && hit.seq === seq) return hit.heads;
     const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
+    if (hit) this.cachedHeads -= hit.heads.length;
     this.headsCache.delete(cal.id);
-    if (this.headsCache.size >= 16) this.headsCache.delete(this.headsCache.keys().next().value!);
+    // Bounded by members in all (~150 bytes each), not by calendars: a huge calendar is listed each time.
+    if (heads.length > MAX_CACHED_HEADS) return heads;
     this.headsCache.set(cal.id, { seq, heads });
+    this.cachedHeads += heads.length;
+    for (const [id, e] of this.headsCache) {
+      if (this.cachedHeads <= MAX_CACHED_HEADS) break;
+      this.headsCache.delete(id);
+      this.cachedHeads -= e.heads.length;
+    }
     return heads;
   }
   async objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>> {
@@ -253,6 +262,8 @@ function outcomeError(o: { ok: false; reason: string; existingName?: string; exi
  * answered from memory, small against the heap a 100,000-event calendar needs anyway.
  */
 const DEFAULT_OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
+/** Members kept in listings in all (~150 bytes each: ~30 MB). */
+const MAX_CACHED_HEADS = 200_000;
 
 /** A calendar's change-log position as read: its sequence, and how far tombstones were pruned. */
 interface LogPosition {
