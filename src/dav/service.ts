@@ -47,6 +47,8 @@ export interface StoredObject {
   readonly ics: string;
   readonly size: number;
   readonly modifiedAt: number;
+  /** The text as UTF-8, when the service keeps it that way (then GET serves these bytes). */
+  readonly bytes?: Buffer;
   /** Its one instance [start, end) when exactly known from indexed columns (plain timed events). */
   readonly exact?: { readonly start: number; readonly end: number } | null;
   /** The occurrence index decided that it matches the queried time-range (its text was not read: ics ""). */

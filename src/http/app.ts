@@ -44,9 +44,11 @@ export function createApp(deps: AppDeps): Koa {
     const started = process.hrtime.bigint();
     const id = ctx.get("x-request-id") || randomUUID();
     ctx.set("x-request-id", id);
-    ctx.state.log = deps.log.child({ reqId: id });
+    // The request's child logger is made when something logs (most requests log nothing at the default level).
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, "log", { get: () => (child ??= deps.log.child({ reqId: id })), configurable: true, enumerable: true });
     // Debug detail: chosen headers only (others may carry secrets, e.g. a push channel's token).
-    (ctx.state.log as Logger).debug({ method: ctx.method, path: ctx.path, userAgent: ctx.get("user-agent") || undefined, depth: ctx.get("depth") || undefined, length: ctx.get("content-length") || undefined }, "request received");
+    if (deps.log.isLevelEnabled("debug")) (ctx.state.log as Logger).debug({ method: ctx.method, path: ctx.path, userAgent: ctx.get("user-agent") || undefined, depth: ctx.get("depth") || undefined, length: ctx.get("content-length") || undefined }, "request received");
     try {
       await next();
     } finally {
@@ -55,7 +57,7 @@ export function createApp(deps: AppDeps): Koa {
       deps.metrics.duration.observe({ method: ctx.method }, seconds);
       if (isCaldavPath(ctx.path, ctx.method)) deps.metrics.caldav(ctx.method, ctx.status, seconds);
       // One line per request, without the query string (it may carry a token, e.g. Graph's validationToken).
-      (ctx.state.log as Logger).info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, "request");
+      if (deps.log.isLevelEnabled("info")) (ctx.state.log as Logger).info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, "request");
     }
   });
 
@@ -149,7 +151,9 @@ export function createApp(deps: AppDeps): Koa {
       const davCtx: DavContext = {
         user: { username },
         service: deps.service,
-        log: ctx.state.log as Logger,
+        get log(): Logger {
+          return ctx.state.log as Logger;
+        },
         limits: deps.limits,
         depth: depthHeader === "0" || depthHeader === "1" || depthHeader === "infinity" ? depthHeader : null,
         minimal: /return=minimal/i.test(ctx.get("prefer")) || ctx.get("brief").trim().toLowerCase() === "t",

@@ -205,6 +205,12 @@ export class ObjectStore {
     return seq;
   }
 
+  /** Names changed (written or removed) after `seq`, or null when more than `limit` did: what a cache of objects drops. */
+  async changedNames(calendarId: number, seq: number, limit: number): Promise<string[] | null> {
+    const rows = await this.db("changes").where({ calendar_id: calendarId }).andWhere("seq", ">", seq).limit(limit + 1).select("name");
+    return rows.length > limit ? null : rows.map((r: { name: string }) => String(r.name));
+  }
+
   /**
    * Members changed after `seq`, oldest first, with their current head (null head = tombstone).
    * Tombstones at or below `tombstonesAfter` (default `seq`) are left out: with `seq` 0 and the

@@ -20,6 +20,7 @@ import { objectWrite } from "./object-write.ts";
 import { INDEXED_COMPONENTS, UNBOUNDED, floatingZoneKey } from "../ical/occurrences.ts";
 import { formatSyncToken } from "./tokens.ts";
 import { changeSet, toHead } from "./change-set.ts";
+import { kept, ObjectCache, type Snapshot } from "./object-cache.ts";
 import type { FlushOutcome } from "./writer.ts";
 
 export { objectWrite };
@@ -53,7 +54,13 @@ export class StoreCalendarService implements CalendarService {
     private readonly objectsStore: ObjectStore,
     private readonly sources: SourceDirectory,
     private readonly writeBack: WriteBack | null = null,
-  ) {}
+    /** Byte budget of the object cache (object-cache.ts); 0 turns it off. */
+    objectCacheBytes = DEFAULT_OBJECT_CACHE_BYTES,
+  ) {
+    this.objectCache = new ObjectCache(objectCacheBytes, (id, seq, limit) => this.objectsStore.changedNames(id, seq, limit));
+  }
+
+  private readonly objectCache: ObjectCache;
 
   /**
    * Where in its change log each CalendarMeta this service made was read: the consistent snapshot a
@@ -144,19 +151,42 @@ export class StoreCalendarService implements CalendarService {
    * than they change, and the driver costs ~1.6 µs per row.
    */
   private readonly headsCache = new Map<number, { seq: number; heads: ObjectHead[] }>();
+  private cachedHeads = 0;
   async heads(cal: CalendarMeta): Promise<ObjectHead[]> {
     const { seq } = await this.position(cal);
     const hit = this.headsCache.get(cal.id);
     if (hit && hit.seq === seq) return hit.heads;
     const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
+    if (hit) this.cachedHeads -= hit.heads.length;
     this.headsCache.delete(cal.id);
-    if (this.headsCache.size >= 16) this.headsCache.delete(this.headsCache.keys().next().value!);
+    // Bounded by members in all (~150 bytes each), not by calendars: a huge calendar is listed each time.
+    if (heads.length > MAX_CACHED_HEADS) return heads;
     this.headsCache.set(cal.id, { seq, heads });
+    this.cachedHeads += heads.length;
+    for (const [id, e] of this.headsCache) {
+      if (this.cachedHeads <= MAX_CACHED_HEADS) break;
+      this.headsCache.delete(id);
+      this.cachedHeads -= e.heads.length;
+    }
     return heads;
   }
   async objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>> {
     const out = new Map<string, StoredObject | null>(names.map((n) => [n, null]));
-    for (const r of await this.objectsStore.getMany(cal.id, names)) out.set(r.name, toStored(r));
+    const { seq, minSeq } = await this.position(cal);
+    const snap: Snapshot = { id: cal.id, createdAt: cal.createdAt ?? 0, seq, minSeq };
+    const cached = await this.objectCache.sync(snap);
+    const missing: string[] = [];
+    for (const n of names) {
+      const hit = cached ? this.objectCache.get(snap, n) : undefined;
+      if (hit) out.set(n, hit);
+      else missing.push(n);
+    }
+    if (missing.length === 0) return out;
+    for (const r of await this.objectsStore.getMany(cal.id, missing)) {
+      const obj = cached ? kept(toStored(r)) : toStored(r);
+      out.set(r.name, obj);
+      if (cached) this.objectCache.set(snap, obj);
+    }
     return out;
   }
   async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: QueryOptions = {}): AsyncIterable<StoredObject> {
@@ -237,6 +267,14 @@ function outcomeError(o: { ok: false; reason: string; existingName?: string; exi
   if (o.reason === "uid-conflict") return new UidConflict(o.existingName ?? "");
   return new ObjectNotFound("no such calendar object");
 }
+
+/**
+ * Enough for GET and multiget of every object of a 10,000-event calendar of ~1 kB objects to be
+ * answered from memory, small against the heap a 100,000-event calendar needs anyway.
+ */
+const DEFAULT_OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
+/** Members kept in listings in all (~150 bytes each: ~30 MB). */
+const MAX_CACHED_HEADS = 200_000;
 
 /** A calendar's change-log position as read: its sequence, and how far tombstones were pruned. */
 interface LogPosition {

@@ -92,6 +92,19 @@ export function textOf(nodes: readonly XmlNode[]): string {
 /** The namespaces a streamed document declares on its root; anything else is declared where used. */
 export const ROOT_NAMESPACES: ReadonlyMap<string, string> = new Map(Object.entries(PREFIXES));
 
+/** Open and close tags of an element without attributes in a ROOT_NAMESPACES document; null for other namespaces. */
+export function tagPair(name: string): [string, string] | null {
+  if (!name.startsWith("{")) return null;
+  const { ns, local } = splitClark(name as `{${string}}${string}`);
+  const p = ROOT_NAMESPACES.get(ns);
+  return p === undefined ? null : [`<${p}:${local}>`, `</${p}:${local}>`];
+}
+
+/** Text escaped and UTF-8 encoded, as byte-writing serialisers copy it (XmlElement.bytes). */
+export function escapedBytes(s: string): Buffer {
+  return Buffer.from(escapeText(s), "utf8");
+}
+
 /**
  * Serialise one element of a document whose root declared ROOT_NAMESPACES. Other namespaces are
  * declared on the outermost element of the fragment that needs them, so fragments can be written

@@ -11,8 +11,24 @@ export interface XmlElement {
    * inherited xml:lang. Dead properties keep them (RFC 4918 4.3); see withScope. Not serialised.
    */
   readonly scope?: { readonly ns: ReadonlyMap<string, string>; readonly lang: string | null };
+  /**
+   * Set on served calendar-data: the children (one text) already escaped and UTF-8 encoded, once per
+   * stored object. Serialisers that write bytes copy it; the others escape the children as usual.
+   */
+  readonly bytes?: Buffer;
 }
 export type XmlNode = XmlElement | string;
+
+/** A property value whose escaped UTF-8 form is kept ready (see XmlElement.bytes); its text is read when asked for. */
+export class SerialisedText {
+  constructor(
+    private readonly source: () => string,
+    readonly bytes: Buffer,
+  ) {}
+  get text(): string {
+    return this.source();
+  }
+}
 
 export function isElement(n: XmlNode | undefined): n is XmlElement {
   return typeof n === "object" && n !== null;

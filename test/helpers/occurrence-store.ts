@@ -11,7 +11,7 @@ import type { Knex } from "knex";
 import { parseCalendarObject, type CalendarObject } from "../../src/ical/parse.ts";
 import { matchesFilter } from "../../src/dav/filters/evaluate.ts";
 import type { CompFilter, TimeRange } from "../../src/dav/filters/ast.ts";
-import { openDb, type Db } from "../../src/store/db.ts";
+import type { Db } from "../../src/store/db.ts";
 import { CalendarStore } from "../../src/store/calendars.ts";
 import { ObjectStore } from "../../src/store/objects.ts";
 import { StoreCalendarService, objectWrite } from "../../src/sync/service.ts";

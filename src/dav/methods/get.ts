@@ -4,6 +4,7 @@ import type { DavContext, DavResponse } from "../context.ts";
 import type { Resolved } from "../resources.ts";
 import { exportCalendar } from "./calendar-export.ts";
 import type { MethodHandler } from "./registry.ts";
+import { bodyBytes } from "../served.ts";
 
 async function read(ctx: DavContext, target: Resolved, head: boolean): Promise<DavResponse> {
   const res = target.resource;
@@ -25,7 +26,7 @@ async function read(ctx: DavContext, target: Resolved, head: boolean): Promise<D
   if (inm !== undefined && (inm.trim() === "*" || inm.split(",").map((s) => s.trim()).includes(obj.etag))) {
     return { status: 304, headers: { etag: obj.etag } };
   }
-  return { status: 200, headers, ...(head ? {} : { body: obj.ics }) };
+  return { status: 200, headers, ...(head ? {} : { body: bodyBytes(obj) }) };
 }
 
 export const get: MethodHandler = { method: "GET", on: ["root", "principal", "home", "calendar", "object"], run: (ctx, t) => read(ctx, t, false) };

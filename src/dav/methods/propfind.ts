@@ -2,6 +2,7 @@
 import { dav } from "../../xml/names.ts";
 import { DavError, Conditions, notFound } from "../errors.ts";
 import { members } from "../resources.ts";
+import { calendarMemberResponses } from "../listing-cache.ts";
 import { parsePropRequest, resolveProps } from "../props/resolve.ts";
 import { multistatusStream, type ResponseEntry } from "../../xml/multistatus.ts";
 import { xmlBody } from "./body.ts";
@@ -38,9 +39,12 @@ export const propfind: MethodHandler = {
     const body = xmlBody(ctx, [dav("propfind")], true);
     if (body) checkPropfindBody(body);
     const request = parsePropRequest(body);
-    const children = ctx.depth === "1" ? await members(res, ctx) : [];
-    async function* entries(): AsyncGenerator<ResponseEntry> {
+    // A calendar's members may come as bytes rendered before (listing-cache.ts).
+    const calendarMembers = ctx.depth === "1" && res.kind === "calendar" ? await calendarMemberResponses(res, request, ctx, deps.props) : null;
+    const children = ctx.depth === "1" && calendarMembers === null ? await members(res, ctx) : [];
+    async function* entries(): AsyncGenerator<ResponseEntry | Buffer> {
       yield { href: res!.href, props: await resolveProps(res!, request, ctx, deps.props) };
+      if (calendarMembers !== null) yield* calendarMembers;
       for (const r of children) yield { href: r.href, props: await resolveProps(r, request, ctx, deps.props) };
     }
     return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatusStream(entries(), ctx.minimal) };

@@ -1,6 +1,6 @@
 /** Resolves a prop request against the registry and dead properties, one provider per property. */
 import { dav, type Clark } from "../../xml/names.ts";
-import { child, el, elements, type XmlElement, type XmlNode } from "../../xml/tree.ts";
+import { child, el, elements, SerialisedText, type XmlElement, type XmlNode } from "../../xml/tree.ts";
 import { DavError, badRequest } from "../errors.ts";
 import type { DavContext } from "../context.ts";
 import type { DavResource } from "../resources.ts";
@@ -13,7 +13,7 @@ export type PropRequest =
   | { readonly kind: "propname" };
 
 /** Per-request overrides, e.g. calendar-data inside a REPORT. */
-export type PropOverride = (res: DavResource, request: XmlElement) => Promise<XmlNode[] | XmlNode | undefined> | XmlNode[] | XmlNode | undefined;
+export type PropOverride = (res: DavResource, request: XmlElement) => Promise<XmlNode[] | XmlNode | SerialisedText | undefined> | XmlNode[] | XmlNode | SerialisedText | undefined;
 
 /** Parse the DAV:prop / allprop / propname child of a propfind or report body. */
 export function parsePropRequest(root: XmlElement | undefined): PropRequest {
@@ -56,7 +56,7 @@ export async function resolveProps(
     const override = overrides.get(w.name);
     const provider = registry.get(w.name);
     try {
-      let value: XmlNode[] | XmlNode | undefined;
+      let value: XmlNode[] | XmlNode | SerialisedText | undefined;
       // Most providers answer synchronously; only await real promises (a hot path for Depth 1).
       let got: unknown;
       if (override) got = override(res, w);
@@ -65,13 +65,18 @@ export async function resolveProps(
         out.push({ status: 200, prop: dead[w.name]! });
         continue;
       }
-      value = (got instanceof Promise ? await got : got) as XmlNode[] | XmlNode | undefined;
+      value = (got instanceof Promise ? await got : got) as XmlNode[] | XmlNode | SerialisedText | undefined;
       if (value === undefined) {
         // allprop lists only what exists; an explicit request for a missing one is a 404 propstat.
         if (request.kind === "prop") out.push({ status: 404, prop: el(w.name) });
         continue;
       }
-      out.push({ status: 200, prop: el(w.name, {}, Array.isArray(value) ? value : [value]) });
+      if (value instanceof SerialisedText) {
+        // Byte writers copy `bytes`; the text is decoded only for a serialiser that asks for it.
+        const text = value;
+        out.push({ status: 200, prop: { name: w.name, attrs: {}, get children() { return [text.text]; }, bytes: value.bytes } });
+      }
+      else out.push({ status: 200, prop: el(w.name, {}, Array.isArray(value) ? value : [value]) });
     } catch (e) {
       if (e instanceof DavError) out.push({ status: e.status, prop: el(w.name), ...(e.condition ? { error: el(e.condition) } : {}) });
       else throw e;

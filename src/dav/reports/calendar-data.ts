@@ -1,6 +1,6 @@
 /** The CALDAV:calendar-data property inside reports: served from the stored text unless a spec asks otherwise. */
 import { cal as C, type Clark } from "../../xml/names.ts";
-import type { XmlElement, XmlNode } from "../../xml/tree.ts";
+import type { SerialisedText, XmlElement, XmlNode } from "../../xml/tree.ts";
 import type { DavContext } from "../context.ts";
 import type { DavResource } from "../resources.ts";
 import { resolveProps, type PropOverride, type PropRequest } from "../props/resolve.ts";
@@ -12,6 +12,7 @@ import { parsedObjects } from "../../ical/cache.ts";
 import { ExpansionLimit } from "../../ical/errors.ts";
 import { fromIcalError } from "../errors.ts";
 import type { CalendarMeta, ObjectHead, StoredObject } from "../service.ts";
+import { calendarDataText } from "../served.ts";
 
 export function isTrivialSpec(spec: CalendarDataSpec): boolean {
   return spec.comp === null && spec.expand === null && spec.limitRecurrenceSet === null && spec.limitFreebusySet === null;
@@ -20,7 +21,7 @@ export function isTrivialSpec(spec: CalendarDataSpec): boolean {
 /** Override for calendar-data given the bodies already loaded for this response. */
 export function calendarDataOverride(bodies: ReadonlyMap<string, StoredObject>, ctx: DavContext, floatingZone: string | null): Map<Clark, PropOverride> {
   const specCache = new WeakMap<XmlElement, CalendarDataSpec>();
-  const override: PropOverride = (res: DavResource, request: XmlElement): XmlNode | undefined => {
+  const override: PropOverride = (res: DavResource, request: XmlElement): XmlNode | SerialisedText | undefined => {
     if (res.kind !== "object") return undefined;
     const obj = bodies.get(res.name);
     if (!obj) return undefined;
@@ -29,7 +30,7 @@ export function calendarDataOverride(bodies: ReadonlyMap<string, StoredObject>, 
       spec = parseCalendarDataRequest(request);
       specCache.set(request, spec);
     }
-    if (isTrivialSpec(spec)) return obj.ics;
+    if (isTrivialSpec(spec)) return calendarDataText(obj);
     const parsed = parsedObjects.get(obj.etag, obj.ics);
     try {
       return renderCalendarData(parsed, spec, { floatingZone, maxInstances: ctx.limits.maxInstances });

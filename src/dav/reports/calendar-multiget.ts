@@ -4,7 +4,7 @@ import { elements, text } from "../../xml/tree.ts";
 import { DavError, badRequest } from "../errors.ts";
 import { davSegments, objectHref, type DavResource } from "../resources.ts";
 import { parsePropRequest, resolveProps, type PropRequest } from "../props/resolve.ts";
-import { multistatus, type ResponseEntry } from "../../xml/multistatus.ts";
+import { multistatusBytes, type ResponseEntry } from "../../xml/multistatus.ts";
 import type { CalendarMeta, StoredObject } from "../service.ts";
 import type { ReportHandler } from "./registry.ts";
 import { calendarDataOverride } from "./calendar-data.ts";
@@ -52,6 +52,14 @@ export const calendarMultiget: ReportHandler<MultigetQuery> = {
     }
     const found = new Map<string, Map<string, StoredObject | null>>();
     for (const [calName, w] of wanted) found.set(calName, w.cal ? await ctx.service.objects(w.cal, w.names) : new Map());
+    // One calendar-data override per calendar: floating times (all-day dates too) in the calendar's
+    // zone, as calendar-query reads them.
+    const overrides = new Map<string, ReturnType<typeof calendarDataOverride>>();
+    for (const [calName, w] of wanted) {
+      const bodies = new Map<string, StoredObject>();
+      for (const [n, o] of found.get(calName) ?? []) if (o) bodies.set(n, o);
+      if (w.cal) overrides.set(calName, calendarDataOverride(bodies, ctx, floatingZoneOf(w.cal.timezone)));
+    }
     const entries: ResponseEntry[] = [];
     for (const l of located) {
       const obj = l.calName !== null && l.name !== null ? found.get(l.calName)?.get(l.name) ?? null : null;
@@ -61,10 +69,8 @@ export const calendarMultiget: ReportHandler<MultigetQuery> = {
         continue;
       }
       const res: DavResource = { kind: "object", href: objectHref(user, cal.name, obj.name), user: ctx.user, cal, name: obj.name, obj };
-      // Floating times (all-day dates too) in the calendar's zone, as calendar-query reads them.
-      const overrides = calendarDataOverride(new Map([[obj.name, obj]]), ctx, floatingZoneOf(cal.timezone));
-      entries.push({ href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides) });
+      entries.push({ href: res.href, props: await resolveProps(res, q.props, ctx, registry, overrides.get(l.calName!)) });
     }
-    return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatus(entries, ctx.minimal) };
+    return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatusBytes(entries, ctx.minimal) };
   },
 };

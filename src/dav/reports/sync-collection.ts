@@ -13,6 +13,7 @@ import { objectHref } from "../resources.ts";
 import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
 import { multistatusStream, type ResponseEntry } from "../../xml/multistatus.ts";
 import { InvalidSyncToken, type ChangeSet } from "../service.ts";
+import { memberResponses } from "../listing-cache.ts";
 import type { ReportHandler } from "./registry.ts";
 import { objectResponses } from "./calendar-data.ts";
 
@@ -56,8 +57,12 @@ export const syncCollection: ReportHandler<SyncRequest> = {
       throw e;
     }
     const user = ctx.user;
-    async function* entries(): AsyncGenerator<ResponseEntry> {
-      yield* objectResponses(changes.changed, cal, q.props, ctx, registry, null);
+    // An initial listing is the calendar's member listing: its rendered responses may be kept (listing-cache.ts).
+    const members = q.token === "" && changes.removed.length === 0 && !changes.truncated
+      ? await memberResponses(changes.changed, cal, q.props, ctx, registry, () => objectResponses(changes.changed, cal, q.props, ctx, registry, null))
+      : objectResponses(changes.changed, cal, q.props, ctx, registry, null);
+    async function* entries(): AsyncGenerator<ResponseEntry | Buffer> {
+      yield* members;
       for (const name of changes.removed) yield { href: objectHref(user.username, cal.name, name), status: 404 };
       if (changes.truncated) yield { href: target.href, status: 507 };
     }
