@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { clientBound, cpuMs, percentile, round, type LoadStats } from "./http.ts";
+import { clientBound, cpuMs, latencySummary, round, type LoadStats } from "./http.ts";
 import type { OpName, StateSnapshot } from "./ops.ts";
 import type { FromClient, ToClient } from "./client-proc.ts";
 
@@ -86,13 +86,7 @@ function merge(parts: Sized[], concurrency: number, wallMs: number, serverCpuMs:
   const clientMs = sum((p) => p.clientCpuMs ?? 0);
   const s: LoadStats = {
     concurrency,
-    requests: lat.length,
-    seconds: round(seconds, 3),
-    rps: round(lat.length / seconds, lat.length / seconds < 10 ? 3 : 1),
-    p50: round(percentile(lat, 0.5), 2),
-    p90: round(percentile(lat, 0.9), 2),
-    p99: round(percentile(lat, 0.99), 2),
-    max: round(lat[lat.length - 1] ?? NaN, 2),
+    ...latencySummary(lat, seconds),
     errors: sum((p) => p.errors),
     wrong: sum((p) => p.wrong),
     checked: sum((p) => p.checked),

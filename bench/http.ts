@@ -211,13 +211,7 @@ export async function runLoad(
   const ownMs = (own.user + own.system) / 1000;
   const stats: LoadStats & { latencies: number[] } = {
     concurrency: opts.concurrency,
-    requests: lat.length,
-    seconds: round(seconds, 3),
-    rps: round(lat.length / seconds, lat.length / seconds < 10 ? 3 : 1),
-    p50: round(percentile(lat, 0.5), 2),
-    p90: round(percentile(lat, 0.9), 2),
-    p99: round(percentile(lat, 0.99), 2),
-    max: round(lat[lat.length - 1] ?? NaN, 2),
+    ...latencySummary(lat, seconds),
     errors,
     wrong,
     checked,
@@ -288,4 +282,17 @@ export class RssSampler {
     const m = this.sample();
     return { peakRssMB: this.peakRss, hwmMB: m?.hwm ?? NaN };
   }
+}
+
+/** Requests, rate and latency percentiles of one phase from its sorted latencies (ms) and duration (s). */
+export function latencySummary(lat: number[], seconds: number) {
+  return {
+    requests: lat.length,
+    seconds: round(seconds, 3),
+    rps: round(lat.length / seconds, lat.length / seconds < 10 ? 3 : 1),
+    p50: round(percentile(lat, 0.5), 2),
+    p90: round(percentile(lat, 0.9), 2),
+    p99: round(percentile(lat, 0.99), 2),
+    max: round(lat[lat.length - 1] ?? NaN, 2),
+  };
 }
