@@ -29,7 +29,7 @@ export class InstanceStore {
     return Number(await this.db("instances").where("seen_at", "<", before).delete());
   }
 
-  /** Holders that beat since `since`, for /status.json and the scale simulation. */
+  /** Holders that beat since `since` (is another instance alive?). */
   async live(since: number): Promise<{ holder: string; started_at: number; seen_at: number }[]> {
     const rows = (await this.db("instances").where("seen_at", ">=", since).orderBy("holder")) as { holder: string; started_at: number | string; seen_at: number | string }[];
     return rows.map((r) => ({ holder: r.holder, started_at: Number(r.started_at), seen_at: Number(r.seen_at) }));
