@@ -28,7 +28,7 @@ import { Writer } from "./sync/writer.ts";
 import { Scheduler } from "./sync/scheduler.ts";
 import { Liveness } from "./sync/liveness.ts";
 import { InstanceStore } from "./store/instances.ts";
-import { ADAPTERS, PUSH_PARSERS, type AdapterRegistry } from "./sources/registry.ts";
+import { configuredAdapters, PUSH_PARSERS, type AdapterRegistry } from "./sources/registry.ts";
 import { ChannelStore } from "./store/channels.ts";
 import { configWarnings } from "./config/warnings.ts";
 import { PushChannels } from "./sync/push.ts";
@@ -58,7 +58,7 @@ import { pushRegistrationRoute } from "./http/push-registrations.ts";
 
 export const DEFAULT_LIMITS = { maxInstances: 10_000, maxMultigetHrefs: 5_000, syncPageSize: 100_000 };
 
-export function sourceDirectory(config: Config, registry: AdapterRegistry = ADAPTERS): SourceDirectory {
+export function sourceDirectory(config: Config, registry: AdapterRegistry): SourceDirectory {
   const isSynced = (type: string): boolean => type in registry;
   const byUser = new Map(config.users.map((u) => [u.username, new Map(u.sources.map((s) => [s.id, s]))]));
   return {
@@ -76,15 +76,15 @@ export function sourceDirectory(config: Config, registry: AdapterRegistry = ADAP
 }
 
 export interface BuildSyncOptions {
-  /** Adapter factories by source type (tests plug scripted upstreams in here). */
-  adapters?: AdapterRegistry;
+  /** Adapter factories by source type: configuredAdapters(config), or scripted upstreams in tests. */
+  adapters: AdapterRegistry;
   /** Sync lease lifetime (tests shorten it; default in sync/engine.ts). */
   leaseMs?: number;
 }
 
 /** The sync rooms over one database: stores, status bus, catalog, engine, writer and the CalendarService. */
-export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOptions = {}) {
-  const registry = opts.adapters ?? ADAPTERS;
+export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOptions) {
+  const registry = opts.adapters;
   const calendars = new CalendarStore(db);
   const objects = new ObjectStore(db);
   const sources = new SourceStore(db);
@@ -118,10 +118,11 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
 
 export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
+  const adapters = opts.adapters ?? (await configuredAdapters(config));
   const db = await openDb(storageTarget(config.storage));
-  const { calendars, objects, conflicts, bus, catalog, engine, writer, liveness, service, states, mirrors, changes, follower } = buildSync(config, db, log, opts.adapters ? { adapters: opts.adapters } : {});
+  const { calendars, objects, conflicts, bus, catalog, engine, writer, liveness, service, states, mirrors, changes, follower } = buildSync(config, db, log, { adapters });
   await ensureLocalCalendars(config, calendars, log);
-  for (const w of configWarnings(config, (type) => type in (opts.adapters ?? ADAPTERS))) log.warn(w);
+  for (const w of configWarnings(config, (type) => type in adapters)) log.warn(w);
   for (const w of await mirrors.problems()) log.warn(w);
   for (const u of config.users) {
     for (const m of u.merged ?? []) {
@@ -257,7 +258,7 @@ async function startWebPush(config: Config, db: Db, log: Logger, rooms: { calend
 export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) => {
   const db = await openDb(storageTarget(config.storage));
   try {
-    const { calendars, engine, writer, liveness, mirrors } = buildSync(config, db, logger);
+    const { calendars, engine, writer, liveness, mirrors } = buildSync(config, db, logger, { adapters: await configuredAdapters(config) });
     await ensureLocalCalendars(config, calendars, logger);
     await liveness.start();
     const targets = engine.syncedSources(opts.username, sourceId);
@@ -287,7 +288,7 @@ export const runSyncOnce: RunSyncOnce = async (config, sourceId, logger, opts) =
 /** `calgate import`: the same CalendarService and writer as a DAV PUT, so sourced calendars send imports upstream. */
 export const openCalendarWriter: import("./cli/contract.ts").OpenCalendarWriter = async (config, logger) => {
   const db = await openDb(config.storage.filename);
-  const { calendars, engine, writer, service } = buildSync(config, db, logger);
+  const { calendars, engine, writer, service } = buildSync(config, db, logger, { adapters: await configuredAdapters(config) });
   await ensureLocalCalendars(config, calendars, logger);
   return {
     calendar: (owner, name) => service.calendar({ username: owner }, name),
@@ -313,8 +314,9 @@ export const runAuth: import("./cli/contract.ts").RunAuth = async (...args) => (
  */
 export const openConflictLog: OpenConflictLog = async (config, logger) => {
   const db = await openDb(storageTarget(config.storage));
-  const { calendars, objects, outbox, conflicts, bus, engine, writer } = buildSync(config, db, logger);
-  const directory = sourceDirectory(config);
+  const adapters = await configuredAdapters(config);
+  const { calendars, objects, outbox, conflicts, bus, engine, writer } = buildSync(config, db, logger, { adapters });
+  const directory = sourceDirectory(config, adapters);
   let outboxId: number | null = null;
   const service = new StoreCalendarService(calendars, objects, directory, { flush: (id, cal) => ((outboxId = id), writer.flush(id, cal)) });
   return {

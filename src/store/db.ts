@@ -8,7 +8,6 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import knexFactory, { type Knex } from "knex";
-import pg from "pg";
 import { migrations } from "../../migrations/index.ts";
 
 export type Db = Knex;
@@ -138,7 +137,7 @@ export function insertedId(rows: unknown[]): number {
 /** `migrate: false` opens the database as it is (a backup copies it without upgrading it first). */
 export async function openDb(storage: StorageTarget, opts: { migrate?: boolean } = {}): Promise<Db> {
   const target = typeof storage === "string" ? { client: "sqlite" as const, filename: storage } : storage;
-  const db = target.client === "postgres" ? openPostgres(target.connection, target.poolMax ?? 10) : openSqlite(target.filename);
+  const db = target.client === "postgres" ? await openPostgres(target.connection, target.poolMax ?? 10) : openSqlite(target.filename);
   if (opts.migrate === false) return db;
   try {
     if (target.client === "postgres") await whileHoldingMigrationLock(target.connection, () => db.migrate.latest({ migrationSource }));
@@ -157,6 +156,7 @@ export async function openDb(storage: StorageTarget, opts: { migrate?: boolean }
  * take turns; the later ones find nothing left to do.
  */
 async function whileHoldingMigrationLock<T>(connection: string, fn: () => Promise<T>): Promise<T> {
+  const { default: pg } = await import("pg");
   const client = new pg.Client({ connectionString: connection });
   await client.connect();
   try {
@@ -168,7 +168,9 @@ async function whileHoldingMigrationLock<T>(connection: string, fn: () => Promis
   }
 }
 
-function openPostgres(connection: string, poolMax: number): Db {
+/** The pg driver is loaded only for a PostgreSQL database (a SQLite server never needs it). */
+async function openPostgres(connection: string, poolMax: number): Promise<Db> {
+  const { default: pg } = await import("pg");
   // int8 (bigint: epoch milliseconds, sequences) as numbers, as SQLite gives them: exact up to 2^53.
   pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
   return knexFactory({ client: "pg", connection, pool: { min: 0, max: poolMax } });

@@ -15,6 +15,7 @@ import pino from "pino";
 import { parseConfigText } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { buildSync, runSyncOnce, startServer } from "../../src/main.ts";
+import { configuredAdapters } from "../../src/sources/registry.ts";
 import { openDb } from "../../src/store/db.ts";
 import { MIRROR_UID_SUFFIX } from "../../src/sync/mirror-copy.ts";
 import { parseXml } from "../../src/xml/parse.ts";
@@ -323,7 +324,7 @@ describe("mirror rules against Radicale", { skip: missing ?? false }, () => {
   });
 
   test("the status data names every rule with its copies and totals", async () => {
-    const sync = buildSync(config, w.db, pino({ level: "silent" }));
+    const sync = buildSync(config, w.db, pino({ level: "silent" }), { adapters: await configuredAdapters(config) });
     const status = await sync.mirrors.status("alice");
     assert.deepEqual(status.map((s) => s.rule), Object.values(RULES));
     const busy = status.find((s) => s.rule === RULES.busy)!;
