@@ -1,5 +1,6 @@
 /** Calendar collections: rows of `calendars`, their properties and their change-log counter. */
 import { insertedId, type Db } from "./db.ts";
+import { sharedReads } from "./shared-reads.ts";
 import type { XmlElement } from "../xml/tree.ts";
 
 export interface CalendarRow {
@@ -72,8 +73,14 @@ export class CalendarStore {
   listBySource(owner: string, sourceId: string): Promise<CalendarRow[]> {
     return this.db<CalendarRow>("calendars").where({ owner, source_id: sourceId }).orderBy("id");
   }
+  /** The row as committed when this was called (concurrent callers may share one read: shared-reads.ts). */
   async get(owner: string, name: string): Promise<CalendarRow | null> {
-    return (await this.db<CalendarRow>("calendars").where({ owner, name }).first()) ?? null;
+    const make = () => this.db<CalendarRow>("calendars").where({ owner, name }).first();
+    const shared = sharedReads<CalendarRow | undefined>(this.db, "calendar-by-name");
+    if (!shared) return (await make()) ?? null;
+    const row = await shared.read(`${owner}\u0000${name}`, make);
+    // Each caller gets its own copy of a shared row.
+    return row ? { ...row } : null;
   }
   async byId(id: number): Promise<CalendarRow | null> {
     return (await this.db<CalendarRow>("calendars").where({ id }).first()) ?? null;

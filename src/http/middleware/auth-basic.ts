@@ -91,15 +91,16 @@ export class BasicAuth {
 
   private async verify(username: string, password: string, now: number): Promise<boolean> {
     const user = this.users.get(username);
-    // Only successes are cached, so a hit needs the right password and tells nothing new.
-    const key = createHmac("sha256", this.cacheKey).update(JSON.stringify([username, password])).digest("base64");
-    const exp = user ? this.verified.get(key) : undefined;
-    if (exp !== undefined && exp > now) return true;
     const stored = user?.passwordHash ?? this.dummyHash;
+    // Only successes are cached, so a hit needs the right password and tells nothing new. Without
+    // any hash configured (stored is null for every name alike) nothing is cached, nor keyed.
+    const key = stored !== null ? createHmac("sha256", this.cacheKey).update(JSON.stringify([username, password])).digest("base64") : null;
+    const exp = user && key !== null ? this.verified.get(key) : undefined;
+    if (exp !== undefined && exp > now) return true;
     const hashOk = stored !== null ? await verifyPassword(password, stored) : false;
     const plainOk = safeEqual(password, user?.password ?? this.dummyPassword);
     const ok = user?.passwordHash !== undefined ? hashOk : user?.password !== undefined && plainOk;
-    if (ok && stored !== null) {
+    if (ok && key !== null) {
       if (this.verified.size > 10_000) this.verified.clear();
       this.verified.set(key, now + 10 * 60_000);
     }
