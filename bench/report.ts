@@ -15,6 +15,8 @@ export interface OpResult {
   error: string | null;
   /** Members in the answer for query-month (for the scaling curve). */
   note?: string;
+  /** The server's RSS and VmHWM (MB) right after this operation's phases. */
+  rssAfter?: { rssMB: number; hwmMB: number };
 }
 export interface SizeResult {
   events: number;

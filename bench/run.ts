@@ -9,6 +9,7 @@
  *   npm run bench -- --duration 10        seconds per operation per concurrency
  *   npm run bench -- --servers calgate    a subset (calgate,radicale,xandikos)
  *   npm run bench -- --cpu-prof           calgate under node --cpu-prof; hot spots printed at the end
+ *   npm run bench -- --node-args="--trace-gc"  more node options for calgate (space-separated)
  *   npm run bench -- --ops query-month    only some operations (comma-separated)
  *   npm run bench -- --scaling            calgate alone at 1k/10k/100k events (or --sizes a,b,c): the scaling table
  *   npm run bench -- --sync               the sync side: import from Radicale, idle polls of 50 calendars, change latency
@@ -42,6 +43,7 @@ const { values: argv } = parseArgs({
     servers: { type: "string", default: "calgate,radicale,xandikos" },
     "peer-put": { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
+    "node-args": { type: "string", default: "" },
     built: { type: "boolean", default: true },
     tsx: { type: "boolean", default: false },
     ops: { type: "string" },
@@ -54,7 +56,7 @@ const { values: argv } = parseArgs({
   },
 });
 if (argv.help) {
-  console.log(`usage: npm run bench -- [--events N] [--full | --scaling [--sizes a,b,c] | --sync] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--tsx] [--ops a,b] [--client-procs N] [--out FILE]
+  console.log(`usage: npm run bench -- [--events N] [--full | --scaling [--sizes a,b,c] | --sync] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--node-args="..."] [--tsx] [--ops a,b] [--client-procs N] [--out FILE]
   (default)   side by side with Radicale and Xandikos at --events (1000)      → bench/results/latest.json
   --full      10,000 events by PUT everywhere, calgate also at 1k/10k/100k   → bench/results/latest.json
   --scaling   calgate alone at 1,000 / 10,000 / 100,000 events (--sizes)     → bench/results/scaling.json
@@ -117,11 +119,12 @@ async function measureOps(t: BenchTarget, st: CalendarState): Promise<Partial<Re
       }
       await op.finish?.((r) => client.request(r));
       await pool.finish(opName);
-      const r: OpResult = { c1: stats[0]!, c8: stats[1]!, wrong, error };
+      const m = memMB(t.pid);
+      const r: OpResult = { c1: stats[0]!, c8: stats[1]!, wrong, error, ...(m ? { rssAfter: { rssMB: m.rss, hwmMB: m.hwm } } : {}) };
       if (opName === "query-month") r.note = `${st.expectedMonth().definite.size} expected matches`;
       out[opName] = r;
       log(
-        `  ${t.name} ${opName.padEnd(20)} c1 ${fmtNum(r.c1.rps)} req/s p50 ${r.c1.p50} ms ${cpuNote(r.c1)} | c8 ${fmtNum(r.c8.rps)} req/s p50 ${r.c8.p50} p99 ${r.c8.p99} ms ${cpuNote(r.c8)}${wrong ? "  WRONG: " + wrong : ""}${error ? "  ERROR: " + error : ""}`,
+        `  ${t.name} ${opName.padEnd(20)} c1 ${fmtNum(r.c1.rps)} req/s p50 ${r.c1.p50} ms ${cpuNote(r.c1)} | c8 ${fmtNum(r.c8.rps)} req/s p50 ${r.c8.p50} p99 ${r.c8.p99} ms ${cpuNote(r.c8)}${m ? ` [RSS ${m.rss} MB, peak ${m.hwm}]` : ""}${wrong ? "  WRONG: " + wrong : ""}${error ? "  ERROR: " + error : ""}`,
       );
     }
   } finally {
@@ -171,7 +174,7 @@ async function sseProbe(t: BenchTarget, n = 1000): Promise<ServerResult["sse"]> 
 
 async function benchServer(name: ServerName, events: BenchEvent[]): Promise<ServerResult> {
   log(`starting ${name}`);
-  const t = name === "calgate" ? await startCalgateBench({ built: (argv.built && !argv.tsx), nodeArgs: argv["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(HERE, "results", "prof")}`] : [] }) : await startPeer(name);
+  const t = name === "calgate" ? await startCalgateBench({ built: (argv.built && !argv.tsx), nodeArgs: [...(argv["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(HERE, "results", "prof")}`] : []), ...argv["node-args"].split(" ").filter(Boolean)] }) : await startPeer(name);
   const sampler = new RssSampler(t.pid);
   const st = new CalendarState(t.calendarUrl, SEED, name);
   const res: ServerResult = {
@@ -207,7 +210,8 @@ async function benchServer(name: ServerName, events: BenchEvent[]): Promise<Serv
         st.add(direct);
       }
       loaded = size;
-      log(`  ${name}: measuring at ${st.present.size} objects`);
+      const afterLoad = memMB(t.pid);
+      log(`  ${name}: measuring at ${st.present.size} objects${afterLoad ? ` (RSS ${afterLoad.rss} MB, peak ${afterLoad.hwm})` : ""}`);
       const ops = await measureOps(t, st);
       const m = memMB(t.pid);
       res.sizes.push({ events: size, ops, rss: { hwmMB: m?.hwm ?? NaN, rssMB: m?.rss ?? NaN } });

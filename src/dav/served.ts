@@ -5,6 +5,7 @@
  * on every request. Entries die with the object they were made for.
  */
 import { escapedBytes } from "../xml/build.ts";
+import { ownedUtf8 } from "../xml/bytes.ts";
 import { SerialisedText } from "../xml/tree.ts";
 import type { StoredObject } from "./service.ts";
 
@@ -20,7 +21,7 @@ function slot(obj: StoredObject): { body?: Buffer; data?: SerialisedText } {
 export function bodyBytes(obj: StoredObject): Buffer {
   if (obj.bytes) return obj.bytes;
   const s = slot(obj);
-  return (s.body ??= Buffer.from(obj.ics, "utf8"));
+  return (s.body ??= ownedUtf8(obj.ics));
 }
 
 /** The object's text as CALDAV:calendar-data, escaped for XML once. */

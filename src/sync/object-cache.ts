@@ -10,6 +10,7 @@
  * A read made for an older snapshot neither uses nor fills the cache.
  */
 import type { StoredObject } from "../dav/service.ts";
+import { ownedUtf8 } from "../xml/bytes.ts";
 
 /** Names changed in a calendar after `seq`, or null when more than `limit` changed. */
 export type ChangedNames = (calendarId: number, seq: number, limit: number) => Promise<string[] | null>;
@@ -124,7 +125,7 @@ export class ObjectCache {
  * string of non-Latin text), decoded again when something reads `ics` (GET serves the bytes).
  */
 export function kept(obj: StoredObject): StoredObject {
-  const bytes = Buffer.from(obj.ics, "utf8");
+  const bytes = ownedUtf8(obj.ics);
   const { ics: _text, ...rest } = obj;
   return Object.defineProperty({ ...rest, size: bytes.length, bytes }, "ics", { get: () => bytes.toString("utf8"), enumerable: true }) as StoredObject;
 }

@@ -1,5 +1,6 @@
 /** The only place that escapes XML. Serialises XmlElement trees with a fixed prefix table. */
 import { PREFIXES, splitClark } from "./names.ts";
+import { ownedUtf8 } from "./bytes.ts";
 import type { XmlElement, XmlNode } from "./tree.ts";
 
 const TEXT_SPECIAL = /[&<>\r]/;
@@ -102,7 +103,7 @@ export function tagPair(name: string): [string, string] | null {
 
 /** Text escaped and UTF-8 encoded, as byte-writing serialisers copy it (XmlElement.bytes). */
 export function escapedBytes(s: string): Buffer {
-  return Buffer.from(escapeText(s), "utf8");
+  return ownedUtf8(escapeText(s));
 }
 
 /**

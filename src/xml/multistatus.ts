@@ -3,6 +3,7 @@ import { dav } from "./names.ts";
 import { el, type XmlElement } from "./tree.ts";
 import { Readable } from "node:stream";
 import { serialize, serializeFragment, tagPair, ROOT_NAMESPACES, escapeAttr, escapeText } from "./build.ts";
+import { owned } from "./bytes.ts";
 
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: "OK", 201: "Created", 204: "No Content", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
@@ -80,9 +81,9 @@ export async function renderedParts(entries: AsyncIterable<ResponseEntry> | Iter
   const parts: Buffer[] = [];
   for await (const e of entries) {
     renderResponseTo(e, minimal, out);
-    if (out.length >= chunk) parts.push(out.take());
+    if (out.length >= chunk) parts.push(owned(out.take()));
   }
-  if (out.length > 0) parts.push(out.take());
+  if (out.length > 0) parts.push(owned(out.take()));
   return parts;
 }
 
