@@ -37,16 +37,22 @@ function keyOf(request: PropRequest, minimal: boolean): string | null {
 
 /** The members of a calendar as responses: rendered bytes when kept, else entries rendered as they stream. */
 export async function calendarMemberResponses(res: Extract<DavResource, { kind: "calendar" }>, request: PropRequest, ctx: DavContext, registry: PropertyRegistry): Promise<Iterable<Buffer> | AsyncIterable<ResponseEntry>> {
-  const heads = await ctx.service.heads(res.cal);
+  const listing = await ctx.service.members(res.cal);
   const prefix = calendarHref(res.user.username, res.cal.name);
-  const entries = async function* (): AsyncGenerator<ResponseEntry> {
-    for (const obj of heads) {
-      const r: DavResource = { kind: "object", href: prefix + enc(obj.name), user: res.user, cal: res.cal, name: obj.name, obj };
-      yield { href: r.href, props: await resolveProps(r, request, ctx, registry) };
+  const entries = async function* (pages: Iterable<readonly ObjectHead[]> | AsyncIterable<readonly ObjectHead[]>): AsyncGenerator<ResponseEntry> {
+    for await (const page of pages) {
+      for (const obj of page) {
+        const r: DavResource = { kind: "object", href: prefix + enc(obj.name), user: res.user, cal: res.cal, name: obj.name, obj };
+        yield { href: r.href, props: await resolveProps(r, request, ctx, registry) };
+      }
     }
   };
-  return memberResponses(heads, res.cal, request, ctx, registry, entries);
+  // A calendar too large to keep its listing comes in pages, rendered as they stream.
+  if (!isList(listing)) return entries(listing);
+  return memberResponses(listing, res.cal, request, ctx, registry, () => entries([listing]));
 }
+
+const isList = (l: readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>): l is readonly ObjectHead[] => Array.isArray(l);
 
 /**
  * Responses for `heads` (a listing as the service handed it out: PROPFIND Depth 1, or the initial

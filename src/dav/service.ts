@@ -126,6 +126,13 @@ export interface CalendarService {
   updateCalendar(cal: CalendarMeta, props: CalendarProps): Promise<void>;
   deleteCalendar(cal: CalendarMeta): Promise<void>;
   heads(cal: CalendarMeta): Promise<ObjectHead[]>;
+  /**
+   * The members for a Depth 1 listing: a calendar small enough to keep its listing gives heads(cal)
+   * (the same array while it is unchanged); a larger one gives pages, read as the response streams,
+   * so that it is never held whole (the pages are not one snapshot: a write between two pages shows
+   * in the next listing or sync).
+   */
+  members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>>;
   objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>>;
   /**
    * Candidates for a filter, prefiltered on indexed columns: the caller evaluates each one, except

@@ -69,6 +69,12 @@ export class ObjectStore {
   heads(calendarId: number): Promise<HeadRow[]> {
     return this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).select(...HEAD_COLUMNS).orderBy("name");
   }
+  /** Up to `limit` heads in name order, after `after` (null: from the first). */
+  headsPage(calendarId: number, after: string | null, limit: number): Promise<HeadRow[]> {
+    const q = this.db<ObjectRow>("objects").where({ calendar_id: calendarId });
+    if (after !== null) q.andWhere("name", ">", after);
+    return q.select(...HEAD_COLUMNS).orderBy("name").limit(limit);
+  }
 
   async getMany(calendarId: number, names: readonly string[]): Promise<ObjectRow[]> {
     const out: ObjectRow[] = [];

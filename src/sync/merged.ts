@@ -173,6 +173,12 @@ export class MergedCalendarService implements CalendarService {
     return (await this.merged.heads(v.row.id)).map(toHead);
   }
 
+  async members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>> {
+    const v = await this.viewOf(cal);
+    if (!v) return this.inner.members(cal);
+    return this.heads(cal);
+  }
+
   async objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>> {
     const v = await this.viewOf(cal);
     if (!v) return this.inner.objects(cal, names);

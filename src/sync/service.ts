@@ -56,6 +56,8 @@ export class StoreCalendarService implements CalendarService {
     private readonly writeBack: WriteBack | null = null,
     /** Byte budget of the object cache (object-cache.ts); 0 turns it off. */
     objectCacheBytes = DEFAULT_OBJECT_CACHE_BYTES,
+    /** Calendars up to keepMembers keep their member listing; larger ones are listed in pages of pageMembers. */
+    private readonly listing: { keepMembers: number; pageMembers: number } = LISTING,
   ) {
     this.objectCache = new ObjectCache(objectCacheBytes, (id, seq, limit) => this.objectsStore.changedNames(id, seq, limit));
   }
@@ -154,14 +156,40 @@ export class StoreCalendarService implements CalendarService {
   private cachedHeads = 0;
   async heads(cal: CalendarMeta): Promise<ObjectHead[]> {
     const { seq } = await this.position(cal);
-    const hit = this.headsCache.get(cal.id);
-    if (hit && hit.seq === seq) return hit.heads;
-    const heads = (await this.objectsStore.heads(cal.id)).map(toHead);
-    if (hit) this.cachedHeads -= hit.heads.length;
-    this.headsCache.delete(cal.id);
-    // Bounded by members in all (~150 bytes each), not by calendars: a huge calendar is listed each time.
-    if (heads.length > MAX_CACHED_HEADS) return heads;
-    this.headsCache.set(cal.id, { seq, heads });
+    const hit = this.keptHeads(cal.id, seq);
+    if (hit) return hit;
+    return this.keep(cal.id, seq, (await this.objectsStore.heads(cal.id)).map(toHead));
+  }
+  async members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>> {
+    const { seq } = await this.position(cal);
+    const hit = this.keptHeads(cal.id, seq);
+    if (hit) return hit;
+    const first = (await this.objectsStore.headsPage(cal.id, null, this.listing.keepMembers + 1)).map(toHead);
+    if (first.length <= this.listing.keepMembers) return this.keep(cal.id, seq, first);
+    const { objectsStore, listing } = this;
+    return (async function* () {
+      let page: ObjectHead[] = first;
+      for (;;) {
+        const after = page[page.length - 1]!.name;
+        yield page;
+        if (page.length < listing.pageMembers && page !== first) return;
+        page = (await objectsStore.headsPage(cal.id, after, listing.pageMembers)).map(toHead);
+        if (page.length === 0) return;
+      }
+    })();
+  }
+  private keptHeads(calendarId: number, seq: number): ObjectHead[] | null {
+    const hit = this.headsCache.get(calendarId);
+    return hit && hit.seq === seq ? hit.heads : null;
+  }
+  /** Keeps a calendar's listing when it is small enough; bounded by members in all (~200 bytes each). */
+  private keep(calendarId: number, seq: number, heads: ObjectHead[]): ObjectHead[] {
+    const old = this.headsCache.get(calendarId);
+    if (old) this.cachedHeads -= old.heads.length;
+    this.headsCache.delete(calendarId);
+    // A calendar above keepMembers is listed each time (in pages, by members()).
+    if (heads.length > this.listing.keepMembers) return heads;
+    this.headsCache.set(calendarId, { seq, heads });
     this.cachedHeads += heads.length;
     for (const [id, e] of this.headsCache) {
       if (this.cachedHeads <= MAX_CACHED_HEADS) break;
@@ -273,8 +301,13 @@ function outcomeError(o: { ok: false; reason: string; existingName?: string; exi
  * answered from memory, small against the heap a 100,000-event calendar needs anyway.
  */
 const DEFAULT_OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
-/** Members kept in listings in all (~150 bytes each: ~30 MB). */
-const MAX_CACHED_HEADS = 200_000;
+/** Members kept in listings in all (~200 bytes each: ~10 MB). */
+const MAX_CACHED_HEADS = 50_000;
+/**
+ * A 10,000-event calendar keeps its listing (Depth 1 answers and their rendered bytes are reused
+ * while it is unchanged); a 100,000-event one is read 2,000 members at a time, never held whole.
+ */
+const LISTING = { keepMembers: 25_000, pageMembers: 2_000 };
 
 /** A calendar's change-log position as read: its sequence, and how far tombstones were pruned. */
 interface LogPosition {

@@ -1,0 +1,122 @@
+/**
+ * Depth 1 member listings (StoreCalendarService.members, dav/listing-cache.ts): a calendar up to
+ * keepMembers keeps one listing while unchanged; a larger one is read in pages as the response
+ * streams and never held whole. Either way a PROPFIND Depth 1 lists every member once, in a
+ * well-formed multistatus with its current ETag.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import pino from "pino";
+import { openDb, type Db } from "../../src/store/db.ts";
+import { CalendarStore } from "../../src/store/calendars.ts";
+import { ObjectStore } from "../../src/store/objects.ts";
+import { StoreCalendarService, objectWrite } from "../../src/sync/service.ts";
+import { parseCalendarObject } from "../../src/ical/parse.ts";
+import { DavHandler } from "../../src/dav/handler.ts";
+import type { DavContext } from "../../src/dav/context.ts";
+import type { CalendarMeta, ObjectHead } from "../../src/dav/service.ts";
+import { DEFAULT_LIMITS } from "../../src/main.ts";
+
+const USER = { username: "alice" };
+const DIRECTORY = { info: () => ({ type: "local", configured: true, synced: false }), defaultLocal: () => "home" };
+const ics = (uid: string): string =>
+  ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//t//EN", "BEGIN:VEVENT", `UID:${uid}`, "DTSTAMP:20260101T000000Z", "DTSTART:20260105T100000Z", "DTEND:20260105T110000Z", "SUMMARY:x", "END:VEVENT", "END:VCALENDAR", ""].join("\r\n");
+
+async function calendarWith(db: Db, name: string, count: number, listing: { keepMembers: number; pageMembers: number }) {
+  const calendars = new CalendarStore(db);
+  await calendars.create({ owner: USER.username, name, sourceId: "home", components: ["VEVENT"] });
+  const objects = new ObjectStore(db);
+  const row = (await calendars.get(USER.username, name))!;
+  for (let i = 0; i < count; i++) {
+    const uid = `${name}-${String(i).padStart(3, "0")}`;
+    await objects.put(row.id, objectWrite(`${uid}.ics`, parseCalendarObject(ics(uid))), { ifMatch: null, ifNoneMatch: "*" });
+  }
+  const service = new StoreCalendarService(calendars, objects, DIRECTORY, null, 0, listing);
+  return { service, objects, row, cal: (await service.calendar(USER, name))! };
+}
+
+async function listed(service: StoreCalendarService, cal: CalendarMeta): Promise<{ kept: boolean; pages: number[]; names: string[] }> {
+  const l = await service.members(cal);
+  if (Array.isArray(l)) return { kept: true, pages: [l.length], names: (l as readonly ObjectHead[]).map((h) => h.name) };
+  const pages: number[] = [];
+  const names: string[] = [];
+  for await (const p of l as AsyncIterable<readonly ObjectHead[]>) {
+    pages.push(p.length);
+    names.push(...p.map((h) => h.name));
+  }
+  return { kept: false, pages, names };
+}
+
+test("every member is listed once, in name order, whether kept or paged", async () => {
+  const db = await openDb(":memory:");
+  let n = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 1, max: 5 }), async (count, keepMembers, pageMembers) => {
+        const { service, cal } = await calendarWith(db, `c${n++}`, count, { keepMembers, pageMembers });
+        const got = await listed(service, cal);
+        const expected = Array.from({ length: count }, (_, i) => `${cal.name}-${String(i).padStart(3, "0")}.ics`);
+        assert.deepEqual(got.names, expected);
+        assert.equal(got.kept, count <= keepMembers, `${count} members, keep up to ${keepMembers}`);
+        if (!got.kept) assert.ok(got.pages.slice(1).every((p) => p <= pageMembers), `pages after the first hold at most ${pageMembers}: ${got.pages.join(",")}`);
+      }),
+      { numRuns: 60 },
+    );
+  } finally {
+    await db.destroy();
+  }
+});
+
+test("a kept listing is the same array while unchanged and a new one after a write; a paged one is never kept", async () => {
+  const db = await openDb(":memory:");
+  try {
+    const small = await calendarWith(db, "small", 4, { keepMembers: 5, pageMembers: 2 });
+    const a = await small.service.members(small.cal);
+    assert.equal(await small.service.members(small.cal), a, "unchanged: the kept listing");
+    assert.equal(await small.service.heads(small.cal), a, "heads() shares it");
+    await small.objects.put(small.row.id, objectWrite("new.ics", parseCalendarObject(ics("new"))), { ifMatch: null, ifNoneMatch: "*" });
+    const fresh = (await small.service.calendar(USER, "small"))!;
+    const b = await small.service.members(fresh);
+    assert.notEqual(b, a);
+    assert.equal((b as readonly ObjectHead[]).length, 5);
+
+    const large = await calendarWith(db, "large", 9, { keepMembers: 5, pageMembers: 2 });
+    const first = await listed(large.service, large.cal);
+    const second = await listed(large.service, large.cal);
+    assert.deepEqual(first.pages, [6, 2, 1]);
+    assert.deepEqual(second, first, "listed again from the store, the same members");
+  } finally {
+    await db.destroy();
+  }
+});
+
+test("PROPFIND Depth 1 of a paged calendar lists every member with its ETag", async () => {
+  const db = await openDb(":memory:");
+  try {
+    const { service, cal, objects, row } = await calendarWith(db, "big", 13, { keepMembers: 5, pageMembers: 2 });
+    const body = `<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>`;
+    const ctx: DavContext = {
+      user: USER, service, log: pino({ level: "silent" }), limits: { ...DEFAULT_LIMITS, maxResourceBytes: 1 << 20 }, depth: "1", minimal: false,
+      req: { method: "PROPFIND", path: `/dav/calendars/alice/${cal.name}/`, header: () => undefined, body },
+    };
+    const res = await new DavHandler().handle(ctx);
+    assert.equal(res.status, 207);
+    let text = "";
+    for await (const chunk of res.body as AsyncIterable<Buffer>) text += chunk.toString("utf8");
+    const responses = text.split("</D:response>").slice(0, -1).map((r) => ({
+      href: /<D:href>([^<]+)<\/D:href>/.exec(r)![1]!,
+      etag: /<D:getetag>([^<]+)<\/D:getetag>/.exec(r)?.[1]?.replace(/&quot;/g, '"'),
+    }));
+    assert.equal(responses.length, 14, "the collection and its 13 members");
+    assert.equal(new Set(responses.map((r) => r.href)).size, 14);
+    const stored = new Map((await objects.heads(row.id)).map((h) => [h.name, h.etag]));
+    for (const r of responses.slice(1)) {
+      const name = decodeURIComponent(r.href.split("/").pop()!);
+      assert.equal(r.etag, stored.get(name), `ETag of ${name}`);
+    }
+    assert.ok(text.trimEnd().endsWith("</D:multistatus>"));
+  } finally {
+    await db.destroy();
+  }
+});
