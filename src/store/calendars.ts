@@ -78,7 +78,7 @@ export class CalendarStore {
     const make = () => this.db<CalendarRow>("calendars").where({ owner, name }).first();
     const shared = sharedReads<CalendarRow | undefined>(this.db, "calendar-by-name");
     if (!shared) return (await make()) ?? null;
-    const row = await shared.read(`${owner}\u0000${name}`, make);
+    const row = await shared.read(JSON.stringify([owner, name]), make);
     // Each caller gets its own copy of a shared row.
     return row ? { ...row } : null;
   }

@@ -69,6 +69,12 @@ export class ObjectStore {
   heads(calendarId: number): Promise<HeadRow[]> {
     return this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).select(...HEAD_COLUMNS).orderBy("name");
   }
+  /** How many objects the calendar holds, counting no further than `limit` (an index-only scan). */
+  async countUpTo(calendarId: number, limit: number): Promise<number> {
+    const inner = this.db("objects").where({ calendar_id: calendarId }).select("id").limit(limit).as("upto");
+    const row = (await this.db.from(inner).count({ n: "*" }).first()) as { n: number | string } | undefined;
+    return Number(row?.n ?? 0);
+  }
   /** Up to `limit` heads in name order, after `after` (null: from the first). */
   headsPage(calendarId: number, after: string | null, limit: number): Promise<HeadRow[]> {
     const q = this.db<ObjectRow>("objects").where({ calendar_id: calendarId });

@@ -164,19 +164,24 @@ export class StoreCalendarService implements CalendarService {
     const { seq } = await this.position(cal);
     const hit = this.keptHeads(cal.id, seq);
     if (hit) return hit;
-    const first = (await this.objectsStore.headsPage(cal.id, null, this.listing.keepMembers + 1)).map(toHead);
-    if (first.length <= this.listing.keepMembers) return this.keep(cal.id, seq, first);
+    // Counted (index only, up to the limit) before anything is read: a large calendar is never materialised.
+    if ((await this.objectsStore.countUpTo(cal.id, this.listing.keepMembers + 1)) <= this.listing.keepMembers) return this.heads(cal);
+    this.forget(cal.id);
     const { objectsStore, listing } = this;
     return (async function* () {
-      let page: ObjectHead[] = first;
+      let after: string | null = null;
       for (;;) {
-        const after = page[page.length - 1]!.name;
-        yield page;
-        if (page.length < listing.pageMembers && page !== first) return;
-        page = (await objectsStore.headsPage(cal.id, after, listing.pageMembers)).map(toHead);
-        if (page.length === 0) return;
+        const page: ObjectHead[] = (await objectsStore.headsPage(cal.id, after, listing.pageMembers)).map(toHead);
+        if (page.length > 0) yield page;
+        if (page.length < listing.pageMembers) return;
+        after = page[page.length - 1]!.name;
       }
     })();
+  }
+  private forget(calendarId: number): void {
+    const old = this.headsCache.get(calendarId);
+    if (old) this.cachedHeads -= old.heads.length;
+    this.headsCache.delete(calendarId);
   }
   private keptHeads(calendarId: number, seq: number): ObjectHead[] | null {
     const hit = this.headsCache.get(calendarId);
@@ -184,9 +189,7 @@ export class StoreCalendarService implements CalendarService {
   }
   /** Keeps a calendar's listing when it is small enough; bounded by members in all (~200 bytes each). */
   private keep(calendarId: number, seq: number, heads: ObjectHead[]): ObjectHead[] {
-    const old = this.headsCache.get(calendarId);
-    if (old) this.cachedHeads -= old.heads.length;
-    this.headsCache.delete(calendarId);
+    this.forget(calendarId);
     // A calendar above keepMembers is listed each time (in pages, by members()).
     if (heads.length > this.listing.keepMembers) return heads;
     this.headsCache.set(calendarId, { seq, heads });

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { owned, ownedUtf8 } from "../../src/xml/bytes.ts";
 import { escapedBytes } from "../../src/xml/build.ts";
+import { renderedParts } from "../../src/xml/multistatus.ts";
 import { kept } from "../../src/sync/object-cache.ts";
 import { bodyBytes } from "../../src/dav/served.ts";
 import type { StoredObject } from "../../src/dav/service.ts";
@@ -32,4 +33,11 @@ test("every cached form of an object owns its bytes", () => {
   const esc = escapedBytes(ics);
   assert.ok(alone(esc));
   assert.equal(esc.toString("utf8"), "BEGIN:VCALENDAR&#13;\nVERSION:2.0&#13;\nBEGIN:VEVENT&#13;\nUID:u1&#13;\nSUMMARY:a &lt; b &amp; c&#13;\nEND:VEVENT&#13;\nEND:VCALENDAR&#13;\n");
+});
+
+test("rendered listing parts that are kept own their bytes, small ones too", async () => {
+  const parts = await renderedParts([{ href: "/dav/calendars/alice/work/a.ics", status: 404 }], false);
+  assert.equal(parts.length, 1);
+  assert.ok(alone(parts[0]!), "a part shorter than the pool's half-slab is copied out of it");
+  assert.match(parts[0]!.toString("utf8"), /a\.ics/);
 });

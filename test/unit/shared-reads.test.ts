@@ -173,3 +173,24 @@ test("concurrent reads share one statement while it waits; inside a transaction 
     await other.destroy();
   }
 });
+
+test("a read asked for once the statement is sent starts a statement of its own (knex's real timing)", async () => {
+  const { db, other, calendars } = await setup();
+  let statements = 0;
+  let late: Promise<unknown> | null = null;
+  // knex emits the client's "query" event after the builder's, just before the driver runs it:
+  // a caller arriving then must not be handed that statement's answer.
+  db.on("query", (q: { sql: string }) => {
+    if (!/^select \* from `calendars` where `owner`/.test(q.sql)) return;
+    statements++;
+    late ??= calendars.get("alice", "work");
+  });
+  try {
+    await calendars.get("alice", "work");
+    await late;
+    assert.equal(statements, 2, "the late caller got a statement of its own");
+  } finally {
+    await db.destroy();
+    await other.destroy();
+  }
+});
