@@ -158,8 +158,20 @@ export class StoreCalendarService implements CalendarService {
     const { seq } = await this.position(cal);
     const hit = this.keptHeads(cal.id, seq);
     if (hit) return hit;
-    return this.keep(cal.id, seq, (await this.objectsStore.heads(cal.id)).map(toHead));
+    // Requests at the same sequence share one read in flight: a listing too large to keep (an
+    // initial sync of a 100,000-event calendar) is then in memory once, not once per request.
+    const flying = this.listingsInFlight.get(cal.id);
+    if (flying && flying.seq === seq) return flying.heads;
+    const heads = this.objectsStore.heads(cal.id).then((rows) => this.keep(cal.id, seq, rows.map(toHead)));
+    const entry = { seq, heads };
+    this.listingsInFlight.set(cal.id, entry);
+    try {
+      return await heads;
+    } finally {
+      if (this.listingsInFlight.get(cal.id) === entry) this.listingsInFlight.delete(cal.id);
+    }
   }
+  private readonly listingsInFlight = new Map<number, { seq: number; heads: Promise<ObjectHead[]> }>();
   async members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>> {
     const { seq } = await this.position(cal);
     const hit = this.keptHeads(cal.id, seq);

@@ -129,3 +129,23 @@ test("PROPFIND Depth 1 of a paged calendar lists every member with its ETag", as
     await db.destroy();
   }
 });
+
+test("concurrent listings of a calendar too large to keep share one read, and none is kept", async () => {
+  const db = await openDb(":memory:");
+  try {
+    const { service, cal } = await calendarWith(db, "shared", 9, { keepMembers: 5, pageMembers: 2 });
+    let reads = 0;
+    db.on("query", (q: { sql: string }) => {
+      if (/^select `name`, `etag`, `size`, `modified_at`, `component` from `objects` where `calendar_id` = \? order by `name` asc$/.test(q.sql)) reads++;
+    });
+    const lists = await Promise.all([service.heads(cal), service.heads(cal), service.heads(cal)]);
+    assert.equal(reads, 1, "one read for three concurrent listings");
+    assert.ok(lists.every((l) => l === lists[0] && l.length === 9));
+    const again = await service.heads(cal);
+    assert.equal(reads, 2, "not kept once answered (too large)");
+    assert.notEqual(again, lists[0]);
+  } finally {
+    await db.destroy();
+  }
+});
+
