@@ -124,8 +124,13 @@ users:
       }
     }
 
+    // A survivor takes the source over (scheduled every 2 s; the writes above may all land before that).
+    const killedPid = `:${killed.proc.child.pid}:`;
+    const syncEvents = () => db("status_events").whereIn("type", ["sync.started", "sync.completed", "sync.failed"]).orderBy("id").select("type", "payload", "at");
+    const isTakeover = (e: { type: string; payload: string; at: number | string }): boolean => e.type === "sync.started" && Number(e.at) > killedAt && !String(JSON.parse(e.payload).instance).includes(killedPid);
+    await until("a survivor syncs the source after the kill", async () => (await syncEvents()).some(isTakeover), 20_000);
     // No overlapping syncs of the source: started and finished alternate (one dangling start at most: the killed one's).
-    const events = await db("status_events").whereIn("type", ["sync.started", "sync.completed", "sync.failed"]).orderBy("id").select("type", "payload", "at");
+    const events = await syncEvents();
     let open = 0;
     let overlaps = 0;
     for (const e of events) {
@@ -139,8 +144,7 @@ users:
     // Which process ran each sync is announced; the source was not synced by one instance only.
     const runners = new Set(events.filter((e) => e.type === "sync.started").map((e) => String(JSON.parse(e.payload).instance ?? "")));
     assert.ok(!runners.has(""), "every sync.started names its instance");
-    const killedPid = `:${killed.proc.child.pid}:`;
-    const takeover = events.find((e) => e.type === "sync.started" && Number(e.at) > killedAt && !String(JSON.parse(e.payload).instance).includes(killedPid));
+    const takeover = events.find(isTakeover);
     assert.ok(takeover, "a survivor synced the source after the kill");
 
     await until("SSE on instance 2 shows syncs", async () => completedSeen >= 2, 20_000);
