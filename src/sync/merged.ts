@@ -176,7 +176,7 @@ export class MergedCalendarService implements CalendarService {
   async members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>> {
     const v = await this.viewOf(cal);
     if (!v) return this.inner.members(cal);
-    return this.heads(cal);
+    return (await this.merged.heads(v.row.id)).map(toHead);
   }
 
   async objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>> {
