@@ -85,7 +85,11 @@ export interface Preconditions {
 export interface ChangeSet {
   /** The sync token to hand to the client: the next changesSince continues from it (opaque to dav/). */
   readonly token: string;
-  readonly changed: readonly ObjectHead[];
+  /**
+   * Members added or changed. The initial listing of a calendar too large to keep its listing comes
+   * in pages read as the answer streams, like members(): never held whole.
+   */
+  readonly changed: readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>;
   readonly removed: readonly string[];
   /** True when a limit cut the set short (the client must ask again with the returned token). */
   readonly truncated: boolean;

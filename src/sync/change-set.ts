@@ -16,6 +16,11 @@ export interface ChangeLog {
   readonly minSeq: number;
   /** Every live member (the initial listing when it fits). */
   heads(): Promise<ObjectHead[]>;
+  /**
+   * The initial listing when the calendar has at most `limit` members, else null: an array, or pages
+   * read as the answer streams (see CalendarService.members). Without it, heads() is used.
+   */
+  listing?(limit: number): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]> | null>;
   /** Rows after `from`, oldest first; tombstones at or below `tombstonesAfter` left out. */
   since(from: number, limit: number, tombstonesAfter: number): Promise<{ name: string; seq: number; head: HeadRow | null }[]>;
 }
@@ -37,8 +42,10 @@ export async function changeSet(log: ChangeLog, token: string | null, limit = Nu
   if (token === null) {
     // Initial sync: every member, no tombstones, token = now. When it all fits, from the listing;
     // otherwise page through the log, whose token carries "nothing removed up to now".
-    const heads = await log.heads();
-    if (heads.length <= limit) return { token: formatSyncToken(log.key, current), changed: heads, removed: [], truncated: false };
+    // A paged listing's later pages may show writes made after `current`: those are in the next
+    // delta too (their sequence is above the token), so the client converges either way.
+    const listing = log.listing ? await log.listing(limit) : await log.heads().then((h) => (h.length <= limit ? h : null));
+    if (listing !== null) return { token: formatSyncToken(log.key, current), changed: listing, removed: [], truncated: false };
     from = 0;
     tombstonesAfter = current;
   } else {

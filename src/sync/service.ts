@@ -248,7 +248,13 @@ export class StoreCalendarService implements CalendarService {
   async changesSince(cal: CalendarMeta, token: string | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
     // cal was read at the start of this request: its position is this response's consistent snapshot.
     const { seq, minSeq } = await this.position(cal);
-    return changeSet({ key: cal.id, seq, minSeq, heads: () => this.heads(cal), since: (from, n, after) => this.objectsStore.changesSince(cal.id, from, n, after) }, token, limit);
+    return changeSet({ key: cal.id, seq, minSeq, heads: () => this.heads(cal), listing: (n) => this.initialListing(cal, n), since: (from, n, after) => this.objectsStore.changesSince(cal.id, from, n, after) }, token, limit);
+  }
+  /** Every member for an initial sync when there are at most `limit`, in pages when the calendar is large. */
+  private async initialListing(cal: CalendarMeta, limit: number): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]> | null> {
+    const listing = await this.members(cal);
+    if (Array.isArray(listing)) return listing.length <= limit ? listing : null;
+    return (await this.objectsStore.countUpTo(cal.id, limit + 1)) <= limit ? listing : null;
   }
 
   async put(_user: User, cal: CalendarMeta, name: string, ics: string, cond: Preconditions): Promise<PutResult> {

@@ -12,6 +12,7 @@ import { openDb, type Db } from "../../src/store/db.ts";
 import { StatusEventStore } from "../../src/store/status-events.ts";
 import { InvalidSyncToken, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused, type CalendarMeta, type Preconditions } from "../../src/dav/service.ts";
 import type { MemoryUpstream } from "../helpers/memory-upstream.ts";
+import { changedHeads } from "../helpers/change-set.ts";
 
 export const OWNER = "alice";
 export const SOURCE = "up";
@@ -183,7 +184,7 @@ export class Instance {
     if (!cal) return null;
     try {
       const c = await this.sync.service.changesSince(cal, token, limit);
-      return { token: c.token, changed: c.changed.map((h) => ({ name: h.name, etag: h.etag })), removed: [...c.removed], truncated: c.truncated };
+      return { token: c.token, changed: (await changedHeads(c)).map((h) => ({ name: h.name, etag: h.etag })), removed: [...c.removed], truncated: c.truncated };
     } catch (e) {
       if (e instanceof InvalidSyncToken) return "invalid-token";
       throw e;

@@ -149,3 +149,70 @@ test("concurrent listings of a calendar too large to keep share one read, and no
   }
 });
 
+
+test("an initial sync of a paged calendar streams its pages; writes between pages reach the client by the next delta", async () => {
+  const db = await openDb(":memory:");
+  let n = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 6, max: 14 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.array(fc.record({ kind: fc.constantFrom("add", "change", "remove"), at: fc.nat(20) }), { maxLength: 4 }),
+        async (count, writeAfterPage, writes) => {
+          const { service, cal, objects, row } = await calendarWith(db, `s${n++}`, count, { keepMembers: 5, pageMembers: 3 });
+          const initial = await service.changesSince(cal, null, 100);
+          assert.ok(!Array.isArray(initial.changed), "more members than kept: pages");
+          const replica = new Map<string, string>();
+          let page = 0;
+          for await (const heads of initial.changed as AsyncIterable<readonly ObjectHead[]>) {
+            assert.ok(heads.length <= 3);
+            for (const h of heads) replica.set(h.name, h.etag);
+            if (page++ !== writeAfterPage) continue;
+            // Writes land while the answer is half sent.
+            for (const w of writes) {
+              const names = (await objects.heads(row.id)).map((h) => h.name);
+              const target = names[w.at % Math.max(1, names.length)];
+              if (w.kind === "add") await objects.put(row.id, objectWrite(`late-${w.at}-${page}.ics`, parseCalendarObject(ics(`late-${w.at}-${page}`))), { ifMatch: null, ifNoneMatch: null });
+              else if (target && w.kind === "remove") await objects.remove(row.id, target, { ifMatch: null, ifNoneMatch: null });
+              else if (target) await objects.put(row.id, objectWrite(target, parseCalendarObject(ics(target.replace(/\.ics$/, "")).replace("SUMMARY:x", `SUMMARY:${w.at}`))), { ifMatch: null, ifNoneMatch: null });
+            }
+          }
+          const delta = await service.changesSince((await service.calendar(USER, cal.name))!, initial.token, 100);
+          for (const h of delta.changed as readonly ObjectHead[]) replica.set(h.name, h.etag);
+          for (const name of delta.removed) replica.delete(name);
+          assert.deepEqual(replica, new Map((await objects.heads(row.id)).map((h) => [h.name, h.etag])), "initial listing + delta = the calendar");
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // More members than the limit: the change log's truncated pages, as before (never one unbounded listing).
+    const { service, cal } = await calendarWith(db, "limited", 8, { keepMembers: 5, pageMembers: 3 });
+    const cut = await service.changesSince(cal, null, 6);
+    assert.deepEqual([Array.isArray(cut.changed), (cut.changed as readonly ObjectHead[]).length, cut.truncated], [true, 6, true]);
+  } finally {
+    await db.destroy();
+  }
+});
+
+test("REPORT sync-collection with an empty token over a paged calendar lists every member once with its ETag", async () => {
+  const db = await openDb(":memory:");
+  try {
+    const { service, cal, objects, row } = await calendarWith(db, "synced", 11, { keepMembers: 4, pageMembers: 3 });
+    const body = `<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:"><d:sync-token/><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`;
+    const ctx: DavContext = {
+      user: USER, service, log: pino({ level: "silent" }), limits: { ...DEFAULT_LIMITS, maxResourceBytes: 1 << 20 }, depth: "0", minimal: false,
+      req: { method: "REPORT", path: `/dav/calendars/alice/${cal.name}/`, header: () => undefined, body },
+    };
+    const res = await new DavHandler().handle(ctx);
+    assert.equal(res.status, 207);
+    let text = "";
+    for await (const chunk of res.body as AsyncIterable<Buffer>) text += chunk.toString("utf8");
+    const etags = new Map([...text.matchAll(/<D:href>[^<]*\/([^/<]+)<\/D:href>\s*<D:propstat>\s*<D:prop>\s*<D:getetag>([^<]+)<\/D:getetag>/g)].map((m) => [decodeURIComponent(m[1]!), m[2]!.replace(/&quot;/g, '"')]));
+    assert.deepEqual(etags, new Map((await objects.heads(row.id)).map((h) => [h.name, h.etag])));
+    assert.equal(text.split("</D:response>").length - 1, 11, "one response per member, nothing else");
+    assert.match(text, /<D:sync-token>[^<]+<\/D:sync-token>\s*<\/D:multistatus>\s*$/);
+  } finally {
+    await db.destroy();
+  }
+});
