@@ -77,12 +77,20 @@ function upstreamIdOf(a: PulledAction): string | null {
   return a.type === "create" || a.type === "update" ? (a.write.upstreamHref ?? null) : a.type === "link" ? a.upstreamId : a.expect.upstreamId;
 }
 
-export async function applyPulled(db: Db, calendarId: number, actions: readonly PulledAction[], snapshot: Pick<PullSnapshot, "seq" | "outboxId">, batch = 200): Promise<PulledResult> {
+export async function applyPulled(db: Db, calendarId: number, actions: Iterable<PulledAction>, snapshot: Pick<PullSnapshot, "seq" | "outboxId">, batch = 200): Promise<PulledResult> {
   const out: PulledResult = { created: 0, updated: 0, deleted: 0, linked: 0, pending: [], stale: [], errors: [] };
   /** Names this apply changed itself (their change-log entries are newer than the snapshot, and that is fine). */
   const mine = new Set<string>();
-  for (let i = 0; i < actions.length; i += batch) {
-    const chunk = actions.slice(i, i + batch);
+  // Taken a chunk at a time: the caller may make each action (its parsed text, its occurrence rows)
+  // only when it is reached, so a page of 10,000 items never holds 10,000 prepared writes at once.
+  const source = actions[Symbol.iterator]();
+  for (;;) {
+    const chunk: PulledAction[] = [];
+    for (let next = source.next(); !next.done; next = source.next()) {
+      chunk.push(next.value);
+      if (chunk.length === batch) break;
+    }
+    if (chunk.length === 0) break;
     // One transaction per chunk keeps commits (fsyncs) few; each action is a savepoint inside it.
     const part: PulledResult = { created: 0, updated: 0, deleted: 0, linked: 0, pending: [], stale: [], errors: [] };
     await tx(db, async (trx) => {

@@ -391,7 +391,7 @@ export class SyncEngine {
       const skipped = actions.filter((a) => a.type === "skip");
       for (const a of skipped) log.warn({ id: a.id, name: a.name, reason: a.reason }, "upstream item not applied");
       stats.skipped += skipped.length;
-      const result = await applyPulled(this.d.db, row.id, actions.flatMap((a) => toPulled(a)), snapshot);
+      const result = await applyPulled(this.d.db, row.id, prepared(actions), snapshot);
       stats.created += result.created;
       stats.updated += result.updated;
       stats.deleted += result.deleted;
@@ -457,6 +457,11 @@ export class SyncEngine {
 }
 
 /** A plan action as the store applies it (upstream versions become the object's base). */
+/** The store's actions, each made (parsed, its occurrences computed) only when applyPulled reaches it. */
+function* prepared(actions: readonly Action[]): Generator<PulledAction> {
+  for (const a of actions) yield* toPulled(a);
+}
+
 function toPulled(a: Action): PulledAction[] {
   const expect = (l: Link) => ({ etag: l.etag, upstreamId: l.upstream_href, upstreamEtag: l.upstream_etag });
   switch (a.type) {
