@@ -271,7 +271,7 @@ async function main(): Promise<void> {
   if (argv.sync) {
     if (argv.built && !argv.tsx) buildCalgate();
     const events = Number(argv.events ?? 1000);
-    const sync = await runSyncBench({ events, seed: SEED, built: argv.built && !argv.tsx, log });
+    const sync = await runSyncBench({ events, seed: SEED, built: argv.built && !argv.tsx, nodeArgs: argv["node-args"].split(" ").filter(Boolean), log });
     const text = machineLine(machine) + "\n" + syncReport(sync);
     console.log("\n" + text);
     writeJson({ date: new Date().toISOString(), command: COMMAND, machine, config: { mode: "sync", seed: SEED, events, calgateRuntime: argv.built && !argv.tsx ? "dist (npm run build)" : "tsx" }, sync, table: text });

@@ -94,9 +94,11 @@ interface Gateway {
   spawnedAt: number;
 }
 
-async function startGateway(proxy: FaultProxy, user: { username: string; password: string }, built: boolean): Promise<Gateway> {
+/** How calgate is started: from dist/ or the sources, with which extra node options. */
+interface Launch { built: boolean; nodeArgs: string[] }
+async function startGateway(proxy: FaultProxy, user: { username: string; password: string }, launch: Launch): Promise<Gateway> {
   const spawnedAt = performance.now();
-  const t = await startCalgateBench({ built, config: calgateConfig(proxy.url, user) });
+  const t = await startCalgateBench({ ...launch, config: calgateConfig(proxy.url, user) });
   const sse = await SseReader.open(`${t.baseUrl}/events`, { authorization: t.auth, "last-event-id": "0" });
   return { t, sse, client: new Client(t.auth, 4), spawnedAt };
 }
@@ -135,7 +137,7 @@ async function syncCollection(g: Gateway, url: string, token: string): Promise<{
   return { token: m.syncToken ?? "", names: m.responses.map((x) => lastSegment(x.href)).filter((n) => n !== lastSegment(url)) };
 }
 
-async function importAndChange(res: SyncResult, events: BenchEvent[], built: boolean, log: (...a: unknown[]) => void): Promise<void> {
+async function importAndChange(res: SyncResult, events: BenchEvent[], launch: Launch, log: (...a: unknown[]) => void): Promise<void> {
   const user = { username: "imp", password: "imp" };
   const r = await startRadicale({ users: [user], calendars: ["big"] });
   let proxy: FaultProxy | undefined;
@@ -145,7 +147,7 @@ async function importAndChange(res: SyncResult, events: BenchEvent[], built: boo
     await fillRadicale(r, user.username, "big", events);
     proxy = await startFaultProxy(r.baseUrl);
     log(`  sync: starting calgate with Radicale as a CalDAV source (import of ${events.length} events)`);
-    g = await startGateway(proxy, user, built);
+    g = await startGateway(proxy, user, launch);
     const done = await syncEnd(g, 0, false);
     const wallSeconds = (performance.now() - g.spawnedAt) / 1000;
     const byMethod: Record<string, number> = {};
@@ -207,7 +209,7 @@ async function importAndChange(res: SyncResult, events: BenchEvent[], built: boo
   }
 }
 
-async function idlePolls(res: SyncResult, seed: number, built: boolean, log: (...a: unknown[]) => void): Promise<void> {
+async function idlePolls(res: SyncResult, seed: number, launch: Launch, log: (...a: unknown[]) => void): Promise<void> {
   const user = { username: "poll", password: "poll" };
   const names = Array.from({ length: POLL_CALENDARS }, (_, i) => `cal-${String(i).padStart(2, "0")}`);
   const r = await startRadicale({ users: [user], calendars: names });
@@ -217,7 +219,7 @@ async function idlePolls(res: SyncResult, seed: number, built: boolean, log: (..
     log(`  sync: ${POLL_CALENDARS} calendars of ${POLL_EVENTS_PER_CALENDAR} events in Radicale`);
     for (let i = 0; i < names.length; i++) await fillRadicale(r, user.username, names[i]!, generateEvents(seed, POLL_EVENTS_PER_CALENDAR, 1_000_000 + i * POLL_EVENTS_PER_CALENDAR));
     proxy = await startFaultProxy(r.baseUrl);
-    g = await startGateway(proxy, user, built);
+    g = await startGateway(proxy, user, launch);
     await syncEnd(g, 0, false);
     // Settle: a sync overlapping the start stored the change marker read before its pull, so the next poll may re-check once.
     await syncNow(g);
@@ -240,14 +242,15 @@ async function idlePolls(res: SyncResult, seed: number, built: boolean, log: (..
   }
 }
 
-export async function runSyncBench(opts: { events: number; seed: number; built: boolean; log: (...a: unknown[]) => void }): Promise<SyncResult> {
+export async function runSyncBench(opts: { events: number; seed: number; built: boolean; nodeArgs?: string[]; log: (...a: unknown[]) => void }): Promise<SyncResult> {
   const res: SyncResult = { events: opts.events };
   const missing = peerAvailable("radicale");
   if (missing) return { ...res, error: missing };
   try {
     opts.log(`generating ${opts.events} events (seed ${opts.seed})`);
-    await importAndChange(res, generateEvents(opts.seed, opts.events), opts.built, opts.log);
-    await idlePolls(res, opts.seed, opts.built, opts.log);
+    const launch: Launch = { built: opts.built, nodeArgs: opts.nodeArgs ?? [] };
+    await importAndChange(res, generateEvents(opts.seed, opts.events), launch, opts.log);
+    await idlePolls(res, opts.seed, launch, opts.log);
   } catch (e) {
     res.error = (e as Error).stack ?? String(e);
     opts.log(`  sync FAILED: ${res.error}`);

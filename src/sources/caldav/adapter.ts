@@ -24,7 +24,8 @@ import {
 } from "../adapter.ts";
 import { sameContent } from "../../ical/content.ts";
 import { CaldavHttp } from "./http.ts";
-import { parseMultistatus, propText, type MsResponse } from "./multistatus.ts";
+import { parseMultistatus, propText } from "./multistatus.ts";
+import { parseListing, type ListedResponse } from "./listing.ts";
 import { canonicalHref, escapeXml, hrefPath } from "./hrefs.ts";
 
 const MULTIGET_BATCH = 250;
@@ -175,7 +176,7 @@ export class CaldavAdapter implements SourceAdapter {
           if (href === cal.id) continue;
           if (x.status === 404 || x.status === 410) deletes.push({ kind: "delete", id: href });
           else {
-            const etag = propText(x, "{DAV:}getetag");
+            const etag = x.etag;
             if (etag !== null && known0.get(href) === etag) continue; // our own write, echoed back
             fetchHrefs.push(href);
           }
@@ -193,7 +194,7 @@ export class CaldavAdapter implements SourceAdapter {
       for (const x of initial.responses) {
         const href = canonicalHref(x.href, cal.id);
         if (href === cal.id || (x.status !== null && x.status >= 400)) continue;
-        listed.set(href, propText(x, "{DAV:}getetag"));
+        listed.set(href, x.etag);
       }
       const upserts = await this.fetchChanged(cal, listed, await known(), signal);
       return { changes: upserts, next: JSON.stringify({ mode: "sync", token: initial.token } satisfies CursorState), done: true, full: true, listed, ...(note ? { note } : {}) };
@@ -203,12 +204,12 @@ export class CaldavAdapter implements SourceAdapter {
 
   private async fullByPropfind(cal: RemoteCalendar, signal: AbortSignal, known: Known, note: string | undefined): Promise<PullPage> {
     const reply = await this.http.request("PROPFIND", cal.id, { headers: { depth: "1" }, body: PROPFIND_ETAGS }, signal);
-    const { responses } = parseMultistatus(reply.body, `PROPFIND ${cal.id}`);
+    const { responses } = parseListing(reply.body, `PROPFIND ${cal.id}`);
     const listed = new Map<string, RemoteEtag | null>();
     for (const x of responses) {
       const href = canonicalHref(x.href, cal.id);
       if (href === cal.id || href.endsWith("/")) continue;
-      listed.set(href, propText(x, "{DAV:}getetag"));
+      listed.set(href, x.etag);
     }
     const upserts = await this.fetchChanged(cal, listed, await known(), signal);
     return { changes: upserts, next: JSON.stringify({ mode: "ctag", token: null } satisfies CursorState), done: true, full: true, listed, ...(note ? { note } : {}) };
@@ -219,7 +220,7 @@ export class CaldavAdapter implements SourceAdapter {
     return this.multiget(cal, want, signal);
   }
 
-  private async syncReport(cal: RemoteCalendar, token: string | null, signal: AbortSignal): Promise<{ kind: "ok"; responses: MsResponse[]; token: string | null; truncated: boolean } | { kind: "expired" } | { kind: "unsupported" }> {
+  private async syncReport(cal: RemoteCalendar, token: string | null, signal: AbortSignal): Promise<{ kind: "ok"; responses: ListedResponse[]; token: string | null; truncated: boolean } | { kind: "expired" } | { kind: "unsupported" }> {
     const reply = await this.http.request("REPORT", cal.id, { headers: { depth: "1" }, body: syncCollection(token), accept: [400, 403, 409, 412, 415, 501, 405] }, signal);
     if (reply.status >= 400) {
       if (/valid-sync-token/.test(reply.body)) {
@@ -228,7 +229,8 @@ export class CaldavAdapter implements SourceAdapter {
       }
       return { kind: "unsupported" };
     }
-    const { responses, syncToken } = parseMultistatus(reply.body, `REPORT sync-collection ${cal.id}`);
+    // A listing (getetag only) may hold every member of a large calendar: read without a tree.
+    const { responses, syncToken } = parseListing(reply.body, `REPORT sync-collection ${cal.id}`);
     // RFC 6578 §3.6: a 507 on the collection itself means "more to come" (page with the new token).
     const truncated = responses.some((r) => r.status === 507 && canonicalHref(r.href, cal.id) === cal.id);
     return { kind: "ok", responses, token: syncToken, truncated };
