@@ -26,9 +26,12 @@ import { sameContent } from "../../ical/content.ts";
 import { CaldavHttp } from "./http.ts";
 import { parseMultistatus, propText } from "./multistatus.ts";
 import { parseListing, type ListedResponse } from "./listing.ts";
+import { listing, ListingMemory, nextPage, type Listing } from "./full-listing.ts";
 import { canonicalHref, escapeXml, hrefPath } from "./hrefs.ts";
 
 const MULTIGET_BATCH = 250;
+/** Members fetched per pull of a full listing (four multigets). */
+const LISTING_PAGE = 1000;
 
 export interface DiscoveryState {
   homeUrl: string;
@@ -49,9 +52,15 @@ function lastSegment(href: string): string {
 }
 
 interface CursorState {
-  /** "sync": token-based; "ctag": the server has no usable sync-collection. */
-  mode: "sync" | "ctag";
+  /**
+   * "sync": token-based; "ctag": the server has no usable sync-collection; "listing": a full listing
+   * is being fetched in pages (full-listing.ts), to continue in mode `via` from `token` once done.
+   */
+  mode: "sync" | "ctag" | "listing";
   token: string | null;
+  via?: "sync" | "ctag";
+  /** listing: the last href looked at. */
+  after?: string | null;
 }
 
 const PROPFIND_HOME = `<?xml version="1.0" encoding="utf-8"?>
@@ -65,12 +74,28 @@ const syncCollection = (token: string | null): string => `<?xml version="1.0" en
 const multiget = (paths: readonly string[]): string => `<?xml version="1.0" encoding="utf-8"?>
 <c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>${paths.map((p) => `<d:href>${escapeXml(p)}</d:href>`).join("")}</c:calendar-multiget>`;
 
+const listingKey = (cal: RemoteCalendar, via: string, token: string | null): string => `${cal.id}\n${via}\n${token ?? ""}`;
+
+/** The members a sync-collection listing names (the collection itself and failed entries left out). */
+function listedOf(responses: readonly ListedResponse[], cal: RemoteCalendar): Map<string, RemoteEtag | null> {
+  const listed = new Map<string, RemoteEtag | null>();
+  for (const x of responses) {
+    const href = canonicalHref(x.href, cal.id);
+    if (href === cal.id || (x.status !== null && x.status >= 400)) continue;
+    listed.set(href, x.etag);
+  }
+  return listed;
+}
+
 export class CaldavAdapter implements SourceAdapter {
   readonly caps = { write: true, remove: true, incremental: true, push: false, calendarWrite: false };
   private readonly http: CaldavHttp;
   private home: string | null = null;
 
-  constructor(private readonly cfg: CaldavSourceConfig, timeoutMs: number) {
+  private readonly listings = new ListingMemory();
+
+  /** `listingPage`: members fetched per pull of a full listing (tests use a few). */
+  constructor(private readonly cfg: CaldavSourceConfig, timeoutMs: number, private readonly opts: { listingPage?: number } = {}) {
     this.http = new CaldavHttp({ username: cfg.username, password: cfg.password, timeoutMs: cfg.timeoutMs ?? timeoutMs, caCert: cfg.caCert });
   }
   get requests(): number {
@@ -163,6 +188,7 @@ export class CaldavAdapter implements SourceAdapter {
     const signal = ctx.signal;
     const known: Known = () => ctx.known(cal);
     const state: CursorState | null = cursor ? (JSON.parse(cursor) as CursorState) : null;
+    if (state?.mode === "listing") return this.listingPage(cal, state.via ?? "ctag", state.token, state.after ?? null, known, signal, undefined);
     if (state?.mode === "ctag") return this.fullByPropfind(cal, signal, known, undefined);
     let note: string | undefined;
     if (state?.token) {
@@ -190,19 +216,18 @@ export class CaldavAdapter implements SourceAdapter {
     // Initial or full resync: sync-collection without a token lists everything (with etags).
     const initial = await this.syncReport(cal, null, signal);
     if (initial.kind === "ok" && !initial.truncated) {
-      const listed = new Map<string, RemoteEtag | null>();
-      for (const x of initial.responses) {
-        const href = canonicalHref(x.href, cal.id);
-        if (href === cal.id || (x.status !== null && x.status >= 400)) continue;
-        listed.set(href, x.etag);
-      }
-      const upserts = await this.fetchChanged(cal, listed, await known(), signal);
-      return { changes: upserts, next: JSON.stringify({ mode: "sync", token: initial.token } satisfies CursorState), done: true, full: true, listed, ...(note ? { note } : {}) };
+      this.listings.set(listingKey(cal, "sync", initial.token), listing(listedOf(initial.responses, cal)));
+      return this.listingPage(cal, "sync", initial.token, null, known, signal, note);
     }
     return this.fullByPropfind(cal, signal, known, note ?? "the upstream has no usable sync-collection; using ctag + etag listing");
   }
 
   private async fullByPropfind(cal: RemoteCalendar, signal: AbortSignal, known: Known, note: string | undefined): Promise<PullPage> {
+    this.listings.set(listingKey(cal, "ctag", null), await this.propfindListing(cal, signal));
+    return this.listingPage(cal, "ctag", null, null, known, signal, note);
+  }
+
+  private async propfindListing(cal: RemoteCalendar, signal: AbortSignal): Promise<Listing> {
     const reply = await this.http.request("PROPFIND", cal.id, { headers: { depth: "1" }, body: PROPFIND_ETAGS }, signal);
     const { responses } = parseListing(reply.body, `PROPFIND ${cal.id}`);
     const listed = new Map<string, RemoteEtag | null>();
@@ -211,13 +236,27 @@ export class CaldavAdapter implements SourceAdapter {
       if (href === cal.id || href.endsWith("/")) continue;
       listed.set(href, x.etag);
     }
-    const upserts = await this.fetchChanged(cal, listed, await known(), signal);
-    return { changes: upserts, next: JSON.stringify({ mode: "ctag", token: null } satisfies CursorState), done: true, full: true, listed, ...(note ? { note } : {}) };
+    return listing(listed);
   }
 
-  private async fetchChanged(cal: RemoteCalendar, listed: ReadonlyMap<string, RemoteEtag | null>, known: ReadonlyMap<string, RemoteEtag | null>, signal: AbortSignal): Promise<RemoteChange[]> {
-    const want = [...listed].filter(([href, etag]) => etag === null || known.get(href) !== etag).map(([href]) => href);
-    return this.multiget(cal, want, signal);
+  /**
+   * One page of a full listing made in mode `via` at `token`: the changed members after `after`.
+   * The last page carries the whole listing (`listed`), so the engine learns what was deleted.
+   */
+  private async listingPage(cal: RemoteCalendar, via: "sync" | "ctag", token: string | null, after: string | null, known: Known, signal: AbortSignal, note: string | undefined): Promise<PullPage> {
+    const key = listingKey(cal, via, token);
+    let l = this.listings.get(key);
+    if (!l) {
+      // Restarted (or evicted) mid-listing: list again. Later than `token`, which stays: the next delta repeats what changed since.
+      const again = via === "sync" ? await this.syncReport(cal, null, signal) : null;
+      l = this.listings.set(key, again?.kind === "ok" && !again.truncated ? listing(listedOf(again.responses, cal)) : await this.propfindListing(cal, signal));
+    }
+    const page = nextPage(l, await known(), after, this.opts.listingPage ?? LISTING_PAGE);
+    const changes = await this.multiget(cal, page.fetch, signal);
+    const extra = note ? { note } : {};
+    if (!page.last) return { changes, next: JSON.stringify({ mode: "listing", via, token, after: page.through } satisfies CursorState), done: false, full: true, ...extra };
+    this.listings.drop(key);
+    return { changes, next: JSON.stringify({ mode: via, token } satisfies CursorState), done: true, full: true, listed: l.listed, ...extra };
   }
 
   private async syncReport(cal: RemoteCalendar, token: string | null, signal: AbortSignal): Promise<{ kind: "ok"; responses: ListedResponse[]; token: string | null; truncated: boolean } | { kind: "expired" } | { kind: "unsupported" }> {
