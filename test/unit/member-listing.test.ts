@@ -48,6 +48,18 @@ async function listed(service: StoreCalendarService, cal: CalendarMeta): Promise
   return { kept: false, pages, names };
 }
 
+/** A DAV request on the calendar through the real handler; the 207's status and whole body. */
+async function davRequest(service: StoreCalendarService, cal: CalendarMeta, method: string, depth: "0" | "1", body: string): Promise<{ status: number; text: string }> {
+  const ctx: DavContext = {
+    user: USER, service, log: pino({ level: "silent" }), limits: { ...DEFAULT_LIMITS, maxResourceBytes: 1 << 20 }, depth, minimal: false,
+    req: { method, path: `/dav/calendars/alice/${cal.name}/`, header: () => undefined, body },
+  };
+  const res = await new DavHandler().handle(ctx);
+  let text = "";
+  for await (const chunk of res.body as AsyncIterable<Buffer>) text += chunk.toString("utf8");
+  return { status: res.status, text };
+}
+
 test("every member is listed once, in name order, whether kept or paged", async () => {
   const db = await openDb(":memory:");
   let n = 0;
@@ -104,15 +116,8 @@ test("PROPFIND Depth 1 of a paged calendar lists every member with its ETag", as
   const db = await openDb(":memory:");
   try {
     const { service, cal, objects, row } = await calendarWith(db, "big", 13, { keepMembers: 5, pageMembers: 2 });
-    const body = `<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>`;
-    const ctx: DavContext = {
-      user: USER, service, log: pino({ level: "silent" }), limits: { ...DEFAULT_LIMITS, maxResourceBytes: 1 << 20 }, depth: "1", minimal: false,
-      req: { method: "PROPFIND", path: `/dav/calendars/alice/${cal.name}/`, header: () => undefined, body },
-    };
-    const res = await new DavHandler().handle(ctx);
-    assert.equal(res.status, 207);
-    let text = "";
-    for await (const chunk of res.body as AsyncIterable<Buffer>) text += chunk.toString("utf8");
+    const { status, text } = await davRequest(service, cal, "PROPFIND", "1", `<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>`);
+    assert.equal(status, 207);
     const responses = text.split("</D:response>").slice(0, -1).map((r) => ({
       href: /<D:href>([^<]+)<\/D:href>/.exec(r)![1]!,
       etag: /<D:getetag>([^<]+)<\/D:getetag>/.exec(r)?.[1]?.replace(/&quot;/g, '"'),
@@ -199,15 +204,8 @@ test("REPORT sync-collection with an empty token over a paged calendar lists eve
   const db = await openDb(":memory:");
   try {
     const { service, cal, objects, row } = await calendarWith(db, "synced", 11, { keepMembers: 4, pageMembers: 3 });
-    const body = `<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:"><d:sync-token/><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`;
-    const ctx: DavContext = {
-      user: USER, service, log: pino({ level: "silent" }), limits: { ...DEFAULT_LIMITS, maxResourceBytes: 1 << 20 }, depth: "0", minimal: false,
-      req: { method: "REPORT", path: `/dav/calendars/alice/${cal.name}/`, header: () => undefined, body },
-    };
-    const res = await new DavHandler().handle(ctx);
-    assert.equal(res.status, 207);
-    let text = "";
-    for await (const chunk of res.body as AsyncIterable<Buffer>) text += chunk.toString("utf8");
+    const { status, text } = await davRequest(service, cal, "REPORT", "0", `<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:"><d:sync-token/><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`);
+    assert.equal(status, 207);
     const etags = new Map([...text.matchAll(/<D:href>[^<]*\/([^/<]+)<\/D:href>\s*<D:propstat>\s*<D:prop>\s*<D:getetag>([^<]+)<\/D:getetag>/g)].map((m) => [decodeURIComponent(m[1]!), m[2]!.replace(/&quot;/g, '"')]));
     assert.deepEqual(etags, new Map((await objects.heads(row.id)).map((h) => [h.name, h.etag])));
     assert.equal(text.split("</D:response>").length - 1, 11, "one response per member, nothing else");
