@@ -67,7 +67,16 @@ test("a full listing in pages: several pulls, a restart between them, upstream c
   let cursor: Cursor | null = first.next;
   let pages = 1;
   let last: PullPage = first;
+  const writtenBack = `${calUrl}w1.ics`;
   while (!last.done) {
+    if (pages === 2) {
+      // A client's create written back between two pages: in the cache with its upstream ETag, upstream,
+      // but not in the listing the pages walk. The last page's listing must still show it.
+      await send("PUT", "w1.ics", ics("w1"));
+      const etag = (await fetch(writtenBack, { method: "HEAD", headers: { authorization: p.authHeader } })).headers.get("etag")!;
+      cache.set(writtenBack, etag);
+      ctx.cache.get(cal.id)!.set(writtenBack, { ref: { id: writtenBack, etag }, ics: ics("w1"), name: "w1.ics" });
+    }
     last = await adapter.pull(cal, cursor, ctx);
     apply(last);
     cursor = last.next;
@@ -78,6 +87,7 @@ test("a full listing in pages: several pulls, a restart between them, upstream c
   assert.ok(pages >= 3, `several pulls (${pages})`);
   assert.equal(JSON.parse(cursor!).mode, "sync", "then back to deltas");
   assert.ok(!cache.has(`${calUrl}e6.ics`), "deleted upstream mid-listing: gone");
+  assert.ok(cache.has(writtenBack), "written back mid-listing: kept (the last page lists the calendar as it is now)");
 
   // The next delta, from the first listing's token, brings what changed since it began.
   const delta = await adapter.pull(cal, cursor, ctx);
@@ -87,6 +97,6 @@ test("a full listing in pages: several pulls, a restart between them, upstream c
   for (const m of (await listing.text()).matchAll(/<(?:\w+:)?href>([^<]+\.ics)<\/(?:\w+:)?href>[\s\S]*?<(?:\w+:)?getetag>([^<]+)<\/(?:\w+:)?getetag>/g)) {
     upstream.set(new URL(m[1]!, calUrl).href, m[2]!.replace(/&quot;/g, '"'));
   }
-  assert.equal(upstream.size, 7, "e0-e5 and e9 upstream");
+  assert.equal(upstream.size, 8, "e0-e5, e9 and w1 upstream");
   assert.deepEqual(new Map([...cache].sort()), new Map([...upstream].sort()), "the cache is the upstream: every member at its current ETag");
 });

@@ -216,15 +216,13 @@ export class CaldavAdapter implements SourceAdapter {
     // Initial or full resync: sync-collection without a token lists everything (with etags).
     const initial = await this.syncReport(cal, null, signal);
     if (initial.kind === "ok" && !initial.truncated) {
-      this.listings.set(listingKey(cal, "sync", initial.token), listing(listedOf(initial.responses, cal)));
-      return this.listingPage(cal, "sync", initial.token, null, known, signal, note);
+      return this.listingPage(cal, "sync", initial.token, null, known, signal, note, listing(listedOf(initial.responses, cal)));
     }
     return this.fullByPropfind(cal, signal, known, note ?? "the upstream has no usable sync-collection; using ctag + etag listing");
   }
 
   private async fullByPropfind(cal: RemoteCalendar, signal: AbortSignal, known: Known, note: string | undefined): Promise<PullPage> {
-    this.listings.set(listingKey(cal, "ctag", null), await this.propfindListing(cal, signal));
-    return this.listingPage(cal, "ctag", null, null, known, signal, note);
+    return this.listingPage(cal, "ctag", null, null, known, signal, note, await this.propfindListing(cal, signal));
   }
 
   private async propfindListing(cal: RemoteCalendar, signal: AbortSignal): Promise<Listing> {
@@ -241,22 +239,31 @@ export class CaldavAdapter implements SourceAdapter {
 
   /**
    * One page of a full listing made in mode `via` at `token`: the changed members after `after`.
-   * The last page carries the whole listing (`listed`), so the engine learns what was deleted.
+   * The last page carries the whole listing (`listed`), from which the engine deletes what is gone;
+   * that listing is made in this same pull (`made`, or listed again), after the engine's snapshot
+   * for the page: a listing from an earlier pull would not show an item a write-back created
+   * upstream since, and the engine would delete it from the cache.
    */
-  private async listingPage(cal: RemoteCalendar, via: "sync" | "ctag", token: string | null, after: string | null, known: Known, signal: AbortSignal, note: string | undefined): Promise<PullPage> {
+  private async listingPage(cal: RemoteCalendar, via: "sync" | "ctag", token: string | null, after: string | null, known: Known, signal: AbortSignal, note: string | undefined, made?: Listing): Promise<PullPage> {
     const key = listingKey(cal, via, token);
-    let l = this.listings.get(key);
-    if (!l) {
-      // Restarted (or evicted) mid-listing: list again. Later than `token`, which stays: the next delta repeats what changed since.
-      const again = via === "sync" ? await this.syncReport(cal, null, signal) : null;
-      l = this.listings.set(key, again?.kind === "ok" && !again.truncated ? listing(listedOf(again.responses, cal)) : await this.propfindListing(cal, signal));
-    }
+    // Restarted (or evicted) mid-listing: list again. Later than `token`, which stays: the next delta repeats what changed since.
+    let fresh = made ?? null;
+    const l = made ?? this.listings.get(key) ?? (fresh = this.listings.set(key, await this.relist(cal, via, signal)));
+    if (made) this.listings.set(key, made);
     const page = nextPage(l, await known(), after, this.opts.listingPage ?? LISTING_PAGE);
     const changes = await this.multiget(cal, page.fetch, signal);
     const extra = note ? { note } : {};
     if (!page.last) return { changes, next: JSON.stringify({ mode: "listing", via, token, after: page.through } satisfies CursorState), done: false, full: true, ...extra };
     this.listings.drop(key);
-    return { changes, next: JSON.stringify({ mode: via, token } satisfies CursorState), done: true, full: true, listed: l.listed, ...extra };
+    // Members listed now but not in the listing the pages walked are not fetched here: the next delta (from `token`) or ctag listing brings them.
+    const listed = (fresh ?? (await this.relist(cal, via, signal))).listed;
+    return { changes, next: JSON.stringify({ mode: via, token } satisfies CursorState), done: true, full: true, listed, ...extra };
+  }
+
+  /** Every member now: by sync-collection (mode "sync", when the server still answers it whole), else PROPFIND. */
+  private async relist(cal: RemoteCalendar, via: "sync" | "ctag", signal: AbortSignal): Promise<Listing> {
+    const again = via === "sync" ? await this.syncReport(cal, null, signal) : null;
+    return again?.kind === "ok" && !again.truncated ? listing(listedOf(again.responses, cal)) : this.propfindListing(cal, signal);
   }
 
   private async syncReport(cal: RemoteCalendar, token: string | null, signal: AbortSignal): Promise<{ kind: "ok"; responses: ListedResponse[]; token: string | null; truncated: boolean } | { kind: "expired" } | { kind: "unsupported" }> {
