@@ -456,12 +456,12 @@ export class SyncEngine {
   }
 }
 
-/** A plan action as the store applies it (upstream versions become the object's base). */
 /** The store's actions, each made (parsed, its occurrences computed) only when applyPulled reaches it. */
 function* prepared(actions: readonly Action[]): Generator<PulledAction> {
   for (const a of actions) yield* toPulled(a);
 }
 
+/** A plan action as the store applies it (upstream versions become the object's base). */
 function toPulled(a: Action): PulledAction[] {
   const expect = (l: Link) => ({ etag: l.etag, upstreamId: l.upstream_href, upstreamEtag: l.upstream_etag });
   switch (a.type) {

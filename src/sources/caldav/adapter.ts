@@ -8,7 +8,8 @@
  *  - listCalendars: one PROPFIND Depth 1 on the home (names, colors, components, ctag, sync-token);
  *  - pull: sync-collection with the stored token (getetag only) + calendar-multiget for the hrefs
  *    whose ETag differs from the one on record; a rejected token → full listing; servers without
- *    sync-collection → PROPFIND getetag listing + multiget (the ctag path);
+ *    sync-collection → PROPFIND getetag listing + multiget (the ctag path). A full listing is read
+ *    without an XML tree (listing.ts) and fetched 1,000 members per pull (full-listing.ts);
  *  - write/remove: PUT/DELETE with If-Match (If-None-Match: * for creates), never blind; every PUT is
  *    read back with one GET, because servers rewrite what they store and still answer with a fresh
  *    ETag (Radicale 3.1.8 keeps "SUMMARY:Lunch, with Bob" as "SUMMARY:Lunch"): the adapter reports
