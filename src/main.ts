@@ -80,6 +80,8 @@ export interface BuildSyncOptions {
   adapters: AdapterRegistry;
   /** Sync lease lifetime (tests shorten it; default in sync/engine.ts). */
   leaseMs?: number;
+  /** Member listings kept / paged (StartOptions.memberListing); the service's defaults when absent. */
+  memberListing?: { keepMembers: number; pageMembers: number };
 }
 
 /** The sync rooms over one database: stores, status bus, catalog, engine, writer and the CalendarService. */
@@ -109,7 +111,7 @@ export function buildSync(config: Config, db: Db, log: Logger, opts: BuildSyncOp
   });
   const engine = new SyncEngine({ db, catalog, calendars, objects, sources, outbox, conflicts, bus, log, states, replay: (owner, sourceId) => writer.replay(owner, sourceId), liveness, ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}) });
   const directory = sourceDirectory(config, registry);
-  const plain = new StoreCalendarService(calendars, objects, directory, writer);
+  const plain = new StoreCalendarService(calendars, objects, directory, writer, undefined, opts.memberListing);
   const service = new MergedCalendarService(plain, calendars, new MergedStore(db), config, (f) => void bus.publish({ type: "merged.updated", owner: f.owner, source: "merged", calendar: f.merged, changed: f.changed }));
   // Mirror copies are written like a client's PUT/DELETE: queued for the target's upstream, sent by the writer.
   const mirrors = new MirrorRunner({ rules: mirrorRules(config), calendars, objects, service: plain, store: new MirrorStore(db), bus, log });
@@ -120,7 +122,7 @@ export const startServer: StartServer = async (config, opts) => {
   const log = opts.logger;
   const adapters = opts.adapters ?? (await configuredAdapters(config));
   const db = await openDb(storageTarget(config.storage));
-  const { calendars, objects, conflicts, bus, catalog, engine, writer, liveness, service, states, mirrors, changes, follower } = buildSync(config, db, log, { adapters });
+  const { calendars, objects, conflicts, bus, catalog, engine, writer, liveness, service, states, mirrors, changes, follower } = buildSync(config, db, log, { adapters, ...(opts.memberListing ? { memberListing: opts.memberListing } : {}) });
   await ensureLocalCalendars(config, calendars, log);
   for (const w of configWarnings(config, (type) => type in adapters)) log.warn(w);
   for (const w of await mirrors.problems()) log.warn(w);

@@ -21,6 +21,11 @@ export interface StartOptions {
   adapters?: AdapterRegistry;
   /** Failed-login throttle settings over the defaults (auth-basic.ts); tests shorten the delays. */
   loginThrottle?: Partial<ThrottleOptions>;
+  /**
+   * Calendars up to keepMembers keep their member listing, larger ones are listed pageMembers at a
+   * time (default 25,000 / 2,000, sync/service.ts); tests shrink it so real clients meet paged listings.
+   */
+  memberListing?: { keepMembers: number; pageMembers: number };
 }
 
 export interface ServerHandle {

@@ -11,7 +11,7 @@ import { resolveProps, type PropRequest } from "./props/resolve.ts";
 import type { PropertyRegistry } from "./props/registry.ts";
 import type { DavContext } from "./context.ts";
 import { calendarHref, enc, type DavResource } from "./resources.ts";
-import type { CalendarMeta, ObjectHead } from "./service.ts";
+import { isWholeListing, type CalendarMeta, type ObjectHead } from "./service.ts";
 
 /** Properties whose standard providers read only the member's head (props/webdav.ts). */
 const HEAD_PROPS: ReadonlySet<Clark> = new Set([dav("getetag"), dav("getcontenttype"), dav("getcontentlength"), dav("getlastmodified"), dav("resourcetype")]);
@@ -48,11 +48,9 @@ export async function calendarMemberResponses(res: Extract<DavResource, { kind: 
     }
   };
   // A calendar too large to keep its listing comes in pages, rendered as they stream.
-  if (!isList(listing)) return entries(listing);
+  if (!isWholeListing(listing)) return entries(listing);
   return memberResponses(listing, res.cal, request, ctx, registry, () => entries([listing]));
 }
-
-const isList = (l: readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>): l is readonly ObjectHead[] => Array.isArray(l);
 
 /**
  * Responses for `heads` (a listing as the service handed it out: PROPFIND Depth 1, or the initial

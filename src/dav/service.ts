@@ -66,6 +66,13 @@ export interface QueryOptions {
   readonly occurrenceIndex?: { readonly floatingZone: string | null };
 }
 
+/** A member listing as the service hands it out: whole (kept while unchanged), or pages read as they are consumed. */
+export type MemberListing = readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>;
+/** True when the listing came whole. */
+export function isWholeListing(l: MemberListing): l is readonly ObjectHead[] {
+  return Array.isArray(l);
+}
+
 /** An object's identity without its body: what PROPFIND Depth 1 and sync-collection need. */
 export interface ObjectHead {
   readonly name: string;
@@ -89,7 +96,7 @@ export interface ChangeSet {
    * Members added or changed. The initial listing of a calendar too large to keep its listing comes
    * in pages read as the answer streams, like members(): never held whole.
    */
-  readonly changed: readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>;
+  readonly changed: MemberListing;
   readonly removed: readonly string[];
   /** True when a limit cut the set short (the client must ask again with the returned token). */
   readonly truncated: boolean;
@@ -136,7 +143,7 @@ export interface CalendarService {
    * so that it is never held whole (the pages are not one snapshot: a write between two pages shows
    * in the next listing or sync).
    */
-  members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>>;
+  members(cal: CalendarMeta): Promise<MemberListing>;
   objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>>;
   /**
    * Candidates for a filter, prefiltered on indexed columns: the caller evaluates each one, except

@@ -3,7 +3,7 @@
  * RFC 6578 tokens over `changes`-shaped rows. Shared so both kinds of collection page, prune and
  * refuse tokens the same way.
  */
-import { InvalidSyncToken, type ChangeSet, type ObjectHead } from "../dav/service.ts";
+import { InvalidSyncToken, type ChangeSet, type MemberListing, type ObjectHead } from "../dav/service.ts";
 import type { HeadRow } from "../store/objects.ts";
 import { formatSyncToken, parseSyncToken } from "./tokens.ts";
 
@@ -20,7 +20,7 @@ export interface ChangeLog {
    * The initial listing when the calendar has at most `limit` members, else null: an array, or pages
    * read as the answer streams (see CalendarService.members). Without it, heads() is used.
    */
-  listing?(limit: number): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]> | null>;
+  listing?(limit: number): Promise<MemberListing | null>;
   /** Rows after `from`, oldest first; tombstones at or below `tombstonesAfter` left out. */
   since(from: number, limit: number, tombstonesAfter: number): Promise<{ name: string; seq: number; head: HeadRow | null }[]>;
 }

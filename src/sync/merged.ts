@@ -8,7 +8,7 @@
  */
 import {
   NoWriteTarget, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
-  type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
+  type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type MemberListing, type ObjectHead,
   type Preconditions, type PutResult, type QueryOptions, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { Config, MergedConfig } from "../config/schema.ts";
@@ -173,7 +173,7 @@ export class MergedCalendarService implements CalendarService {
     return (await this.merged.heads(v.row.id)).map(toHead);
   }
 
-  async members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>> {
+  async members(cal: CalendarMeta): Promise<MemberListing> {
     const v = await this.viewOf(cal);
     if (!v) return this.inner.members(cal);
     return (await this.merged.heads(v.row.id)).map(toHead);

@@ -7,8 +7,8 @@ import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
 import type { ObjectStore, ObjectRow } from "../store/objects.ts";
 import type { QueueFor } from "../store/outbox.ts";
 import {
-  ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused,
-  type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type ObjectHead,
+  ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused, isWholeListing,
+  type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type MemberListing, type ObjectHead,
   type Preconditions, type PutResult, type QueryOptions, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { TimeRange } from "../ical/time-range.ts";
@@ -172,7 +172,7 @@ export class StoreCalendarService implements CalendarService {
     }
   }
   private readonly listingsInFlight = new Map<number, { seq: number; heads: Promise<ObjectHead[]> }>();
-  async members(cal: CalendarMeta): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]>> {
+  async members(cal: CalendarMeta): Promise<MemberListing> {
     const { seq } = await this.position(cal);
     const hit = this.keptHeads(cal.id, seq);
     if (hit) return hit;
@@ -251,9 +251,9 @@ export class StoreCalendarService implements CalendarService {
     return changeSet({ key: cal.id, seq, minSeq, heads: () => this.heads(cal), listing: (n) => this.initialListing(cal, n), since: (from, n, after) => this.objectsStore.changesSince(cal.id, from, n, after) }, token, limit);
   }
   /** Every member for an initial sync when there are at most `limit`, in pages when the calendar is large. */
-  private async initialListing(cal: CalendarMeta, limit: number): Promise<readonly ObjectHead[] | AsyncIterable<readonly ObjectHead[]> | null> {
+  private async initialListing(cal: CalendarMeta, limit: number): Promise<MemberListing | null> {
     const listing = await this.members(cal);
-    if (Array.isArray(listing)) return listing.length <= limit ? listing : null;
+    if (isWholeListing(listing)) return listing.length <= limit ? listing : null;
     return (await this.objectsStore.countUpTo(cal.id, limit + 1)) <= limit ? listing : null;
   }
 

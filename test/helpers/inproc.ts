@@ -5,6 +5,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { parseConfigText } from "../../src/config/load.ts";
 import { startServer } from "../../src/main.ts";
+import type { StartOptions } from "../../src/cli/contract.ts";
 import { parseXml } from "../../src/xml/parse.ts";
 import { child, elements, text, type XmlElement } from "../../src/xml/tree.ts";
 
@@ -14,7 +15,7 @@ export interface InprocServer {
   stop(): Promise<void>;
 }
 
-export async function startInproc(yamlUsers?: string): Promise<InprocServer> {
+export async function startInproc(yamlUsers?: string, opts: Pick<StartOptions, "memberListing"> = {}): Promise<InprocServer> {
   const dir = mkdtempSync(join(tmpdir(), "calgate-test-"));
   const users =
     yamlUsers ??
@@ -27,7 +28,7 @@ export async function startInproc(yamlUsers?: string): Promise<InprocServer> {
     sources: [{ id: local, type: local, calendars: [{ id: personal, name: Personal }] }]
 `;
   const config = parseConfigText(`server: { host: 127.0.0.1, port: 0 }\nstorage: { client: sqlite, filename: ${join(dir, "db.sqlite")} }\n${users}`, "test.yaml", {});
-  const handle = await startServer(config, { configPath: null, generatedPassword: null, logger: pino({ level: "silent" }) });
+  const handle = await startServer(config, { configPath: null, generatedPassword: null, logger: pino({ level: "silent" }), ...opts });
   return {
     url: handle.url.replace(/\/$/, ""),
     dir,

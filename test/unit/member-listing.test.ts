@@ -5,7 +5,7 @@
  * well-formed multistatus with its current ETag.
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import fc from "fast-check";
 import pino from "pino";
 import { openDb, type Db } from "../../src/store/db.ts";
@@ -17,6 +17,23 @@ import { DavHandler } from "../../src/dav/handler.ts";
 import type { DavContext } from "../../src/dav/context.ts";
 import type { CalendarMeta, ObjectHead } from "../../src/dav/service.ts";
 import { DEFAULT_LIMITS } from "../../src/main.ts";
+import { postgresMissing, startPostgres, type PgCluster } from "../helpers/postgres.ts";
+
+/**
+ * The stores the paging properties run on: the page reads (countUpTo, headsPage: LIMIT, name >
+ * after, ORDER BY name) are SQL that must mean the same on both.
+ */
+const STORES: { label: string; open: (name: string) => Promise<Db> }[] = [{ label: "SQLite", open: () => openDb(":memory:") }];
+const pgMissing = postgresMissing();
+if (pgMissing) console.log(`member listings on PostgreSQL skipped: ${pgMissing}`);
+else {
+  let cluster: PgCluster | null = null;
+  before(async () => {
+    cluster = await startPostgres();
+  });
+  after(() => cluster?.stop());
+  STORES.push({ label: "PostgreSQL", open: async (name) => openDb({ client: "postgres", connection: await cluster!.createDatabase(name) }) });
+}
 
 const USER = { username: "alice" };
 const DIRECTORY = { info: () => ({ type: "local", configured: true, synced: false }), defaultLocal: () => "home" };
@@ -60,8 +77,8 @@ async function davRequest(service: StoreCalendarService, cal: CalendarMeta, meth
   return { status: res.status, text };
 }
 
-test("every member is listed once, in name order, whether kept or paged", async () => {
-  const db = await openDb(":memory:");
+for (const store of STORES) test(`every member is listed once, in name order, whether kept or paged (${store.label})`, async () => {
+  const db = await store.open("members_listed");
   let n = 0;
   try {
     await fc.assert(
@@ -155,8 +172,8 @@ test("concurrent listings of a calendar too large to keep share one read, and no
 });
 
 
-test("an initial sync of a paged calendar streams its pages; writes between pages reach the client by the next delta", async () => {
-  const db = await openDb(":memory:");
+for (const store of STORES) test(`an initial sync of a paged calendar streams its pages; writes between pages reach the client by the next delta (${store.label})`, async () => {
+  const db = await store.open("members_initial_sync");
   let n = 0;
   try {
     await fc.assert(

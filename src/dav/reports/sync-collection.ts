@@ -12,7 +12,7 @@ import { DavError, Conditions, badRequest } from "../errors.ts";
 import { objectHref } from "../resources.ts";
 import { parsePropRequest, type PropRequest } from "../props/resolve.ts";
 import { multistatusStream, type ResponseEntry } from "../../xml/multistatus.ts";
-import { InvalidSyncToken, type ChangeSet, type ObjectHead } from "../service.ts";
+import { InvalidSyncToken, isWholeListing, type ChangeSet, type ObjectHead } from "../service.ts";
 import { memberResponses } from "../listing-cache.ts";
 import type { ReportHandler } from "./registry.ts";
 import { objectResponses } from "./calendar-data.ts";
@@ -22,8 +22,6 @@ interface SyncRequest {
   props: PropRequest;
   limit: number | null;
 }
-
-const isList = (c: ChangeSet["changed"]): c is readonly ObjectHead[] => Array.isArray(c);
 
 /** Responses for a listing that comes in pages (a large calendar's initial sync), page by page. */
 async function* pagedResponses(pages: AsyncIterable<readonly ObjectHead[]>, render: (page: readonly ObjectHead[]) => AsyncIterable<ResponseEntry>): AsyncGenerator<ResponseEntry> {
@@ -66,7 +64,7 @@ export const syncCollection: ReportHandler<SyncRequest> = {
     const user = ctx.user;
     // An initial listing is the calendar's member listing: its rendered responses may be kept (listing-cache.ts).
     const changed = changes.changed;
-    const members = !isList(changed)
+    const members = !isWholeListing(changed)
       ? pagedResponses(changed, (page) => objectResponses(page, cal, q.props, ctx, registry, null))
       : q.token === "" && changes.removed.length === 0 && !changes.truncated
         ? await memberResponses(changed, cal, q.props, ctx, registry, () => objectResponses(changed, cal, q.props, ctx, registry, null))
