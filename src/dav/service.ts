@@ -47,23 +47,29 @@ export interface StoredObject {
   readonly ics: string;
   readonly size: number;
   readonly modifiedAt: number;
-  /** The text as UTF-8, when the service keeps it that way (then GET serves these bytes). */
-  readonly bytes?: Buffer;
+  /**
+   * The text as XML-escaped UTF-8 (xml/build.ts escapedBytes), when the service keeps the object
+   * that way: calendar-data copies these bytes and GET unescapes them (dav/served.ts).
+   */
+  readonly escaped?: Buffer;
   /** Its one instance [start, end) when exactly known from indexed columns (plain timed events). */
   readonly exact?: { readonly start: number; readonly end: number } | null;
-  /** The occurrence index decided that it matches the queried time-range (its text was not read: ics ""). */
-  readonly matched?: boolean;
 }
 
 export interface QueryOptions {
   /** With false, rows whose `exact` instance is known come without their text (ics ""). */
   readonly exactBodies?: boolean;
+}
+
+/** A "component overlaps range" query, split by the service's occurrence index (CalendarService.rangeQuery). */
+export interface RangeAnswer {
   /**
-   * The filter is only "component overlaps range", read with floating times in `floatingZone` (a
-   * TZID; null: UTC): the service may decide objects from its occurrence index (`matched`) and
-   * returns the rest as candidates to evaluate.
+   * Members the index decided match, as heads in pages read as they are consumed, so a large answer
+   * is never held whole (a member removed before its page is read is left out).
    */
-  readonly occurrenceIndex?: { readonly floatingZone: string | null };
+  readonly decided: AsyncIterable<readonly ObjectHead[]>;
+  /** The other candidates, prefiltered like query() with exactBodies false: the caller evaluates them. */
+  readonly undecided: AsyncIterable<StoredObject>;
 }
 
 /** A member listing as the service hands it out: whole (kept while unchanged), or pages read as they are consumed. */
@@ -146,10 +152,16 @@ export interface CalendarService {
   members(cal: CalendarMeta): Promise<MemberListing>;
   objects(cal: CalendarMeta, names: readonly string[]): Promise<Map<string, StoredObject | null>>;
   /**
-   * Candidates for a filter, prefiltered on indexed columns: the caller evaluates each one, except
-   * those the index decided (`matched`, or `exact` when only a time-range is asked).
+   * Candidates for a filter, prefiltered on indexed columns: the caller evaluates each one (with
+   * only a time-range asked, `exact` decides without the text).
    */
   query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts?: QueryOptions): AsyncIterable<StoredObject>;
+  /**
+   * The members of `component` overlapping `range` (RFC 4791 9.9), with floating times read in
+   * `floatingZone` (a TZID; null: UTC): what the occurrence index decides, and the candidates it
+   * cannot. The index's part is found before this resolves; its heads are read as they are consumed.
+   */
+  rangeQuery(cal: CalendarMeta, component: string, range: TimeRange, floatingZone: string | null): Promise<RangeAnswer>;
   /**
    * Members changed since the position `token` names (null: an initial listing of every member), at
    * most `limit` of them (then `truncated`, and the returned token continues where this stopped).

@@ -82,6 +82,11 @@ export class ObjectStore {
     return q.select(...HEAD_COLUMNS).orderBy("name").limit(limit);
   }
 
+  /** Heads of the calendar's objects among `ids` (at most a few hundred), in id order; removed ones are left out. */
+  headsByIds(calendarId: number, ids: readonly number[]): Promise<HeadRow[]> {
+    return this.db<ObjectRow>("objects").where({ calendar_id: calendarId }).whereIn("id", ids).select(...HEAD_COLUMNS).orderBy("id");
+  }
+
   async getMany(calendarId: number, names: readonly string[]): Promise<ObjectRow[]> {
     const out: ObjectRow[] = [];
     // SQLite's default limit on host parameters is large, but chunk anyway to stay well inside it.

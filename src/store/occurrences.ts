@@ -25,8 +25,6 @@ export interface SpanRange {
 const SHORT_MS = 7 * 86_400_000;
 const ROWS_PER_INSERT = 200;
 
-export type IndexedHead = Pick<ObjectRow, "id" | "name" | "uid" | "etag" | "size" | "modified_at" | "component">;
-
 /** The index's "unbounded" (ical/occurrences.ts UNBOUNDED), and the zone of a set waiting for the start-up pass. */
 const UNBOUNDED = 8_640_000_000_000_000;
 const PENDING = "pending";
@@ -50,15 +48,19 @@ export async function writeOccurrences(trx: Tx, objectId: number, calendarId: nu
 export class OccurrenceIndex {
   constructor(private readonly db: Db) {}
 
-  /** Objects the index decides match `range` (covered, in a usable zone, with a span overlapping it). */
-  async matching(calendarId: number, component: string, range: SpanRange, zone: string): Promise<IndexedHead[]> {
+  /**
+   * Ids, ascending, of the objects the index decides match `range` (covered, in a usable zone, with a
+   * span overlapping it). Ids only: an answer can be a tenth of a large calendar, and its heads are
+   * read in pages as the response streams (ObjectStore.headsByIds).
+   */
+  async matchingIds(calendarId: number, component: string, range: SpanRange, zone: string): Promise<number[]> {
     const db = this.db;
     const spans = db("occurrences").select("object_id").where({ calendar_id: calendarId, long: false })
       .andWhere("start_ms", ">=", range.start - SHORT_MS).andWhere("start_ms", "<", range.end).andWhere("end_ms", ">", range.start)
       .unionAll((u) => {
         u.select("object_id").from("occurrences").where({ calendar_id: calendarId, long: true }).andWhere("start_ms", "<", range.end).andWhere("end_ms", ">", range.start);
       });
-    const rows = await db("objects as o")
+    const ids: (number | string)[] = await db("objects as o")
       .join("occurrence_sets as s", "s.object_id", "o.id")
       .whereIn("o.id", spans)
       .andWhere("o.component", component)
@@ -66,8 +68,8 @@ export class OccurrenceIndex {
       .andWhere("s.cover_to", ">=", range.end)
       .andWhere((w) => w.where("s.zone", "").orWhere("s.zone", zone))
       .orderBy("o.id")
-      .select("o.id", "o.name", "o.uid", "o.etag", "o.size", "o.modified_at", "o.component");
-    return rows as IndexedHead[];
+      .pluck("o.id");
+    return ids.map(Number);
   }
 
   /**

@@ -9,7 +9,7 @@
 import {
   NoWriteTarget, ObjectNotFound, PreconditionFailed, UidConflict, UpstreamRefused,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type MemberListing, type ObjectHead,
-  type Preconditions, type PutResult, type QueryOptions, type StoredObject, type User,
+  type Preconditions, type PutResult, type QueryOptions, type RangeAnswer, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { Config, MergedConfig } from "../config/schema.ts";
 import { ownerAddressesOf, type CalendarStore } from "../store/calendars.ts";
@@ -22,6 +22,7 @@ import { chooseCopy } from "./merged-dedupe.ts";
 import { changeSet, toHead } from "./change-set.ts";
 import { formatSyncToken } from "./tokens.ts";
 import { randomUUID } from "node:crypto";
+import { renamed } from "./object-cache.ts";
 
 /** A merged calendar as of one read: its row, its included calendars (plain metas) and its meta. */
 interface View {
@@ -192,7 +193,7 @@ export class MergedCalendarService implements CalendarService {
     for (const [calendarId, rename] of byCalendar) {
       const plain = v.included.find((c) => c.id === calendarId);
       if (!plain) continue;
-      for (const [objectName, obj] of await this.inner.objects(plain, [...rename.keys()])) if (obj) out.set(rename.get(objectName)!, { ...obj, name: rename.get(objectName)! });
+      for (const [objectName, obj] of await this.inner.objects(plain, [...rename.keys()])) if (obj) out.set(rename.get(objectName)!, renamed(obj, rename.get(objectName)!));
     }
     return out;
   }
@@ -207,9 +208,40 @@ export class MergedCalendarService implements CalendarService {
     for (const plain of v.included) {
       for await (const obj of this.inner.query(plain, component, range, opts)) {
         const name = shown.get(`${plain.id}\u0000${obj.name}`);
-        if (name !== undefined) yield { ...obj, name };
+        if (name !== undefined) yield renamed(obj, name);
       }
     }
+  }
+
+  async rangeQuery(cal: CalendarMeta, component: string, range: TimeRange, floatingZone: string | null): Promise<RangeAnswer> {
+    const v = await this.viewOf(cal);
+    if (!v) return this.inner.rangeQuery(cal, component, range, floatingZone);
+    const shown = await this.merged.index(v.row.id);
+    const parts: { plain: CalendarMeta; answer: RangeAnswer }[] = [];
+    for (const plain of v.included) parts.push({ plain, answer: await this.inner.rangeQuery(plain, component, range, floatingZone) });
+    // Each included calendar's members under their merged names; copies the view hides are left out.
+    const shownAs = (plain: CalendarMeta, name: string): string | undefined => shown.get(`${plain.id}\u0000${name}`);
+    async function* decided(): AsyncIterable<readonly ObjectHead[]> {
+      for (const { plain, answer } of parts) {
+        for await (const page of answer.decided) {
+          const out: ObjectHead[] = [];
+          for (const h of page) {
+            const name = shownAs(plain, h.name);
+            if (name !== undefined) out.push({ ...h, name });
+          }
+          if (out.length > 0) yield out;
+        }
+      }
+    }
+    async function* undecided(): AsyncIterable<StoredObject> {
+      for (const { plain, answer } of parts) {
+        for await (const obj of answer.undecided) {
+          const name = shownAs(plain, obj.name);
+          if (name !== undefined) yield renamed(obj, name);
+        }
+      }
+    }
+    return { decided: decided(), undecided: undecided() };
   }
 
   async changesSince(cal: CalendarMeta, token: string | null, limit?: number): Promise<ChangeSet> {

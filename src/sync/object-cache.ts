@@ -10,7 +10,7 @@
  * A read made for an older snapshot neither uses nor fills the cache.
  */
 import type { StoredObject } from "../dav/service.ts";
-import { ownedUtf8 } from "../xml/bytes.ts";
+import { escapedBytes, unescapedBytes } from "../xml/build.ts";
 
 /** Names changed in a calendar after `seq`, or null when more than `limit` changed. */
 export type ChangedNames = (calendarId: number, seq: number, limit: number) => Promise<string[] | null>;
@@ -42,11 +42,11 @@ export class ObjectCache {
   ) {}
 
   /**
-   * The cost charged for an object kept as kept(): its UTF-8 bytes, the XML-escaped bytes dav/ may
-   * make beside it (a little longer: every CR becomes "&#13;") and the bookkeeping.
+   * The cost charged for an object kept as kept(): its XML-escaped bytes (a little longer than the
+   * text: every CR becomes "&#13;") and the bookkeeping (the object, its strings, the entry).
    */
   static cost(obj: StoredObject): number {
-    return obj.size * 2.2 + 512;
+    return (obj.escaped?.length ?? obj.size * 1.1) + 512;
   }
 
   get size(): { entries: number; bytes: number } {
@@ -121,13 +121,45 @@ export class ObjectCache {
 }
 
 /**
- * The form an object is kept in: its text as UTF-8 bytes only (half the memory of a JavaScript
- * string of non-Latin text), decoded again when something reads `ics` (GET serves the bytes).
+ * The form an object is kept in: its text only as XML-escaped UTF-8 bytes, what calendar-multiget
+ * copies (half the memory of a JavaScript string of non-Latin text, and no second copy for
+ * calendar-data), decoded again when something reads `ics`. A class, so that every kept object
+ * shares one shape and one getter instead of a closure, context and hidden class each.
  */
-export function kept(obj: StoredObject): StoredObject {
-  const bytes = ownedUtf8(obj.ics);
-  const { ics: _text, ...rest } = obj;
-  return Object.defineProperty({ ...rest, size: bytes.length, bytes }, "ics", { get: () => bytes.toString("utf8"), enumerable: true }) as StoredObject;
+export class KeptObject implements StoredObject {
+  readonly name: string;
+  readonly uid: string;
+  readonly component: string;
+  readonly etag: string;
+  readonly size: number;
+  readonly modifiedAt: number;
+  readonly exact?: StoredObject["exact"];
+  readonly escaped: Buffer;
+  constructor(obj: Omit<StoredObject, "ics" | "escaped">, escaped: Buffer) {
+    this.name = obj.name;
+    this.uid = obj.uid;
+    this.component = obj.component;
+    this.etag = obj.etag;
+    this.size = obj.size;
+    this.modifiedAt = obj.modifiedAt;
+    if (obj.exact !== undefined) this.exact = obj.exact;
+    this.escaped = escaped;
+  }
+  get ics(): string {
+    return unescapedBytes(this.escaped).toString("utf8");
+  }
+}
+
+export function kept(obj: StoredObject): KeptObject {
+  return new KeptObject({ ...obj, size: Buffer.byteLength(obj.ics, "utf8") }, escapedBytes(obj.ics));
+}
+
+/**
+ * The object under another name (a merged calendar's). Not a spread: a kept object's text is a
+ * getter on its class, which a spread would leave behind.
+ */
+export function renamed(obj: StoredObject, name: string): StoredObject {
+  return obj instanceof KeptObject ? new KeptObject({ ...obj, name }, obj.escaped) : { ...obj, name };
 }
 
 const calKey = (s: Snapshot): string => `${s.id}/${s.createdAt}`;

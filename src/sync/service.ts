@@ -9,7 +9,7 @@ import type { QueueFor } from "../store/outbox.ts";
 import {
   ObjectBusy, ObjectNotFound, PreconditionFailed, UidChanged, UidConflict, UpstreamRefused, isWholeListing,
   type CalendarMeta, type CalendarProps, type CalendarService, type ChangeSet, type MemberListing, type ObjectHead,
-  type Preconditions, type PutResult, type QueryOptions, type StoredObject, type User,
+  type Preconditions, type PutResult, type QueryOptions, type RangeAnswer, type StoredObject, type User,
 } from "../dav/service.ts";
 import type { TimeRange } from "../ical/time-range.ts";
 import type { XmlElement } from "../xml/tree.ts";
@@ -56,7 +56,10 @@ export class StoreCalendarService implements CalendarService {
     private readonly writeBack: WriteBack | null = null,
     /** Byte budget of the object cache (object-cache.ts); 0 turns it off. */
     objectCacheBytes = DEFAULT_OBJECT_CACHE_BYTES,
-    /** Calendars up to keepMembers keep their member listing; larger ones are listed in pages of pageMembers. */
+    /**
+     * Calendars up to keepMembers keep their member listing; larger ones are listed in pages of
+     * pageMembers, the size of the pages of heads an index-decided time-range answer is read in too.
+     */
     private readonly listing: { keepMembers: number; pageMembers: number } = LISTING,
   ) {
     this.objectCache = new ObjectCache(objectCacheBytes, (id, seq, limit) => this.objectsStore.changedNames(id, seq, limit));
@@ -233,17 +236,20 @@ export class StoreCalendarService implements CalendarService {
     return out;
   }
   async *query(cal: CalendarMeta, component: string | null, range: TimeRange | null, opts: QueryOptions = {}): AsyncIterable<StoredObject> {
-    if (opts.occurrenceIndex && range && component !== null && INDEXED_COMPONENTS.has(component)) {
-      // Decided from the occurrence index; what it cannot decide comes with its text, to evaluate.
-      const zone = floatingZoneKey(opts.occurrenceIndex.floatingZone);
-      const span = { start: range.start ?? -UNBOUNDED, end: range.end ?? UNBOUNDED };
-      for (const h of await this.objectsStore.occurrences.matching(cal.id, component, span, zone)) {
-        yield { name: h.name, uid: h.uid, component: h.component, etag: h.etag, ics: "", size: Number(h.size), modifiedAt: Number(h.modified_at), matched: true };
-      }
-      for await (const r of this.objectsStore.occurrences.undecided(cal.id, component, span, zone)) yield toStored(r);
-      return;
-    }
     for await (const r of this.objectsStore.query(cal.id, component, range, 500, opts.exactBodies ?? true)) yield toStored(r);
+  }
+  async rangeQuery(cal: CalendarMeta, component: string, range: TimeRange, floatingZone: string | null): Promise<RangeAnswer> {
+    if (!INDEXED_COMPONENTS.has(component)) return { decided: (async function* () {})(), undecided: this.query(cal, component, range, { exactBodies: false }) };
+    const zone = floatingZoneKey(floatingZone);
+    const span = { start: range.start ?? -UNBOUNDED, end: range.end ?? UNBOUNDED };
+    const ids = await this.objectsStore.occurrences.matchingIds(cal.id, component, span, zone);
+    const store = this.objectsStore;
+    const page = this.listing.pageMembers;
+    async function* decided(): AsyncIterable<readonly ObjectHead[]> {
+      for (let i = 0; i < ids.length; i += page) yield (await store.headsByIds(cal.id, ids.slice(i, i + page))).map(toHead);
+    }
+    // What the index cannot decide comes with its text, to evaluate.
+    return { decided: decided(), undecided: (async function* () { for await (const r of store.occurrences.undecided(cal.id, component, span, zone)) yield toStored(r); })() };
   }
   async changesSince(cal: CalendarMeta, token: string | null, limit = Number.MAX_SAFE_INTEGER): Promise<ChangeSet> {
     // cal was read at the start of this request: its position is this response's consistent snapshot.

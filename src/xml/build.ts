@@ -106,6 +106,37 @@ export function escapedBytes(s: string): Buffer {
   return ownedUtf8(escapeText(s));
 }
 
+const AMP = 0x26;
+/** escapeText's entities by their first byte after "&": the byte each stands for and its length. */
+const ENTITY = new Map<number, readonly [byte: number, length: number]>([
+  [0x23, [0x0d, 5]], // &#13;
+  [0x61, [0x26, 5]], // &amp;
+  [0x6c, [0x3c, 4]], // &lt;
+  [0x67, [0x3e, 4]], // &gt;
+]);
+
+/**
+ * The UTF-8 text escapedBytes() was made from, undoing only the four entities escapeText writes
+ * (the inverse for its output, not an XML entity decoder).
+ */
+export function unescapedBytes(escaped: Buffer): Buffer {
+  let at = escaped.indexOf(AMP);
+  if (at < 0) return escaped;
+  const out = Buffer.allocUnsafe(escaped.length);
+  let from = 0;
+  let len = 0;
+  while (at >= 0) {
+    const e = ENTITY.get(escaped[at + 1]!);
+    if (!e) throw new Error(`not escapeText output: "&" at byte ${at} starts no entity it writes`);
+    len += escaped.copy(out, len, from, at);
+    out[len++] = e[0];
+    from = at + e[1];
+    at = escaped.indexOf(AMP, from);
+  }
+  len += escaped.copy(out, len, from);
+  return out.subarray(0, len);
+}
+
 /**
  * Serialise one element of a document whose root declared ROOT_NAMESPACES. Other namespaces are
  * declared on the outermost element of the fragment that needs them, so fragments can be written

@@ -48,15 +48,15 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
     const opts = { floatingZone, maxInstances: ctx.limits.maxInstances };
     const pre = prefilter(q.filter);
     const cal = target.cal;
-    // Phase 1, before any byte is sent: evaluate (so a limit error is still a 403), keeping heads only.
+    // A plain time-range filter is answered from the occurrence index where it can decide (in the
+    // zone floating times are read in): those members come as pages of heads, read as the 207 streams.
+    const answer = pre.rangeOnly && pre.range && pre.component !== null ? await ctx.service.rangeQuery(cal, pre.component, pre.range, floatingZone) : null;
+    const candidates = answer ? answer.undecided : ctx.service.query(cal, pre.component, pre.range, { exactBodies: !pre.rangeOnly });
+    // Phase 1, before any byte is sent: evaluate the candidates (so a limit error is still a 403), keeping heads only.
     const matched: ObjectHead[] = [];
     let truncated = false;
-    // A plain time-range filter may be answered from the occurrence index, in the zone floating times are read in.
-    const index = pre.rangeOnly && pre.range ? { occurrenceIndex: { floatingZone } } : {};
-    for await (const obj of ctx.service.query(cal, pre.component, pre.range, { exactBodies: !pre.rangeOnly, ...index })) {
-      if (obj.matched && pre.rangeOnly) {
-        // decided by the occurrence index
-      } else if (pre.rangeOnly && obj.exact && pre.range) {
+    for await (const obj of candidates) {
+      if (pre.rangeOnly && obj.exact && pre.range) {
         // RFC 4791 9.9 for a VEVENT with DTEND/DURATION > 0: start < range end AND end > range start.
         const { start, end } = obj.exact;
         if (!((pre.range.end === null || start < pre.range.end) && (pre.range.start === null || end > pre.range.start))) continue;
@@ -83,6 +83,18 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
     // Phase 2: stream the responses, loading bodies in batches only when calendar-data was asked for.
     async function* entries(): AsyncGenerator<ResponseEntry> {
       yield* objectResponses(matched, cal, q.props, ctx, registry, floatingZone);
+      let left = q.limit === null ? Number.POSITIVE_INFINITY : q.limit - matched.length;
+      if (answer && !truncated) {
+        for await (const page of answer.decided) {
+          if (page.length > left) {
+            truncated = true;
+            yield* objectResponses(page.slice(0, left), cal, q.props, ctx, registry, floatingZone);
+            break;
+          }
+          yield* objectResponses(page, cal, q.props, ctx, registry, floatingZone);
+          left -= page.length;
+        }
+      }
       if (truncated) yield { href: target.href, status: 507 };
     }
     return { status: 207, headers: { "content-type": "application/xml; charset=utf-8" }, body: multistatusStream(entries(), ctx.minimal) };
