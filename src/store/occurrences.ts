@@ -25,6 +25,9 @@ export interface SpanRange {
 const SHORT_MS = 7 * 86_400_000;
 const ROWS_PER_INSERT = 200;
 
+/** An object the index decided matches, with its head (what a time-range answer lists). */
+export type MatchedHead = Pick<ObjectRow, "id" | "name" | "etag" | "size" | "modified_at" | "component">;
+
 /** The index's "unbounded" (ical/occurrences.ts UNBOUNDED), and the zone of a set waiting for the start-up pass. */
 const UNBOUNDED = 8_640_000_000_000_000;
 const PENDING = "pending";
@@ -48,27 +51,48 @@ export async function writeOccurrences(trx: Tx, objectId: number, calendarId: nu
 export class OccurrenceIndex {
   constructor(private readonly db: Db) {}
 
-  /**
-   * Ids, ascending, of the objects the index decides match `range` (covered, in a usable zone, with a
-   * span overlapping it). Ids only: an answer can be a tenth of a large calendar, and its heads are
-   * read in pages as the response streams (ObjectStore.headsByIds).
-   */
-  async matchingIds(calendarId: number, component: string, range: SpanRange, zone: string): Promise<number[]> {
-    const db = this.db;
-    const spans = db("occurrences").select("object_id").where({ calendar_id: calendarId, long: false })
+  /** Ids of objects with a span overlapping `range` (with repeats), for an IN (...). */
+  private overlapping(calendarId: number, range: SpanRange): Knex.QueryBuilder {
+    return this.db("occurrences").select("object_id").where({ calendar_id: calendarId, long: false })
       .andWhere("start_ms", ">=", range.start - SHORT_MS).andWhere("start_ms", "<", range.end).andWhere("end_ms", ">", range.start)
       .unionAll((u) => {
         u.select("object_id").from("occurrences").where({ calendar_id: calendarId, long: true }).andWhere("start_ms", "<", range.end).andWhere("end_ms", ">", range.start);
       });
-    const ids: (number | string)[] = await db("objects as o")
+  }
+
+  /**
+   * The first `limit` objects, by id, that the index decides match `range` (covered, in a usable
+   * zone, with a span overlapping it), with their heads: most answers, whole, in one query.
+   */
+  async matchingHeads(calendarId: number, component: string, range: SpanRange, zone: string, limit: number): Promise<MatchedHead[]> {
+    const rows = await this.db("objects as o")
       .join("occurrence_sets as s", "s.object_id", "o.id")
-      .whereIn("o.id", spans)
+      .whereIn("o.id", this.overlapping(calendarId, range))
       .andWhere("o.component", component)
       .andWhere("s.cover_from", "<=", range.start)
       .andWhere("s.cover_to", ">=", range.end)
       .andWhere((w) => w.where("s.zone", "").orWhere("s.zone", zone))
       .orderBy("o.id")
-      .pluck("o.id");
+      .limit(limit)
+      .select("o.id", "o.name", "o.etag", "o.size", "o.modified_at", "o.component");
+    return rows as MatchedHead[];
+  }
+
+  /**
+   * Ids, ascending and after `afterId`, of the objects the index decides match `range`, of any
+   * indexed component (ObjectStore.headsByIds keeps those of the one asked for): for an answer too
+   * large for one page of heads. Read from the index's tables only, without the objects' rows.
+   */
+  async matchingIds(calendarId: number, range: SpanRange, zone: string, afterId: number): Promise<number[]> {
+    const ids: (number | string)[] = await this.db("occurrence_sets as s")
+      .whereIn("s.object_id", this.overlapping(calendarId, range))
+      .andWhere("s.object_id", ">", afterId)
+      .andWhere("s.calendar_id", calendarId)
+      .andWhere("s.cover_from", "<=", range.start)
+      .andWhere("s.cover_to", ">=", range.end)
+      .andWhere((w) => w.where("s.zone", "").orWhere("s.zone", zone))
+      .orderBy("s.object_id")
+      .pluck("s.object_id");
     return ids.map(Number);
   }
 

@@ -242,11 +242,16 @@ export class StoreCalendarService implements CalendarService {
     if (!INDEXED_COMPONENTS.has(component)) return { decided: (async function* () {})(), undecided: this.query(cal, component, range, { exactBodies: false }) };
     const zone = floatingZoneKey(floatingZone);
     const span = { start: range.start ?? -UNBOUNDED, end: range.end ?? UNBOUNDED };
-    const ids = await this.objectsStore.occurrences.matchingIds(cal.id, component, span, zone);
-    const store = this.objectsStore;
+    // Most answers fit one page of heads: one query. A larger one continues as ids after that page,
+    // whose heads are read a page at a time as the response streams, so it is never held whole.
     const page = this.listing.pageMembers;
+    const first = await this.objectsStore.occurrences.matchingHeads(cal.id, component, span, zone, page + 1);
+    const rest = first.length > page ? await this.objectsStore.occurrences.matchingIds(cal.id, span, zone, Number(first[page - 1]!.id)) : [];
+    first.length = Math.min(first.length, page);
+    const store = this.objectsStore;
     async function* decided(): AsyncIterable<readonly ObjectHead[]> {
-      for (let i = 0; i < ids.length; i += page) yield (await store.headsByIds(cal.id, ids.slice(i, i + page))).map(toHead);
+      if (first.length > 0) yield first.map(toHead);
+      for (let i = 0; i < rest.length; i += page) yield (await store.headsByIds(cal.id, component, rest.slice(i, i + page))).map(toHead);
     }
     // What the index cannot decide comes with its text, to evaluate.
     return { decided: decided(), undecided: (async function* () { for await (const r of store.occurrences.undecided(cal.id, component, span, zone)) yield toStored(r); })() };
