@@ -64,8 +64,9 @@ export interface QueryOptions {
 /** A "component overlaps range" query, split by the service's occurrence index (CalendarService.rangeQuery). */
 export interface RangeAnswer {
   /**
-   * Members the index decided match, as heads in pages read as they are consumed, so a large answer
-   * is never held whole (a member removed before its page is read is left out).
+   * Members the index decided match, as heads in pages read as they are consumed, so the heads of a
+   * large answer are never held whole. Not one snapshot: a member removed before its page is read is
+   * left out, one changed meanwhile comes with its new ETag (and may appear among `undecided` too).
    */
   readonly decided: AsyncIterable<readonly ObjectHead[]>;
   /** The other candidates, prefiltered like query() with exactBodies false: the caller evaluates them. */

@@ -1,7 +1,7 @@
 /**
  * Calendar objects as last read, kept by the plain service so that GET and calendar-multiget of an
- * unchanged object cost no query (and dav/ can keep each object's served bytes beside the same
- * instance). Bounded by an estimate of the bytes it holds, least recently used out first.
+ * unchanged object cost no query, with the bytes dav/ serves it as ready (kept()). Bounded by an
+ * estimate of the bytes it holds, least recently used out first.
  *
  * Freshness comes from the change log, which every writer (this process or another on the same
  * database) appends to in the transaction of the write: each calendar's entries are valid at one
@@ -50,6 +50,14 @@ export class ObjectCache {
     return (obj.escaped?.length ?? obj.size * 1.1) + 768;
   }
 
+  /** Whether an object of `size` text bytes would be kept at all (at most an eighth of the budget). */
+  keeps(size: number): boolean {
+    return this.admits(size * 1.1 + 768);
+  }
+  private admits(cost: number): boolean {
+    return this.maxBytes > 0 && cost <= this.maxBytes / 8;
+  }
+
   get size(): { entries: number; bytes: number } {
     return { entries: this.entries.size, bytes: this.bytes };
   }
@@ -96,7 +104,7 @@ export class ObjectCache {
     const st = this.calendars.get(key);
     if (!st || st.seq !== s.seq) return;
     const cost = ObjectCache.cost(obj);
-    if (cost > this.maxBytes / 8) return;
+    if (!this.admits(cost)) return;
     const k = entryKey(key, obj.name);
     this.delete(k);
     this.entries.set(k, { obj, cost, cal: key });

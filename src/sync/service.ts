@@ -229,9 +229,11 @@ export class StoreCalendarService implements CalendarService {
     }
     if (missing.length === 0) return out;
     for (const r of await this.objectsStore.getMany(cal.id, missing)) {
-      const obj = cached ? kept(toStored(r)) : toStored(r);
+      // Only what the cache would keep is put in its form (escaped once): a large object is served as read.
+      const keep = cached && this.objectCache.keeps(Number(r.size));
+      const obj = keep ? kept(toStored(r)) : toStored(r);
       out.set(r.name, obj);
-      if (cached) this.objectCache.set(snap, obj);
+      if (keep) this.objectCache.set(snap, obj);
     }
     return out;
   }
@@ -242,8 +244,8 @@ export class StoreCalendarService implements CalendarService {
     if (!INDEXED_COMPONENTS.has(component)) return { decided: (async function* () {})(), undecided: this.query(cal, component, range, { exactBodies: false }) };
     const zone = floatingZoneKey(floatingZone);
     const span = { start: range.start ?? -UNBOUNDED, end: range.end ?? UNBOUNDED };
-    // Most answers fit one page of heads: one query. A larger one continues as ids after that page,
-    // whose heads are read a page at a time as the response streams, so it is never held whole.
+    // Most answers fit one page of heads: one query. A larger one continues as ids after that page
+    // (8 bytes each, held), whose heads are read a page at a time as the response streams.
     const page = this.listing.pageMembers;
     const first = await this.objectsStore.occurrences.matchingHeads(cal.id, component, span, zone, page + 1);
     const rest = first.length > page ? await this.objectsStore.occurrences.matchingIds(cal.id, span, zone, Number(first[page - 1]!.id)) : [];

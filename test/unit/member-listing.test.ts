@@ -5,7 +5,7 @@
  * well-formed multistatus with its current ETag.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import fc from "fast-check";
 import pino from "pino";
 import { openDb, type Db } from "../../src/store/db.ts";
@@ -17,23 +17,13 @@ import { DavHandler } from "../../src/dav/handler.ts";
 import type { DavContext } from "../../src/dav/context.ts";
 import type { CalendarMeta, ObjectHead } from "../../src/dav/service.ts";
 import { DEFAULT_LIMITS } from "../../src/main.ts";
-import { postgresMissing, startPostgres, type PgCluster } from "../helpers/postgres.ts";
+import { bothStores } from "../helpers/both-stores.ts";
 
 /**
  * The stores the paging properties run on: the page reads (countUpTo, headsPage: LIMIT, name >
  * after, ORDER BY name) are SQL that must mean the same on both.
  */
-const STORES: { label: string; open: (name: string) => Promise<Db> }[] = [{ label: "SQLite", open: () => openDb(":memory:") }];
-const pgMissing = postgresMissing();
-if (pgMissing) console.log(`member listings on PostgreSQL skipped: ${pgMissing}`);
-else {
-  let cluster: PgCluster | null = null;
-  before(async () => {
-    cluster = await startPostgres();
-  });
-  after(() => cluster?.stop());
-  STORES.push({ label: "PostgreSQL", open: async (name) => openDb({ client: "postgres", connection: await cluster!.createDatabase(name) }) });
-}
+const STORES = bothStores("member listings");
 
 const USER = { username: "alice" };
 const DIRECTORY = { info: () => ({ type: "local", configured: true, synced: false }), defaultLocal: () => "home" };

@@ -84,8 +84,11 @@ export const calendarQuery: ReportHandler<QueryRequest> = {
     async function* entries(): AsyncGenerator<ResponseEntry> {
       yield* objectResponses(matched, cal, q.props, ctx, registry, floatingZone);
       let left = q.limit === null ? Number.POSITIVE_INFINITY : q.limit - matched.length;
+      // A member changed since rangeQuery may have been evaluated above and be among the decided too.
+      const listed = new Set(matched.map((h) => h.name));
       if (answer && !truncated) {
-        for await (const page of answer.decided) {
+        for await (const read of answer.decided) {
+          const page = listed.size === 0 ? read : read.filter((h) => !listed.has(h.name));
           if (page.length > left) {
             truncated = true;
             yield* objectResponses(page.slice(0, left), cal, q.props, ctx, registry, floatingZone);
