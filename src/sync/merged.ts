@@ -205,12 +205,7 @@ export class MergedCalendarService implements CalendarService {
       return;
     }
     const shown = await this.merged.index(v.row.id);
-    for (const plain of v.included) {
-      for await (const obj of this.inner.query(plain, component, range, opts)) {
-        const name = shown.get(`${plain.id}\u0000${obj.name}`);
-        if (name !== undefined) yield renamed(obj, name);
-      }
-    }
+    yield* shownObjects(shown, v.included.map((plain) => ({ plain, objects: this.inner.query(plain, component, range, opts) })));
   }
 
   async rangeQuery(cal: CalendarMeta, component: string, range: TimeRange, floatingZone: string | null): Promise<RangeAnswer> {
@@ -219,29 +214,19 @@ export class MergedCalendarService implements CalendarService {
     const shown = await this.merged.index(v.row.id);
     const parts: { plain: CalendarMeta; answer: RangeAnswer }[] = [];
     for (const plain of v.included) parts.push({ plain, answer: await this.inner.rangeQuery(plain, component, range, floatingZone) });
-    // Each included calendar's members under their merged names; copies the view hides are left out.
-    const shownAs = (plain: CalendarMeta, name: string): string | undefined => shown.get(`${plain.id}\u0000${name}`);
     async function* decided(): AsyncIterable<readonly ObjectHead[]> {
       for (const { plain, answer } of parts) {
         for await (const page of answer.decided) {
           const out: ObjectHead[] = [];
           for (const h of page) {
-            const name = shownAs(plain, h.name);
+            const name = shown.get(`${plain.id}\u0000${h.name}`);
             if (name !== undefined) out.push({ ...h, name });
           }
           if (out.length > 0) yield out;
         }
       }
     }
-    async function* undecided(): AsyncIterable<StoredObject> {
-      for (const { plain, answer } of parts) {
-        for await (const obj of answer.undecided) {
-          const name = shownAs(plain, obj.name);
-          if (name !== undefined) yield renamed(obj, name);
-        }
-      }
-    }
-    return { decided: decided(), undecided: undecided() };
+    return { decided: decided(), undecided: shownObjects(shown, parts.map(({ plain, answer }) => ({ plain, objects: answer.undecided }))) };
   }
 
   async changesSince(cal: CalendarMeta, token: string | null, limit?: number): Promise<ChangeSet> {
@@ -307,3 +292,12 @@ export class MergedCalendarService implements CalendarService {
 
 const mergedKey = (row: MergedRow): string => `m${row.id}`;
 
+/** Each included calendar's objects under their merged names; copies the view hides are left out. */
+async function* shownObjects(shown: ReadonlyMap<string, string>, parts: readonly { plain: CalendarMeta; objects: AsyncIterable<StoredObject> }[]): AsyncIterable<StoredObject> {
+  for (const { plain, objects } of parts) {
+    for await (const obj of objects) {
+      const name = shown.get(`${plain.id}\u0000${obj.name}`);
+      if (name !== undefined) yield renamed(obj, name);
+    }
+  }
+}

@@ -3,7 +3,8 @@
  * Depth 1 and the empty-token sync-collection are read in pages as they stream (the server is
  * started with pages of 3 above 5 members, instead of 2,000 above 25,000): the client's initial
  * sync and children() see every member once, and its delta from the returned token sees a create,
- * a change and a delete made afterwards.
+ * a change and a delete made afterwards. A time-range search whose answer the occurrence index reads
+ * in pages returns every event in the range once, with its text as stored (XML specials included).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,8 +16,8 @@ const PYTHON = process.env.CALGATE_TEST_PYTHON ?? (existsSync("/usr/bin/python3"
 const probe = spawnSync(PYTHON, ["-c", "import caldav"], { encoding: "utf8" });
 const missing = probe.status === 0 ? null : `python3-caldav is not importable (Debian package "python3-caldav"): ${(probe.stderr ?? String(probe.error)).trim()}`;
 
-const ics = (uid: string, summary = "x"): string =>
-  ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//t//EN", "BEGIN:VEVENT", `UID:${uid}`, "DTSTAMP:20260101T000000Z", "DTSTART:20260105T100000Z", "DTEND:20260105T110000Z", `SUMMARY:${summary}`, "END:VEVENT", "END:VCALENDAR", ""].join("\r\n");
+const ics = (uid: string, summary = "x", when: string[] = ["DTSTART:20260105T100000Z", "DTEND:20260105T110000Z"]): string =>
+  ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//t//EN", "BEGIN:VEVENT", `UID:${uid}`, "DTSTAMP:20260101T000000Z", ...when, `SUMMARY:${summary}`, "END:VEVENT", "END:VCALENDAR", ""].join("\r\n");
 
 // The client: an initial sync (empty token), children() (PROPFIND Depth 1), then, after the test's
 // writes (it waits for a line on stdin), a delta from the token. Prints one JSON line per step.
@@ -101,5 +102,58 @@ describe("python3-caldav on a calendar listed in pages", { skip: missing ?? fals
     assert.ok("ev-07.ics" in objects, "the delete is reported");
     assert.deepEqual(Object.keys(objects).sort(), ["ev-03.ics", "ev-07.ics", "ev-15.ics"], "nothing else changed");
     await new Promise((r) => py.once("exit", r));
+  });
+
+  test("a time-range search answered from the occurrence index in pages finds every event in the range once, text intact", async () => {
+    const calUrl = `${server.url}/dav/calendars/alice/local-personal/`;
+    const auth = "Basic " + Buffer.from("alice:secret-a").toString("base64");
+    const puts = new Map<string, string>();
+    const put = async (name: string, body: string): Promise<void> => {
+      puts.set(name, body);
+      const r = await fetch(`${calUrl}${name}`, { method: "PUT", headers: { authorization: auth, "content-type": "text/calendar; charset=utf-8" }, body });
+      await r.arrayBuffer();
+      assert.ok(r.status < 300, `PUT ${name} → ${r.status}`);
+    };
+    // March 2040 is past the index's five-year horizon: single events there are decided by the index
+    // (8 of them: pages of 3), endless rules are evaluated instead.
+    const inRange = Array.from({ length: 8 }, (_, i) => `march-${i}.ics`);
+    for (const [i, n] of inRange.entries()) await put(n, ics(n.replace(".ics", ""), `Fish & chips <${i}> for "all"`, [`DTSTART:204003${String(i + 10)}T100000Z`, `DTSTART:204003${String(i + 10)}T110000Z`].map((l, k) => (k === 1 ? l.replace("DTSTART", "DTEND") : l))));
+    for (const n of ["may-0.ics", "may-1.ics"]) await put(n, ics(n.replace(".ics", ""), "later", ["DTSTART:20400510T100000Z", "DTEND:20400510T110000Z"]));
+    await put("daily.ics", ics("daily", "every day", ["DTSTART:20260105T100000Z", "DTEND:20260105T110000Z", "RRULE:FREQ=DAILY"]));
+    await put("junes.ics", ics("junes", "every June", ["DTSTART:20260605T100000Z", "DTEND:20260605T110000Z", "RRULE:FREQ=YEARLY"]));
+
+    const script = `
+import json, sys, datetime, caldav
+from urllib.parse import unquote
+client = caldav.DAVClient(url=sys.argv[1], username="alice", password="secret-a")
+cal = caldav.Calendar(client=client, url=sys.argv[1])
+utc = datetime.timezone.utc
+found = cal.date_search(start=datetime.datetime(2040, 3, 1, tzinfo=utc), end=datetime.datetime(2040, 4, 1, tzinfo=utc), compfilter="VEVENT", expand=False)
+names = [unquote(str(o.url).rstrip("/").split("/")[-1]) for o in found]
+data = {unquote(str(o.url).rstrip("/").split("/")[-1]): o.data for o in found}
+got = caldav.Event(client=client, url=sys.argv[1] + "march-3.ics", parent=cal).load().data
+print(json.dumps({"names": names, "data": data, "get": got}))
+`;
+    // Not spawnSync: the server runs in this process and must answer while the client runs.
+    const { spawn } = await import("node:child_process");
+    const py = spawn(PYTHON, ["-c", script, calUrl], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    py.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    py.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => py.once("exit", r));
+    assert.equal(code, 0, stderr);
+    const out = JSON.parse(stdout.trim().split("\n").pop()!) as { names: string[]; data: Record<string, string>; get: string };
+    assert.equal(new Set(out.names).size, out.names.length, "no event twice");
+    assert.deepEqual([...out.names].sort(), [...inRange, "daily.ics"].sort(), "the March events and the daily series, nothing else");
+    for (const [i, n] of inRange.entries()) assert.match(out.data[n] ?? "", new RegExp(`SUMMARY:Fish & chips <${i}> for "all"\r?\n`), `${n}'s calendar-data as stored`);
+    assert.match(out.get, /SUMMARY:Fish & chips <3> for "all"\r?\n/, "the client's GET reads the text");
+    // The search read the objects into the server's cache, where they are kept XML-escaped: a GET now
+    // undoes that, and must give back exactly the bytes that were PUT.
+    const get = await fetch(`${calUrl}march-3.ics`, { headers: { authorization: auth } });
+    const body = Buffer.from(await get.arrayBuffer());
+    assert.equal(get.status, 200);
+    assert.ok(body.equals(Buffer.from(puts.get("march-3.ics")!, "utf8")), `GET gives back the PUT bytes: ${JSON.stringify(body.toString())}`);
+    assert.equal(get.headers.get("content-length"), String(body.length));
   });
 });
