@@ -165,6 +165,9 @@ export function ruleProblem(rule: ICAL.Recur): string | null {
   const has = (k: string): boolean => Array.isArray(parts[k]) && parts[k]!.length > 0;
   // ical.js's iterator loops forever inside next() on these (found by the fuzz tests): refuse them up front.
   if (has("BYWEEKNO") && freq !== "YEARLY") return `RRULE ${rule.toString()} cannot be expanded (BYWEEKNO is only allowed with FREQ=YEARLY)`;
+  // RFC 5545 3.3.10: a numeric BYDAY (e.g. +2WE) MUST NOT be used unless FREQ is MONTHLY or YEARLY.
+  if (has("BYDAY") && freq !== "MONTHLY" && freq !== "YEARLY" && (parts.BYDAY as unknown[]).some((d) => /\d/.test(String(d))))
+    return `RRULE ${rule.toString()} cannot be expanded (a BYDAY with a number, such as +2WE, is only allowed with FREQ=MONTHLY or FREQ=YEARLY)`;
   if (has("BYMONTHDAY") && unit <= 86400 && (parts.BYMONTHDAY as number[]).some((d) => d < 0))
     return `RRULE ${rule.toString()} cannot be expanded (negative BYMONTHDAY with FREQ=${String(freq)}; use FREQ=MONTHLY)`;
   if (has("BYMONTHDAY")) {
