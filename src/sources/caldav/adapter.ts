@@ -27,7 +27,8 @@ import { sameContent } from "../../ical/content.ts";
 import { CaldavHttp } from "./http.ts";
 import { parseMultistatus, propText } from "./multistatus.ts";
 import { parseListing, type ListedResponse } from "./listing.ts";
-import { listing, ListingMemory, nextPage, type Listing } from "./full-listing.ts";
+import { listing, nextPage, type Listing } from "./full-listing.ts";
+import { ListingMemory } from "../listing-memory.ts";
 import { canonicalHref, escapeXml, hrefPath } from "./hrefs.ts";
 
 const MULTIGET_BATCH = 250;
@@ -93,7 +94,7 @@ export class CaldavAdapter implements SourceAdapter {
   private readonly http: CaldavHttp;
   private home: string | null = null;
 
-  private readonly listings = new ListingMemory();
+  private readonly listings = new ListingMemory<Listing>();
 
   /** `listingPage`: members fetched per pull of a full listing (tests use a few). */
   constructor(private readonly cfg: CaldavSourceConfig, timeoutMs: number, private readonly opts: { listingPage?: number } = {}) {

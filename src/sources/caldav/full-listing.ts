@@ -7,6 +7,8 @@
  * after a restart mid-listing the calendar is listed again, a later snapshot: the cursor keeps the
  * first listing's sync token, so the next delta reports again whatever changed in between.
  */
+import { firstAfter } from "../listing-memory.ts";
+
 type Etag = string;
 
 export interface Listing {
@@ -18,28 +20,6 @@ export interface Listing {
 
 export function listing(listed: ReadonlyMap<string, Etag | null>): Listing {
   return { listed, order: [...listed.keys()].sort() };
-}
-
-/** Listings of the syncs in progress, by calendar; a few at most (one per calendar being listed). */
-export class ListingMemory {
-  private readonly kept = new Map<string, Listing>();
-  constructor(private readonly max = 4) {}
-
-  get(key: string): Listing | undefined {
-    return this.kept.get(key);
-  }
-  set(key: string, l: Listing): Listing {
-    this.kept.delete(key);
-    this.kept.set(key, l);
-    for (const k of this.kept.keys()) {
-      if (this.kept.size <= this.max) break;
-      this.kept.delete(k);
-    }
-    return l;
-  }
-  drop(key: string): void {
-    this.kept.delete(key);
-  }
 }
 
 /**
@@ -58,16 +38,4 @@ export function nextPage(l: Listing, known: ReadonlyMap<string, Etag | null>, af
     through = href;
   }
   return { fetch, through, last: i >= l.order.length };
-}
-
-/** Index of the first entry greater than `after` in sorted `order`. */
-function firstAfter(order: readonly string[], after: string): number {
-  let lo = 0;
-  let hi = order.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (order[mid]! <= after) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -6,13 +6,14 @@
  * cancelled occurrences; translate.ts turns the series into iCalendar and back.
  *  - listCalendars: /me/calendars (name, hexColor or the colour enum, canEdit);
  *  - pull: calendarView/delta over a window (config `window`, default 365 days back, 730 ahead), every
- *    page of a round in one pull, the deltaLink stored verbatim in the cursor. A round without a cursor
- *    (or once the stored window's start is more than 30 days behind: the window slides) is a full
- *    listing; objects the cache holds that lie wholly outside the new window are listed with their
- *    known version, so leaving the window is not a deletion. Delta carries neither series masters nor
- *    extended properties: a changed series is read with its master (GET, $select with
- *    cancelledOccurrences and exceptionOccurrences, our properties expanded) and a GET per exception;
- *    changed singles with a GET each, or, for large full listings, one paged events list.
+ *    page of a round in one pull (folded into ids and etags as it comes), the deltaLink stored verbatim
+ *    in the cursor. A round without a cursor (or once the stored window's start is more than 30 days
+ *    behind: the window slides) is a full listing, fetched in pages (full-listing.ts); objects the cache
+ *    holds that lie wholly outside the new window are listed with their known version, so leaving the
+ *    window is not a deletion. Delta carries neither series masters nor extended properties: a changed
+ *    series is read with its master (GET, $select with cancelledOccurrences and exceptionOccurrences, our
+ *    properties expanded) and a GET per exception; changed singles with a GET each, or, for large full
+ *    listings, pages of the events list.
  *    @removed: a known key is read again (gone: deleted; moved out of the window: kept); unknown ids are
  *    ignored. 410 / syncStateNotFound / resyncRequired → CursorExpired (the engine lists again).
  *  - write/remove: write.ts; push: push.ts.
@@ -24,18 +25,17 @@ import { NotFoundUpstream, Permanent, Transient, type Cursor, type PullPage, typ
 import { occurrenceBounds } from "../../ical/bounds.ts";
 import { parseCalendarObject } from "../../ical/parse.ts";
 import { GraphApi, type GraphApiOptions } from "./client.ts";
-import { cancelledDates, EXPAND_PROPS, groupDelta, parseVersion, unchanged, UID_PROPERTY_ID, versionOf, type SeriesAccess, type Series, type Touched } from "./groups.ts";
+import { cancelledDates, DeltaGroups, EXPAND_PROPS, parseVersion, unchanged, UID_PROPERTY_ID, versionOf, type Series } from "./groups.ts";
+import { cursorOf, GraphFullListing, parseCursor, type ListingAccess, type Window } from "./full-listing.ts";
 import { groupToIcs, type GraphEvent } from "./translate.ts";
 import { MicrosoftWriter } from "./write.ts";
 import { stopSubscription, watchCalendar, type WatchResult } from "./push.ts";
 
-const CURSOR_PREFIX = "m1:";
 const DAY = 86_400_000;
 /** The window slides (a new full round) once its start is this much behind where it should be. */
 const SLIDE_AFTER_MS = 30 * DAY;
+/** Delta entries per page (Prefer: odata.maxpagesize). */
 const PAGE = 500;
-/** Full listings needing more singles than this read them with one paged events list instead of a GET each. */
-const BULK_AFTER = 40;
 
 /** Every event field translate reads ($select is needed to get cancelledOccurrences / exceptionOccurrences). */
 export const EVENT_FIELDS = [
@@ -51,17 +51,19 @@ const COLOURS: Record<string, string> = {
   lightTeal: "#6DD1D1", lightPink: "#F0A3D2", lightBrown: "#CBA37B", lightRed: "#F1858C",
 };
 
-interface CursorState { readonly from: string; readonly to: string; readonly link: string }
 const q = (s: string): string => encodeURIComponent(s);
 
-export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
+export class MicrosoftAdapter implements SourceAdapter, ListingAccess {
   readonly caps = { write: true, remove: true, incremental: true, push: true, calendarWrite: false };
   readonly api: GraphApi;
   private readonly writer: MicrosoftWriter;
+  private readonly listing: GraphFullListing;
 
-  constructor(readonly cfg: MicrosoftSourceConfig, opts: GraphApiOptions) {
+  /** `listingPage`: events per page and series per pull of a full listing (tests use a few). */
+  constructor(readonly cfg: MicrosoftSourceConfig, opts: GraphApiOptions & { listingPage?: number }) {
     this.api = new GraphApi(cfg, opts);
     this.writer = new MicrosoftWriter(this);
+    this.listing = new GraphFullListing(this, opts.listingPage);
   }
   get requests(): number {
     return this.api.requests;
@@ -124,7 +126,7 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
     return { key: id, master: rest, exceptions, cancelled: cancelledDates(master) };
   }
 
-  private change(s: Series, unreadable: string[]): RemoteChange | null {
+  changeOf(s: Series, unreadable: string[]): RemoteChange | null {
     try {
       return { kind: "upsert", ref: { id: s.key, etag: versionOf(s) }, ics: this.icsOf(s), nameHint: `${createHash("sha256").update(s.key).digest("base64url").slice(0, 22)}.ics` };
     } catch (e) {
@@ -133,100 +135,36 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
     }
   }
 
-  private windowOf(now: number): { from: string; to: string } {
+  private windowOf(now: number): Window {
     const w = this.cfg.window ?? { pastDays: 365, futureDays: 730 };
     const day0 = Math.floor(now / DAY) * DAY;
     return { from: new Date(day0 - w.pastDays * DAY).toISOString(), to: new Date(day0 + (w.futureDays + 1) * DAY).toISOString() };
   }
 
-  private parseCursor(cursor: Cursor | null): CursorState | null {
-    if (!cursor?.startsWith(CURSOR_PREFIX)) return null;
-    try {
-      return JSON.parse(cursor.slice(CURSOR_PREFIX.length)) as CursorState;
-    } catch {
-      return null;
-    }
+  async pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage> {
+    const stored = parseCursor(cursor);
+    if (stored?.listing) return this.listing.page(cal, stored, ctx);
+    const due = this.windowOf(this.api.clock.now());
+    if (stored === null) return this.listing.begin(cal, due, ctx);
+    if (Date.parse(due.from) - Date.parse(stored.from) > SLIDE_AFTER_MS) return this.listing.begin(cal, due, ctx, "the sync window moved");
+    const round = await this.deltaRound(cal, stored.link, ctx);
+    return this.incremental(cal, round.groups, stored, cursorOf({ from: stored.from, to: stored.to, link: round.link }), ctx);
   }
 
-  async pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage> {
-    const now = this.api.clock.now();
-    const stored = this.parseCursor(cursor);
-    const due = this.windowOf(now);
-    const slide = stored !== null && Date.parse(due.from) - Date.parse(stored.from) > SLIDE_AFTER_MS;
-    const win = stored && !slide ? stored : due;
-    let link = stored && !slide ? stored.link : `/me/calendars/${q(cal.id)}/calendarView/delta?startDateTime=${q(win.from)}&endDateTime=${q(win.to)}`;
-    const items: GraphEvent[] = [];
+  /** A whole calendarView delta round from `link`, folded page by page (the events are not kept). */
+  async deltaRound(cal: RemoteCalendar, link: string, ctx: SourceContext): Promise<{ groups: DeltaGroups; link: string }> {
+    const groups = new DeltaGroups();
     for (;;) {
       const page: { value?: GraphEvent[]; "@odata.nextLink"?: string; "@odata.deltaLink"?: string } = await this.api.call("calendarView.delta", "read", { method: "GET", path: link, headers: { Prefer: `odata.maxpagesize=${PAGE}` } }, ctx);
-      items.push(...(page.value ?? []));
-      if (page["@odata.deltaLink"]) {
-        link = page["@odata.deltaLink"];
-        break;
-      }
+      groups.add(page.value ?? []);
+      if (page["@odata.deltaLink"]) return { groups, link: page["@odata.deltaLink"] };
       if (!page["@odata.nextLink"]) throw new Transient(`Microsoft Graph delta of calendar ${cal.id} ended without a deltaLink`);
       link = page["@odata.nextLink"];
     }
-    const next = CURSOR_PREFIX + JSON.stringify({ from: win.from, to: win.to, link } satisfies CursorState);
-    const { touched, removedIds } = groupDelta(items);
-    if (stored === null || slide) return this.fullListing(cal, touched, win, next, ctx, slide ? "the sync window moved" : undefined);
-    return this.incremental(cal, touched, removedIds, win, next, ctx);
-  }
-
-  private async fullListing(cal: RemoteCalendar, touched: Map<string, Touched>, win: { from: string; to: string }, next: Cursor, ctx: SourceContext, why?: string): Promise<PullPage> {
-    const known = await ctx.known(cal);
-    const listed = new Map<string, string | null>();
-    const changes: RemoteChange[] = [];
-    const unreadable: string[] = [];
-    const stale = [...touched.values()].filter((t) => !unchanged(t, known.get(t.key)));
-    const singles = stale.filter((t) => t.single && t.exceptions.size === 0);
-    const bulk = singles.length > BULK_AFTER ? await this.allEvents(cal, ctx) : null;
-    for (const t of touched.values()) {
-      if (unchanged(t, known.get(t.key))) {
-        listed.set(t.key, known.get(t.key)!);
-        continue;
-      }
-      const fromList = t.single && bulk?.get(t.key);
-      const s = fromList && fromList["@odata.etag"] === t.single!["@odata.etag"] ? { key: t.key, master: fromList, exceptions: [], cancelled: [] } : await this.series(t.key, ctx);
-      if (!s) continue;
-      listed.set(t.key, versionOf(s));
-      if (known.get(t.key) === versionOf(s)) continue;
-      const c = this.change(s, unreadable);
-      if (c) changes.push(c);
-    }
-    // What the cache holds outside the window stays (leaving the window is not a deletion). A known id
-    // delta did not show is read before it counts as gone: delta never shows masters, and a series whose
-    // every occurrence is cancelled has no instance for it to show (found by the corpus test).
-    for (const [id, etag] of known) {
-      if (listed.has(id)) continue;
-      if (await this.outside(cal, id, win, ctx)) {
-        listed.set(id, etag);
-        continue;
-      }
-      const s = await this.series(id, ctx);
-      if (!s) continue;
-      listed.set(id, versionOf(s));
-      if (etag === versionOf(s)) continue;
-      const c = this.change(s, unreadable);
-      if (c) changes.push(c);
-    }
-    const notes = [why, unreadable.length ? `not translatable, kept as cached: ${unreadable.join("; ")}` : undefined].filter(Boolean);
-    return { changes, next, done: true, full: true, listed, ...(notes.length ? { note: notes.join("; ") } : {}) };
-  }
-
-  /** Every single and master of a calendar with our properties (events list; pages of up to 1000). */
-  private async allEvents(cal: RemoteCalendar, ctx: SourceContext): Promise<Map<string, GraphEvent>> {
-    const out = new Map<string, GraphEvent>();
-    let link: string | undefined = `/me/calendars/${q(cal.id)}/events?$top=1000&$expand=${EXPAND_PROPS}`;
-    while (link) {
-      const page: { value?: GraphEvent[]; "@odata.nextLink"?: string } = await this.api.call("events.list", "read", { method: "GET", path: link }, ctx);
-      for (const e of page.value ?? []) if (e.id) out.set(e.id, e);
-      link = page["@odata.nextLink"];
-    }
-    return out;
   }
 
   /** True when the cached object of `id` has no instance in the window (or nearly: a day of margin). */
-  private async outside(cal: RemoteCalendar, id: string, win: { from: string; to: string }, ctx: SourceContext): Promise<boolean> {
+  async outsideWindow(cal: RemoteCalendar, id: string, win: Window, ctx: SourceContext): Promise<boolean> {
     const cached = await ctx.cached(cal, id);
     if (!cached) return false;
     try {
@@ -237,7 +175,8 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
     }
   }
 
-  private async incremental(cal: RemoteCalendar, touched: Map<string, Touched>, removedIds: Set<string>, win: { from: string; to: string }, next: Cursor, ctx: SourceContext): Promise<PullPage> {
+  private async incremental(cal: RemoteCalendar, groups: DeltaGroups, win: Window, next: Cursor, ctx: SourceContext): Promise<PullPage> {
+    const { touched, removedIds } = groups;
     const known = await ctx.known(cal);
     const changes: RemoteChange[] = [];
     const unreadable: string[] = [];
@@ -246,7 +185,7 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
       if (touched.has(id)) continue;
       if (known.has(id)) {
         // Deleted, or moved out of the window (Graph reports both as removed): read it to know which.
-        if (!(await this.outside(cal, id, win, ctx))) keys.add(id);
+        if (!(await this.outsideWindow(cal, id, win, ctx))) keys.add(id);
         continue;
       }
       // An exception of a known series (deleting an exception cancels it)?
@@ -259,7 +198,7 @@ export class MicrosoftAdapter implements SourceAdapter, SeriesAccess {
         continue;
       }
       if (known.get(key) === versionOf(s)) continue;
-      const c = this.change(s, unreadable);
+      const c = this.changeOf(s, unreadable);
       if (c) changes.push(c);
     }
     return { changes, next, done: true, full: false, ...(unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {}) };

@@ -57,57 +57,62 @@ export function parseVersion(tag: string): SeriesVersion {
   return { m: v.m, x: new Map(v.x), c: v.c ?? [] };
 }
 
-/** What one calendarView delta round says about a series (or single). */
+/** What one calendarView delta round says about a series (or single): ids and etags only, so that a
+ *  round over a whole calendar (a first sync) is held compactly, not as the events delta sent. */
 export interface Touched {
   /** The master's (single's) id. */
   readonly key: string;
-  /** A singleInstance entry as delta carried it (no extended properties). */
-  single: GraphEvent | null;
+  /** The etag of a singleInstance entry delta carried (null: none listed). */
+  singleEtag: string | null;
   /** The master's etag as its occurrences carry it, when one was listed. */
   masterEtag: string | null;
   /** Exceptions listed: id → etag. */
   readonly exceptions: Map<string, string>;
-  /** Removal entries naming this key (a single or a master). */
-  removed: boolean;
 }
 
 /**
- * Groups delta entries by series. Later copies of an entry replace earlier ones (duplicates are
- * allowed, reference section 2); `@removed` entries of occurrences/exceptions (their ids are not keys)
- * are returned apart, as ids, since a removal does not say what it belonged to.
+ * Groups delta entries by series, page by page (`add`). Later copies of an entry replace earlier ones
+ * (duplicates are allowed, reference section 2); `@removed` entries of occurrences/exceptions (their
+ * ids are not keys) are kept apart, as ids, since a removal does not say what it belonged to.
  */
-export function groupDelta(items: readonly GraphEvent[]): { touched: Map<string, Touched>; removedIds: Set<string> } {
-  const touched = new Map<string, Touched>();
-  const removedIds = new Set<string>();
-  const entry = (key: string): Touched => {
-    let t = touched.get(key);
-    if (!t) touched.set(key, (t = { key, single: null, masterEtag: null, exceptions: new Map(), removed: false }));
+export class DeltaGroups {
+  readonly touched = new Map<string, Touched>();
+  readonly removedIds = new Set<string>();
+
+  private entry(key: string): Touched {
+    let t = this.touched.get(key);
+    if (!t) this.touched.set(key, (t = { key, singleEtag: null, masterEtag: null, exceptions: new Map() }));
     return t;
-  };
-  for (const e of items) {
-    if (!e.id) continue;
-    if (e["@removed"]) {
-      removedIds.add(e.id);
-      continue;
-    }
-    removedIds.delete(e.id);
-    if ((e.type === "occurrence" || e.type === "exception") && e.seriesMasterId) {
-      const t = entry(e.seriesMasterId);
-      if (e.type === "occurrence") t.masterEtag = etagOf(e);
-      else t.exceptions.set(e.id, etagOf(e));
-    } else if (e.type === "seriesMaster") {
-      entry(e.id).masterEtag = etagOf(e);
-    } else {
-      entry(e.id).single = e;
+  }
+
+  add(items: readonly GraphEvent[]): void {
+    for (const e of items) {
+      if (!e.id) continue;
+      if (e["@removed"]) {
+        this.removedIds.add(e.id);
+        continue;
+      }
+      this.removedIds.delete(e.id);
+      if ((e.type === "occurrence" || e.type === "exception") && e.seriesMasterId) {
+        const t = this.entry(e.seriesMasterId);
+        if (e.type === "occurrence") t.masterEtag = etagOf(e);
+        else t.exceptions.set(e.id, etagOf(e));
+      } else if (e.type === "seriesMaster") {
+        this.entry(e.id).masterEtag = etagOf(e);
+      } else {
+        this.entry(e.id).singleEtag = etagOf(e);
+      }
     }
   }
-  return { touched, removedIds };
 }
+
+/** A plain event: delta listed it as a single, with no exception. */
+export const isSingle = (t: Touched): boolean => t.singleEtag !== null && t.exceptions.size === 0;
 
 /** True when a known version still holds according to what delta listed (nothing to fetch). */
 export function unchanged(t: Touched, known: string | null | undefined): boolean {
   if (!known) return false;
-  if (t.single) return t.exceptions.size === 0 && known === etagOf(t.single);
+  if (t.singleEtag !== null) return t.exceptions.size === 0 && known === t.singleEtag;
   if (t.masterEtag === null) return false;
   const v = parseVersion(known);
   if (v.m !== t.masterEtag) return false;
