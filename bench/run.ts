@@ -9,7 +9,9 @@
  *   npm run bench -- --duration 10        seconds per operation per concurrency
  *   npm run bench -- --servers calgate    a subset (calgate,radicale,xandikos)
  *   npm run bench -- --cpu-prof           calgate under node --cpu-prof; hot spots printed at the end
- *   npm run bench -- --node-args="--trace-gc"  more node options for calgate (space-separated)
+ *   npm run bench -- --node-args="--trace-gc"  more node options for calgate (space-separated; they win over NODE_OPTIONS)
+ *   (default) calgate runs with the Docker image's NODE_OPTIONS (heap limit) and MALLOC_ARENA_MAX, read
+ *   from the Dockerfile; --node-defaults runs it with node's defaults (no heap limit)
  *   npm run bench -- --ops query-month    only some operations (comma-separated)
  *   npm run bench -- --scaling            calgate alone at 1k/10k/100k events (or --sizes a,b,c): the scaling table
  *   npm run bench -- --sync               the sync side: import from Radicale, idle polls of 50 calendars, change latency
@@ -28,7 +30,7 @@ import { Client, memMB, round, RssSampler, type LoadStats } from "./http.ts";
 import { loadByPut, loadDirect, tenths } from "./load.ts";
 import { CalendarState, OPS, operation, readTokens, type OpName } from "./ops.ts";
 import { ClientPool } from "./client-pool.ts";
-import { buildCalgate, startCalgateBench, startPeer, type BenchTarget, type ServerName } from "./servers.ts";
+import { buildCalgate, runtimeLine, startCalgateBench, startPeer, type BenchTarget, type ServerName } from "./servers.ts";
 import { summarizeProfiles } from "./profile.ts";
 import { evaluate, fmtNum, report, type AllResults, type OpResult, type ServerResult } from "./report.ts";
 import { runSyncBench, syncReport } from "./sync.ts";
@@ -44,6 +46,7 @@ const { values: argv } = parseArgs({
     "peer-put": { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
     "node-args": { type: "string", default: "" },
+    "node-defaults": { type: "boolean", default: false },
     built: { type: "boolean", default: true },
     tsx: { type: "boolean", default: false },
     ops: { type: "string" },
@@ -56,7 +59,7 @@ const { values: argv } = parseArgs({
   },
 });
 if (argv.help) {
-  console.log(`usage: npm run bench -- [--events N] [--full | --scaling [--sizes a,b,c] | --sync] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--node-args="..."] [--tsx] [--ops a,b] [--client-procs N] [--out FILE]
+  console.log(`usage: npm run bench -- [--events N] [--full | --scaling [--sizes a,b,c] | --sync] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--node-args="..."] [--node-defaults] [--tsx] [--ops a,b] [--client-procs N] [--out FILE]
   (default)   side by side with Radicale and Xandikos at --events (1000)      → bench/results/latest.json
   --full      10,000 events by PUT everywhere, calgate also at 1k/10k/100k   → bench/results/latest.json
   --scaling   calgate alone at 1,000 / 10,000 / 100,000 events (--sizes)     → bench/results/scaling.json
@@ -75,6 +78,8 @@ const CALGATE_SIZES = FULL || SCALING ? SIZES : [Number(argv.events ?? 1000)];
 const MAIN = FULL ? 10_000 : SCALING ? SIZES[SIZES.length - 1]! : Number(argv.events ?? 1000);
 const DURATION_MS = Number(argv.duration ?? (FULL ? 10 : SCALING ? 2 : 3)) * 1000;
 const OUT = argv.out ?? join(HERE, "results", SCALING ? "scaling.json" : argv.sync ? "sync.json" : "latest.json");
+/** How calgate runs: from dist/ or tsx, with the image's heap limit or node's defaults, and any --node-args. */
+const RUNTIME = `${argv.built && !argv.tsx ? "dist/ (npm run build)" : "tsx"}, ${runtimeLine(!argv["node-defaults"])}${argv["node-args"] ? `, node ${argv["node-args"]}` : ""}`;
 const COMMAND = `npm run bench${process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""}`;
 /** Quick mode: how many of a peer's events go in by PUT (measured); the rest are written to its storage. */
 const PEER_PUT = FULL ? MAIN : Math.min(MAIN, Number(argv["peer-put"] ?? 100));
@@ -174,7 +179,7 @@ async function sseProbe(t: BenchTarget, n = 1000): Promise<ServerResult["sse"]> 
 
 async function benchServer(name: ServerName, events: BenchEvent[]): Promise<ServerResult> {
   log(`starting ${name}`);
-  const t = name === "calgate" ? await startCalgateBench({ built: (argv.built && !argv.tsx), nodeArgs: [...(argv["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(HERE, "results", "prof")}`] : []), ...argv["node-args"].split(" ").filter(Boolean)] }) : await startPeer(name);
+  const t = name === "calgate" ? await startCalgateBench({ built: (argv.built && !argv.tsx), image: !argv["node-defaults"], nodeArgs: [...(argv["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(HERE, "results", "prof")}`] : []), ...argv["node-args"].split(" ").filter(Boolean)] }) : await startPeer(name);
   const sampler = new RssSampler(t.pid);
   const st = new CalendarState(t.calendarUrl, SEED, name);
   const res: ServerResult = {
@@ -257,7 +262,7 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 const machineLine = (m: Record<string, string | number>): string =>
-  `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGB} GB, Linux ${m.kernel}, Node ${m.node}; radicale ${m.radicale}; ${m.xandikos}; calgate via ${argv.built && !argv.tsx ? "dist/ (npm run build)" : "tsx"}`;
+  `Machine: ${m.cpu}, ${m.cores} cores, ${m.memGB} GB, Linux ${m.kernel}, Node ${m.node}; radicale ${m.radicale}; ${m.xandikos}; calgate via ${RUNTIME}`;
 
 function writeJson(json: object): void {
   mkdirSync(dirname(resolve(OUT)), { recursive: true });
@@ -271,10 +276,10 @@ async function main(): Promise<void> {
   if (argv.sync) {
     if (argv.built && !argv.tsx) buildCalgate();
     const events = Number(argv.events ?? 1000);
-    const sync = await runSyncBench({ events, seed: SEED, built: argv.built && !argv.tsx, nodeArgs: argv["node-args"].split(" ").filter(Boolean), log });
+    const sync = await runSyncBench({ events, seed: SEED, built: argv.built && !argv.tsx, image: !argv["node-defaults"], nodeArgs: argv["node-args"].split(" ").filter(Boolean), log });
     const text = machineLine(machine) + "\n" + syncReport(sync);
     console.log("\n" + text);
-    writeJson({ date: new Date().toISOString(), command: COMMAND, machine, config: { mode: "sync", seed: SEED, events, calgateRuntime: argv.built && !argv.tsx ? "dist (npm run build)" : "tsx" }, sync, table: text });
+    writeJson({ date: new Date().toISOString(), command: COMMAND, machine, config: { mode: "sync", seed: SEED, events, calgateRuntime: RUNTIME }, sync, table: text });
     process.exit(sync.error ? 1 : 0);
   }
   selfCheckZones();
@@ -292,7 +297,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     command: COMMAND,
     machine,
-    config: { mode: FULL ? "full" : SCALING ? "scaling" : "side-by-side", full: FULL, clientProcs: CLIENT_PROCS, calgateRuntime: (argv.built && !argv.tsx) ? "dist (npm run build)" : "tsx", seed: SEED, events: MAIN, calgateSizes: CALGATE_SIZES, durationS: DURATION_MS / 1000, peerPut: PEER_PUT, servers: SERVERS, queryMonth: { start: new Date(QUERY_MONTH.start).toISOString(), end: new Date(QUERY_MONTH.end).toISOString() } },
+    config: { mode: FULL ? "full" : SCALING ? "scaling" : "side-by-side", full: FULL, clientProcs: CLIENT_PROCS, calgateRuntime: RUNTIME, seed: SEED, events: MAIN, calgateSizes: CALGATE_SIZES, durationS: DURATION_MS / 1000, peerPut: PEER_PUT, servers: SERVERS, queryMonth: { start: new Date(QUERY_MONTH.start).toISOString(), end: new Date(QUERY_MONTH.end).toISOString() } },
     servers: all,
     targets,
     table: text,

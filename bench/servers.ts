@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { calgateYaml, REPO_ROOT } from "../test/helpers/calgate.ts";
+import { stageEnv } from "../test/helpers/dockerfile.ts";
 import { peerAvailable, startRadicale, startXandikos } from "../test/helpers/peers.ts";
 import { freePort, startProcess, waitForHttp } from "../test/helpers/proc.ts";
 
@@ -39,10 +40,24 @@ export function buildCalgate(): void {
 }
 
 /**
- * `config`: the whole calgate.yaml for this port and data folder (the sync part's CalDAV sources);
- * default: the bench user with one local calendar.
+ * The environment the Docker image runs calgate with: its runtime stage's ENV (NODE_OPTIONS with the
+ * heap limit, MALLOC_ARENA_MAX), read from the Dockerfile so the bench measures what ships. Only
+ * these two: NODE_ENV is set anyway and the address is the bench's own.
  */
-export async function startCalgateBench(opts: { nodeArgs?: string[]; extraYaml?: string; built?: boolean; config?: (port: number, dataDir: string) => string } = {}): Promise<BenchTarget> {
+export function imageRuntimeEnv(): Record<string, string> {
+  const env = stageEnv();
+  return Object.fromEntries(Object.entries(env).filter(([k]) => k === "NODE_OPTIONS" || k === "MALLOC_ARENA_MAX"));
+}
+
+/** How the bench's runtime is described in reports and results. */
+export const runtimeLine = (image: boolean): string => (image ? `the Docker image's ${Object.entries(imageRuntimeEnv()).map(([k, v]) => `${k}=${v}`).join(" ")}` : "node's defaults (no heap limit)");
+
+/**
+ * `config`: the whole calgate.yaml for this port and data folder (the sync part's CalDAV sources);
+ * default: the bench user with one local calendar. `image` (default true): run with the Docker
+ * image's NODE_OPTIONS and MALLOC_ARENA_MAX; `nodeArgs` come after them and win.
+ */
+export async function startCalgateBench(opts: { nodeArgs?: string[]; extraYaml?: string; built?: boolean; image?: boolean; config?: (port: number, dataDir: string) => string } = {}): Promise<BenchTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), "calgate-bench-"));
   const port = await freePort();
   const configFile = join(dataDir, "calgate.yaml");
@@ -50,7 +65,7 @@ export async function startCalgateBench(opts: { nodeArgs?: string[]; extraYaml?:
   const entry = opts.built ? ["dist/src/cli/index.js"] : ["--import", "tsx", "src/cli/index.ts"];
   const proc = startProcess(process.execPath, [...(opts.nodeArgs ?? []), ...entry, "serve", "-c", configFile], {
     cwd: REPO_ROOT,
-    env: { ...process.env, NODE_ENV: "production" },
+    env: { ...process.env, NODE_ENV: "production", ...(opts.image === false ? {} : imageRuntimeEnv()) },
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   try {

@@ -95,7 +95,7 @@ interface Gateway {
 }
 
 /** How calgate is started: from dist/ or the sources, with which extra node options. */
-interface Launch { built: boolean; nodeArgs: string[] }
+interface Launch { built: boolean; image: boolean; nodeArgs: string[] }
 async function startGateway(proxy: FaultProxy, user: { username: string; password: string }, launch: Launch): Promise<Gateway> {
   const spawnedAt = performance.now();
   const t = await startCalgateBench({ ...launch, config: calgateConfig(proxy.url, user) });
@@ -242,13 +242,13 @@ async function idlePolls(res: SyncResult, seed: number, launch: Launch, log: (..
   }
 }
 
-export async function runSyncBench(opts: { events: number; seed: number; built: boolean; nodeArgs?: string[]; log: (...a: unknown[]) => void }): Promise<SyncResult> {
+export async function runSyncBench(opts: { events: number; seed: number; built: boolean; image: boolean; nodeArgs?: string[]; log: (...a: unknown[]) => void }): Promise<SyncResult> {
   const res: SyncResult = { events: opts.events };
   const missing = peerAvailable("radicale");
   if (missing) return { ...res, error: missing };
   try {
     opts.log(`generating ${opts.events} events (seed ${opts.seed})`);
-    const launch: Launch = { built: opts.built, nodeArgs: opts.nodeArgs ?? [] };
+    const launch: Launch = { built: opts.built, image: opts.image, nodeArgs: opts.nodeArgs ?? [] };
     await importAndChange(res, generateEvents(opts.seed, opts.events), launch, opts.log);
     await idlePolls(res, opts.seed, launch, opts.log);
   } catch (e) {

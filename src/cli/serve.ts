@@ -1,3 +1,4 @@
+import { getHeapStatistics } from "node:v8";
 import { plainHttpWarning } from "../config/exposure.ts";
 import { createLogger } from "../status/log.ts";
 import { CONFIG_OPTION, importMain, resolveConfig, UsageError, type Command } from "./common.ts";
@@ -39,6 +40,7 @@ and sources included (the server restarts inside the process; clients reconnect)
     if (configPath === null) logger.info("no config file; using the embedded default configuration");
     const exposure = plainHttpWarning(config);
     if (exposure !== null) logger.warn(exposure);
+    logger.info({ heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 1_048_576) }, "JavaScript heap limit (NODE_OPTIONS --max-old-space-size)");
 
     const main = await importMain();
     const startServer = main?.startServer as StartServer | undefined;

@@ -8,6 +8,7 @@
  * Labels name sources by their configured id only, never a username (/metrics may be unauthenticated:
  * server.metricsAuth).
  */
+import { getHeapStatistics } from "node:v8";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { StatusEvent } from "./events.ts";
 import { watchUpstreamHttp } from "./upstream-http.ts";
@@ -120,6 +121,14 @@ export class Metrics {
         if (!w) return;
         if (w.ms > self.rateSeen.ms) this.inc((w.ms - self.rateSeen.ms) / 1000);
         self.rateSeen.ms = w.ms;
+      },
+    });
+    new Gauge({
+      name: "calgate_heap_limit_bytes",
+      help: "The JavaScript heap's limit (node --max-old-space-size; the Docker image sets it, docs/SELF-HOSTING.md)",
+      registers: [this.registry],
+      collect() {
+        this.set(getHeapStatistics().heap_size_limit);
       },
     });
     new Gauge({

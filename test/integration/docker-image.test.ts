@@ -3,19 +3,20 @@
  * no build objects and its HEALTHCHECK must pass against a running container. Without a daemon the
  * runtime stage's steps are replayed here from the Dockerfile itself: the build output and pruned
  * node_modules, the stage's ENV, ENTRYPOINT and CMD, and its HEALTHCHECK command, which must follow
- * CALGATE_PORT and have a start period.
+ * CALGATE_PORT and have a start period; the stage's NODE_OPTIONS must bound the server's heap.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { REPO_ROOT } from "../helpers/calgate.ts";
 import { freePort, startProcess, waitForHttp, which } from "../helpers/proc.ts";
+import { dockerfileText, runtimeStage, stageEnv } from "../helpers/dockerfile.ts";
 
-const dockerfile = readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8").replace(/\\\n\s*/g, " ");
-const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+const dockerfile = dockerfileText();
+const runtime = runtimeStage(dockerfile);
 const scratch = mkdtempSync(join(tmpdir(), "calgate-docker-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -23,11 +24,6 @@ const jsonInstruction = (name: string): string[] => {
   const m = new RegExp(`^${name}\\s+(?:--[^\\s]+\\s+)*(?:CMD\\s+)?(\\[.*\\])\\s*$`, "m").exec(runtime);
   assert.ok(m, `the runtime stage has ${name} in exec (JSON) form`);
   return JSON.parse(m[1]!) as string[];
-};
-const stageEnv = (): Record<string, string> => {
-  const out: Record<string, string> = {};
-  for (const m of runtime.matchAll(/^ENV\s+(.*)$/gm)) for (const kv of m[1]!.matchAll(/(\w+)=(\S+)/g)) out[kv[1]!] = kv[2]!;
-  return out;
 };
 /** Build objects a runtime image must not carry. */
 const buildObjects = (listing: string[]): string[] => listing.filter((p) => /\.(o|a|mk|Makefile)$|\/Makefile$|\/obj\.target\/|\/sqlite3\/(src|deps)\//.test(p));
@@ -97,7 +93,7 @@ describe("Docker image", () => {
     mkdirSync(join(app, "data"));
     const port = await freePort();
     // Loopback only in tests: the image's CALGATE_HOST=0.0.0.0 is replaced by 127.0.0.1.
-    const env = { PATH: process.env.PATH, ...stageEnv(), CALGATE_HOST: "127.0.0.1", CALGATE_PORT: String(port), CALGATE_PASSWORD: "pw", CALGATE_LOG_LEVEL: "warn" };
+    const env = { PATH: process.env.PATH, ...stageEnv(runtime), CALGATE_HOST: "127.0.0.1", CALGATE_PORT: String(port), CALGATE_PASSWORD: "pw", CALGATE_LOG_LEVEL: "warn" };
     const [cmd, ...args] = [...jsonInstruction("ENTRYPOINT"), ...jsonInstruction("CMD")];
     const proc = startProcess(cmd === "node" ? process.execPath : cmd!, args, { cwd: app, env });
     const healthcheck = (e: NodeJS.ProcessEnv): number | null => {
@@ -108,6 +104,10 @@ describe("Docker image", () => {
       await waitForHttp(`http://127.0.0.1:${port}/healthz`, { proc });
       assert.equal(healthcheck(env), 0, "HEALTHCHECK passes on the configured port");
       assert.equal(healthcheck({ ...env, CALGATE_PORT: String(await freePort()) }), 1, "and probes CALGATE_PORT, not a fixed port");
+      // The image bounds the heap (ENV NODE_OPTIONS): the server runs with a limit near 96 MiB, not node's default of GBs.
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Basic ${Buffer.from("calgate:pw").toString("base64")}` } })).text();
+      const limit = Number(/^calgate_heap_limit_bytes (\d+)$/m.exec(metrics)?.[1]);
+      assert.ok(limit > 64 * 1_048_576 && limit < 128 * 1_048_576, `heap limit ${limit} bytes under the image's NODE_OPTIONS`);
     } finally {
       await proc.stop();
     }
