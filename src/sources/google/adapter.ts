@@ -6,11 +6,12 @@
  * keeps as an event, and translate.ts turns the series into iCalendar and back.
  *  - listCalendars: calendarList (names, colours, accessRole: reader and freeBusyReader calendars are
  *    read-only);
- *  - pull: events.list with singleEvents=false, every page in one call (nextSyncToken comes only on
- *    the last page, and an interrupted paging run yields no usable token). Without a cursor it is a
- *    full listing; with one, an incremental list by syncToken, where a changed exception or cancelled
- *    occurrence refetches its series by iCalUID (one request). 410 fullSyncRequired → CursorExpired,
- *    and the engine restarts with a full listing that neither duplicates nor drops events.
+ *  - pull: events.list with singleEvents=false. Without a cursor it is a full listing, a page per pull
+ *    (full-listing.ts); with one, an incremental list by syncToken, every page in one call (nextSyncToken
+ *    comes only on the last page, and an interrupted paging run yields no usable token), where a changed
+ *    exception or cancelled occurrence refetches its series by iCalUID (one request). 410
+ *    fullSyncRequired → CursorExpired, and the engine restarts with a full listing that neither
+ *    duplicates nor drops events.
  *  - write/remove: write.ts.
  * An idle poll costs one events.list per calendar (plus the calendarList of the engine's listing).
  */
@@ -20,6 +21,7 @@ import type { GoogleApi, GoogleApiOptions } from "./client.ts";
 import { GoogleReader } from "./reader.ts";
 import { groupSeries, isCancelled, isLive, versionOf, type GEvent, type Series } from "./groups.ts";
 import { GoogleWriter } from "./write.ts";
+import { GoogleFullListing, parseListingCursor } from "./full-listing.ts";
 import { stopChannel, watchCalendar, type WatchResult } from "./push.ts";
 
 const PAGE = 2500;
@@ -29,12 +31,15 @@ const WRITABLE = new Set(["owner", "writer"]);
 
 export class GoogleAdapter implements SourceAdapter {
   readonly caps = { write: true, remove: true, incremental: true, push: true, calendarWrite: false };
-  private readonly reader: GoogleReader;
+  readonly reader: GoogleReader;
   private readonly writer: GoogleWriter;
+  private readonly listing: GoogleFullListing;
 
-  constructor(readonly cfg: GoogleSourceConfig, opts: GoogleApiOptions) {
+  /** `listingPage`: events per page of a full listing (tests use a few). */
+  constructor(readonly cfg: GoogleSourceConfig, opts: GoogleApiOptions & { listingPage?: number }) {
     this.reader = new GoogleReader(cfg, opts);
     this.writer = new GoogleWriter(this.reader);
+    this.listing = new GoogleFullListing(this, opts.listingPage);
   }
   private get api(): GoogleApi {
     return this.reader.api;
@@ -80,36 +85,20 @@ export class GoogleAdapter implements SourceAdapter {
 
   async pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage> {
     const syncToken = cursor?.startsWith(CURSOR_PREFIX) ? cursor.slice(CURSOR_PREFIX.length) : null;
+    if (syncToken === null) return this.listing.page(cal, parseListingCursor(cursor), ctx, (token) => CURSOR_PREFIX + token);
     const items: GEvent[] = [];
     let pageToken: string | undefined;
     let nextSyncToken: string | null = null;
     do {
       // The identical query on every page and on every incremental run (reference section 4).
-      const page = await this.api.call("events.list", "read", (a, o) => a.events.list({ calendarId: cal.id, maxResults: PAGE, singleEvents: false, ...(syncToken ? { syncToken } : {}), ...(pageToken ? { pageToken } : {}) }, o), ctx);
+      const page = await this.api.call("events.list", "read", (a, o) => a.events.list({ calendarId: cal.id, maxResults: PAGE, singleEvents: false, syncToken, ...(pageToken ? { pageToken } : {}) }, o), ctx);
       items.push(...(page.items ?? []));
       if (page.timeZone) this.zones.set(cal.id, page.timeZone);
       pageToken = page.nextPageToken ?? undefined;
       nextSyncToken = page.nextSyncToken ?? null;
     } while (pageToken);
     if (nextSyncToken === null) throw new Transient(`Google events.list of ${cal.id} ended without a nextSyncToken`);
-    const next = CURSOR_PREFIX + nextSyncToken;
-    return syncToken === null ? this.fullListing(cal, items, next, ctx) : this.incremental(cal, items, next, ctx);
-  }
-
-  private async fullListing(cal: RemoteCalendar, items: GEvent[], next: Cursor, ctx: SourceContext): Promise<PullPage> {
-    const known = await ctx.known(cal);
-    const listed = new Map<string, string | null>();
-    const changes: RemoteChange[] = [];
-    const unreadable: string[] = [];
-    for (const s of groupSeries(items).values()) {
-      if (!isLive(s)) continue;
-      const version = versionOf(s);
-      listed.set(s.key, version);
-      if (known.get(s.key) === version) continue;
-      const change = await this.upsert(cal, s, version, ctx, unreadable);
-      if (change) changes.push(change);
-    }
-    return { changes, next, done: true, full: true, listed, ...(unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {}) };
+    return this.incremental(cal, items, CURSOR_PREFIX + nextSyncToken, ctx);
   }
 
   private async incremental(cal: RemoteCalendar, items: GEvent[], next: Cursor, ctx: SourceContext): Promise<PullPage> {
@@ -141,7 +130,7 @@ export class GoogleAdapter implements SourceAdapter {
     return { changes, next, done: true, full: false, ...(unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {}) };
   }
 
-  private async upsert(cal: RemoteCalendar, s: Series, version: string, ctx: SourceContext, unreadable: string[]): Promise<RemoteChange | null> {
+  async upsert(cal: RemoteCalendar, s: Series, version: string, ctx: SourceContext, unreadable: string[]): Promise<RemoteChange | null> {
     try {
       return { kind: "upsert", ref: { id: s.key, etag: version }, ics: await this.reader.icsOf(cal, s, ctx), nameHint: `${s.key}.ics` };
     } catch (e) {
