@@ -41,12 +41,12 @@ export function buildCalgate(): void {
 
 /**
  * The environment the Docker image runs calgate with: its runtime stage's ENV (NODE_OPTIONS with the
- * heap limit, MALLOC_ARENA_MAX), read from the Dockerfile so the bench measures what ships. Only
- * these two: NODE_ENV is set anyway and the address is the bench's own.
+ * heap limit, glibc's MALLOC_* tunables), read from the Dockerfile so the bench measures what ships.
+ * Only those: NODE_ENV is set anyway and the address is the bench's own.
  */
 export function imageRuntimeEnv(): Record<string, string> {
   const env = stageEnv();
-  return Object.fromEntries(Object.entries(env).filter(([k]) => k === "NODE_OPTIONS" || k === "MALLOC_ARENA_MAX"));
+  return Object.fromEntries(Object.entries(env).filter(([k]) => k === "NODE_OPTIONS" || k.startsWith("MALLOC_")));
 }
 
 /** How the bench's runtime is described in reports and results. */

@@ -7,8 +7,14 @@ export class ListingMemory<T> {
   private readonly kept = new Map<string, T>();
   constructor(private readonly max = 4) {}
 
+  /** What is kept under `key` (which becomes the most recently used). */
   get(key: string): T | undefined {
-    return this.kept.get(key);
+    const l = this.kept.get(key);
+    if (l !== undefined) {
+      this.kept.delete(key);
+      this.kept.set(key, l);
+    }
+    return l;
   }
   set(key: string, l: T): T {
     this.kept.delete(key);
@@ -21,6 +27,9 @@ export class ListingMemory<T> {
   }
   drop(key: string): void {
     this.kept.delete(key);
+  }
+  dropWhere(pred: (key: string) => boolean): void {
+    for (const k of [...this.kept.keys()]) if (pred(k)) this.kept.delete(k);
   }
 }
 

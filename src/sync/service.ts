@@ -331,10 +331,12 @@ function outcomeError(o: { ok: false; reason: string; existingName?: string; exi
 }
 
 /**
- * Holds a 10,000-event calendar of ~1.1 kB objects whole (19.6 MiB charged for the bench's), with
- * room to spare: a calendar-multiget of any 100 of them is then read from memory.
+ * Holds most of a 10,000-event calendar of ~1.1 kB objects (9,300 of the bench's; the whole of it is
+ * charged 19.6 MiB): a calendar-multiget of 100 of them is then mostly read from memory. Not more:
+ * the kept bytes live outside the JavaScript heap, which the image's heap limit does not bound, and
+ * 24 MiB put the server over 150 MB RSS at 100,000 events (bench/README.md, "Fifth pass").
  */
-const DEFAULT_OBJECT_CACHE_BYTES = 24 * 1024 * 1024;
+const DEFAULT_OBJECT_CACHE_BYTES = 16 * 1024 * 1024;
 /** Members kept in listings in all (~200 bytes each: ~10 MB). */
 const MAX_CACHED_HEADS = 50_000;
 /**

@@ -70,6 +70,13 @@ test("a full listing a page per pull: plain events with their page, series with 
   };
   const isSeries = (ics: string): boolean => /^RRULE:/m.test(ics);
 
+  // What an earlier sync left in the cache (the listing after a 410): P20 at its version now, and an
+  // event deleted in Google since, which the listing's `listed` must take out of the cache.
+  const p20 = (await adapter.get(cal, plain[20].id, ctx))!;
+  cache().set(plain[20].id, { ref: p20.ref, ics: p20.ics, name: "p20.ics" } as never);
+  cache().set("deleted-before", { ref: { id: "deleted-before", etag: "\"1\"" }, ics: single("deleted-before@calgate.test", t0), name: "gone.ics" } as never);
+  let p20Written: string | null = null;
+
   const first = await adapter.pull(cal, null, ctx);
   apply(first);
   assert.deepEqual([first.done, first.full, first.listed], [false, true, undefined], "page 1 of the listing: no listing yet");
@@ -86,9 +93,16 @@ test("a full listing a page per pull: plain events with their page, series with 
   let pages = 1;
   let writtenBack: string | null = null;
   let seriesSeen = 0;
+  const listingId = (c: Cursor | null): string => JSON.parse(c!.slice(LISTING_PREFIX.length)).id;
   while (!last.done) {
     if (pages === 3) adapter = make(); // a restart: the next pull lists again from the first page
+    if (pages === 4) assert.notEqual(listingId(cursor), listingId(first.next), "the restart began a new listing");
     if (pages === 5) {
+      // A client's update of P20, confirmed between two pages: its page, later, shows the version
+      // the listing began with, which must not be sent back over the client's.
+      const w20 = await adapter.write(cal, { name: "p20.ics", ref: p20.ref, ics: p20.ics.replace(/^SUMMARY:.*$/m, "SUMMARY:P20 by the client") }, ctx);
+      p20Written = w20.ref.etag;
+      cache().set(plain[20].id, { ref: w20.ref, ics: w20.stored === "changed" ? w20.ics : p20.ics.replace(/^SUMMARY:.*$/m, "SUMMARY:P20 by the client"), name: "p20.ics" } as never);
       // A client's create written back between two pages: in the cache with its version, at Google, but
       // not in the snapshot the page tokens carry. The last page's listing must still show it.
       const w = await adapter.write(cal, { name: "back.ics", ref: null, ics: single("written-back@calgate.test", t0 + 50 * DAY) }, ctx);
@@ -111,6 +125,9 @@ test("a full listing a page per pull: plain events with their page, series with 
   assert.equal(seriesSeen, 3, "the three series, each once, whole, with the last page");
   assert.ok(cursor?.startsWith("g1:"), "then incremental sync");
   assert.ok(writtenBack && cache().has(writtenBack), "written back mid-listing: kept (the last page reads what the cache holds)");
+  assert.ok(!cache().has("deleted-before"), "cached but gone from Google: deleted by the listing");
+  assert.equal(cache().get(plain[20].id)?.ref.etag, p20Written, "the client's write of P20 stands: the listing's older version was not sent over it");
+  assert.match(cache().get(plain[20].id)!.ics, /SUMMARY:P20 by the client/);
 
   // The next incremental sync, from the listing's token, brings what changed since it began.
   apply(await adapter.pull(cal, cursor, ctx));
@@ -123,6 +140,7 @@ test("a full listing a page per pull: plain events with their page, series with 
   assert.ok(upstream.has(added.id) && !upstream.has(plain[24].id));
   assert.deepEqual(new Map([...cache()].map(([id, o]) => [id, o.ref.etag] as const).sort()), new Map([...upstream].sort()), "the cache is Google: every event at its current version");
   assert.match(cache().get(plain[0].id)!.ics, /SUMMARY:P0 changed/);
+  assert.match(cache().get(plain[20].id)!.ics, /SUMMARY:P20 by the client/);
   const r2 = cache().get(series[2].id)!.ics;
   assert.match(r2, /RECURRENCE-ID/, "the exception is in its series");
   assert.match(r2, /EXDATE/, "and the cancelled occurrence");

@@ -63,7 +63,7 @@ test("a full listing in pages: several pulls of at most a page, a restart, Outlo
   const moved = [`RECURRENCE-ID:${stamp(day0 + 10 * DAY)}`, `DTSTART:${stamp(day0 + 10 * DAY + 4 * 3_600_000)}`, `DTEND:${stamp(day0 + 10 * DAY + 5 * 3_600_000)}`, "SUMMARY:Moved"];
   for (let i = 0; i < 12; i++) await adapter.write(cal, { name: `w${i}.ics`, ref: null, ics: weekly(`series-${i}`, 4, i === 0 ? [moved] : []) }, other);
 
-  const cache = (): Map<string, { ref: { etag: string | null } }> => {
+  const cache = (): Map<string, { ref: { id?: string; etag: string | null } }> => {
     const m = ctx.cache.get(cal.id) ?? new Map();
     ctx.cache.set(cal.id, m);
     return m;
@@ -73,6 +73,11 @@ test("a full listing in pages: several pulls of at most a page, a restart, Outlo
     for (const c of page.changes) if (c.kind === "delete") m.delete(c.id); else m.set(c.ref.id, { ref: c.ref, ics: c.ics, name: c.nameHint ?? c.ref.id });
     if (page.done && page.full && page.listed) for (const id of [...m.keys()]) if (!page.listed.has(id)) m.delete(id);
   };
+
+  // What an earlier sync left in the cache (a listing after a reset delta link): S5 at an older
+  // version, and an event deleted in Outlook since, which the listing's `listed` must take out.
+  cache().set(singles[5].id, { ref: { id: singles[5].id, etag: 'W/"older"' }, ics: single("s5-older", day0), name: "s5.ics" } as never);
+  cache().set("deleted-before", { ref: { id: "deleted-before", etag: 'W/"1"' }, ics: single("deleted-before", day0), name: "gone.ics" } as never);
 
   const first = await adapter.pull(cal, null, ctx);
   apply(first);
@@ -117,6 +122,8 @@ test("a full listing in pages: several pulls of at most a page, a restart, Outlo
   assert.equal(parseCursor(cursor)?.listing, undefined, "then back to deltas");
   assert.ok(!cache().has(singles[44].id), "deleted in Outlook mid-listing: gone");
   assert.ok(writtenBack && cache().has(writtenBack), "written back mid-listing: kept (the last page reads what the cache holds)");
+  assert.ok(!cache().has("deleted-before"), "cached but gone from Graph: deleted by the listing");
+  assert.match((ctx.cache.get(cal.id)!.get(singles[5].id) as unknown as { ics: string }).ics, /SUMMARY:S5/, "cached at an older version: updated by the listing");
 
   // The next delta, from the first round's link, brings what changed since the listing began.
   apply(await adapter.pull(cal, cursor, ctx));

@@ -86,6 +86,7 @@ export class GoogleAdapter implements SourceAdapter {
   async pull(cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PullPage> {
     const syncToken = cursor?.startsWith(CURSOR_PREFIX) ? cursor.slice(CURSOR_PREFIX.length) : null;
     if (syncToken === null) return this.listing.page(cal, parseListingCursor(cursor), ctx, (token) => CURSOR_PREFIX + token);
+    this.listing.finished(cal);
     const items: GEvent[] = [];
     let pageToken: string | undefined;
     let nextSyncToken: string | null = null;

@@ -147,6 +147,7 @@ export class MicrosoftAdapter implements SourceAdapter, ListingAccess {
     const due = this.windowOf(this.api.clock.now());
     if (stored === null) return this.listing.begin(cal, due, ctx);
     if (Date.parse(due.from) - Date.parse(stored.from) > SLIDE_AFTER_MS) return this.listing.begin(cal, due, ctx, "the sync window moved");
+    this.listing.finished(cal);
     const round = await this.deltaRound(cal, stored.link, ctx);
     return this.incremental(cal, round.groups, stored, cursorOf({ from: stored.from, to: stored.to, link: round.link }), ctx);
   }

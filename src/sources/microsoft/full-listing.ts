@@ -69,9 +69,13 @@ interface Listing {
   readonly order: readonly string[];
   /** Keys read and found gone. */
   readonly gone: Set<string>;
+  /** Plain events an events-list page could not translate: not read again by the series pages. */
+  readonly tried: Set<string>;
+  /** Why the listing happened (e.g. the window moved), noted on each of its pages. */
+  readonly why: string | undefined;
 }
 
-const listingOf = (groups: DeltaGroups): Listing => ({ touched: groups.touched, order: [...groups.touched.keys()].sort(), gone: new Set() });
+const listingOf = (groups: DeltaGroups, why?: string): Listing => ({ touched: groups.touched, order: [...groups.touched.keys()].sort(), gone: new Set(), tried: new Set(), why });
 type Known = ReadonlyMap<string, string | null>;
 
 export class GraphFullListing {
@@ -87,19 +91,25 @@ export class GraphFullListing {
 
   /** The first pull of a listing of `win`. */
   async begin(cal: RemoteCalendar, win: Window, ctx: SourceContext, why?: string): Promise<PullPage> {
+    this.finished(cal);
     const round = await this.a.deltaRound(cal, deltaStart(cal, win), ctx);
-    const l = listingOf(round.groups);
+    const l = listingOf(round.groups, why);
     const known = await ctx.known(cal);
     let singles = 0;
     for (const t of l.touched.values()) if (isSingle(t) && !unchanged(t, known.get(t.key))) singles++;
     const at: ListingAt = singles > BULK_AFTER ? { phase: "bulk", events: `/me/calendars/${q(cal.id)}/events?$top=${this.eventsPage}&$expand=${EXPAND_PROPS}` } : { phase: "series", after: null };
     const state: CursorState = { from: win.from, to: win.to, link: round.link, listing: at };
     this.memory.set(keyOf(cal, state), l);
-    return this.page(cal, state, ctx, why);
+    return this.page(cal, state, ctx);
+  }
+
+  /** The calendar's listing is over (an incremental pull began, or a new listing): forget what it kept. */
+  finished(cal: RemoteCalendar): void {
+    this.memory.dropWhere((k) => k.startsWith(`${cal.id}\n`));
   }
 
   /** The pull of a listing in progress (`state.listing` set). */
-  async page(cal: RemoteCalendar, state: CursorState, ctx: SourceContext, why?: string): Promise<PullPage> {
+  async page(cal: RemoteCalendar, state: CursorState, ctx: SourceContext): Promise<PullPage> {
     const key = keyOf(cal, state);
     // Restarted (or evicted) mid-listing: list again. Later than `state.link`, which stays.
     const l = this.memory.get(key) ?? this.memory.set(key, listingOf((await this.a.deltaRound(cal, deltaStart(cal, state), ctx)).groups));
@@ -109,11 +119,9 @@ export class GraphFullListing {
     const at = state.listing!;
     const nextAt = at.phase === "bulk" ? await this.bulkPage(at.events, l, known, changes, unreadable, ctx) : await this.seriesPages(at.after, l, known, changes, unreadable, ctx);
     let listed: Map<string, string | null> | undefined;
-    if (nextAt === null) {
-      listed = await this.lastPage(cal, state, l, known, changes, unreadable, ctx);
-      this.memory.drop(key);
-    }
-    const notes = [why, unreadable.length ? `not translatable, kept as cached: ${unreadable.join("; ")}` : undefined].filter(Boolean);
+    // The listing stays kept until the calendar's next incremental pull: the engine may pull this last page again.
+    if (nextAt === null) listed = await this.lastPage(cal, state, l, known, changes, unreadable, ctx);
+    const notes = [l.why, unreadable.length ? `not translatable, kept as cached: ${unreadable.join("; ")}` : undefined].filter(Boolean);
     const note = notes.length ? { note: notes.join("; ") } : {};
     if (listed === undefined) return { changes, next: cursorOf({ ...state, listing: nextAt! }), done: false, full: true, ...note };
     return { changes, next: cursorOf({ from: state.from, to: state.to, link: state.link }), done: true, full: true, listed, ...note };
@@ -128,6 +136,7 @@ export class GraphFullListing {
       if (!t || !isSingle(t) || unchanged(t, known.get(t.key)) || etagOf(e) !== t.singleEtag) continue;
       const c = this.a.changeOf({ key: t.key, master: e, exceptions: [], cancelled: [] }, unreadable);
       if (c) changes.push(c);
+      else l.tried.add(t.key);
     }
     const next = page["@odata.nextLink"];
     return next ? { phase: "bulk", events: next } : { phase: "series", after: null };
@@ -138,7 +147,7 @@ export class GraphFullListing {
     let reads = 0;
     for (let i = after === null ? 0 : firstAfter(l.order, after); i < l.order.length; i++) {
       const key = l.order[i]!;
-      if (unchanged(l.touched.get(key)!, known.get(key)) || l.gone.has(key)) continue;
+      if (unchanged(l.touched.get(key)!, known.get(key)) || l.gone.has(key) || l.tried.has(key)) continue;
       if (reads >= this.seriesPage) return { phase: "series", after: l.order[i - 1] ?? null };
       reads++;
       const s = await this.a.series(key, ctx);
