@@ -331,12 +331,13 @@ function outcomeError(o: { ok: false; reason: string; existingName?: string; exi
 }
 
 /**
- * Holds most of a 10,000-event calendar of ~1.1 kB objects (9,300 of the bench's; the whole of it is
- * charged 19.6 MiB): a calendar-multiget of 100 of them is then mostly read from memory. Not more:
- * the kept bytes live outside the JavaScript heap, which the image's heap limit does not bound, and
- * 24 MiB put the server over 150 MB RSS at 100,000 events (bench/README.md, "Fifth pass").
+ * Holds a 10,000-event calendar of ~1.1 kB objects whole (19.6 MiB charged for the bench's): a
+ * calendar-multiget of 100 of them is then read from memory. Not more: the kept bytes live outside
+ * the JavaScript heap, which the image's heap limit does not bound, and 24 MiB put the server over
+ * 150 MB RSS at 100,000 events (bench/README.md, "Fifth pass"); 16 MiB cost multiget a quarter of
+ * its throughput at 10,000.
  */
-const DEFAULT_OBJECT_CACHE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_OBJECT_CACHE_BYTES = 20 * 1024 * 1024;
 /** Members kept in listings in all (~200 bytes each: ~10 MB). */
 const MAX_CACHED_HEADS = 50_000;
 /**

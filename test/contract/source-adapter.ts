@@ -32,6 +32,7 @@ import {
   type Cursor, type RemoteCalendar, type RemoteChange, type RemoteRef, type SourceAdapter, type SourceContext, type Written,
 } from "../../src/sources/adapter.ts";
 import { sameContent } from "../../src/sync/conflict.ts";
+import { applyPage } from "../helpers/memory-upstream.ts";
 
 /** Changes the upstream directly, as another client of the provider would (no preconditions). */
 export interface OtherClient {
@@ -86,27 +87,23 @@ export interface PulledAll {
   full: boolean;
   listed: ReadonlyMap<string, string | null> | undefined;
   pages: number;
+  /** Every page's note. */
+  notes: string[];
 }
 
 /** Pulls until done; when ctx is a memoryContext, its cache follows what was pulled (as the engine's would). */
 export async function pullAll(adapter: SourceAdapter, cal: RemoteCalendar, cursor: Cursor | null, ctx: SourceContext): Promise<PulledAll> {
   const changes: RemoteChange[] = [];
+  const notes: string[] = [];
   let cur = cursor;
   for (let pages = 1; pages <= 1000; pages++) {
     const page = await adapter.pull(cal, cur, ctx);
     changes.push(...page.changes);
-    const cache = (ctx as { cache?: Map<string, Map<string, { ref: RemoteRef; ics: string; name: string }>> }).cache;
-    if (cache) {
-      let m = cache.get(cal.id);
-      if (!m) cache.set(cal.id, (m = new Map()));
-      for (const c of page.changes) {
-        if (c.kind === "delete") m.delete(c.id);
-        else m.set(c.ref.id, { ref: c.ref, ics: c.ics, name: c.nameHint ?? c.ref.id });
-      }
-      if (page.done && page.full && page.listed) for (const id of [...m.keys()]) if (!page.listed.has(id)) m.delete(id);
-    }
+    if (page.note) notes.push(page.note);
+    const cache = (ctx as { cache?: Parameters<typeof applyPage>[0] }).cache;
+    if (cache) applyPage(cache, cal, page);
     cur = page.next;
-    if (page.done) return { changes, next: page.next, full: page.full, listed: page.listed, pages };
+    if (page.done) return { changes, next: page.next, full: page.full, listed: page.listed, pages, notes };
   }
   throw new Error("pull did not finish within 1000 pages");
 }

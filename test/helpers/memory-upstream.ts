@@ -581,6 +581,19 @@ export class MemoryAdapter implements SourceAdapter {
 
 // --- a SourceContext without a database (contract tests, unit tests) ----------------------------
 
+type CachedItems = Map<string, Map<string, { ref: RemoteRef; ics: string; name: string }>>;
+
+/** Applies a pulled page to a memoryContext's cache as the engine would: changes, then (last page of a full listing) what `listed` leaves out. */
+export function applyPage(cache: CachedItems, cal: RemoteCalendar, page: PullPage): void {
+  let m = cache.get(cal.id);
+  if (!m) cache.set(cal.id, (m = new Map()));
+  for (const c of page.changes) {
+    if (c.kind === "delete") m.delete(c.id);
+    else m.set(c.ref.id, { ref: c.ref, ics: c.ics, name: c.nameHint ?? c.ref.id });
+  }
+  if (page.done && page.full && page.listed) for (const id of [...m.keys()]) if (!page.listed.has(id)) m.delete(id);
+}
+
 /** A SourceContext over plain maps; `cache` plays the engine's cache (what `known` / `cached` report). */
 export function memoryContext(opts: { signal?: AbortSignal } = {}): SourceContext & {
   cache: Map<string, Map<string, { ref: RemoteRef; ics: string; name: string }>>;

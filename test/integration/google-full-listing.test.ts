@@ -13,7 +13,7 @@ import type { Cursor, PullPage, RemoteCalendar } from "../../src/sources/adapter
 import { GoogleAdapter } from "../../src/sources/google/adapter.ts";
 import { LISTING_PREFIX } from "../../src/sources/google/full-listing.ts";
 import { startGoogleEmulator, type GoogleEmulator } from "../emulators/google/index.ts";
-import { memoryContext } from "../helpers/memory-upstream.ts";
+import { applyPage, memoryContext } from "../helpers/memory-upstream.ts";
 
 const EMAIL = "paged@example.com";
 const CLIENT = { clientId: "paged.apps.googleusercontent.com", clientSecret: "paged-secret" };
@@ -62,12 +62,7 @@ test("a full listing a page per pull: plain events with their page, series with 
     ctx.cache.set(cal.id, m);
     return m as never;
   };
-  const apply = (page: PullPage): void => {
-    const m = ctx.cache.get(cal.id) ?? new Map();
-    ctx.cache.set(cal.id, m);
-    for (const c of page.changes) if (c.kind === "delete") m.delete(c.id); else m.set(c.ref.id, { ref: c.ref, ics: c.ics, name: c.nameHint ?? c.ref.id });
-    if (page.done && page.full && page.listed) for (const id of [...m.keys()]) if (!page.listed.has(id)) m.delete(id);
-  };
+  const apply = (page: PullPage): void => applyPage(ctx.cache, cal, page);
   const isSeries = (ics: string): boolean => /^RRULE:/m.test(ics);
 
   // What an earlier sync left in the cache (the listing after a 410): P20 at its version now, and an

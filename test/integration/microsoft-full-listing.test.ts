@@ -13,7 +13,7 @@ import { parseCursor } from "../../src/sources/microsoft/full-listing.ts";
 import type { Cursor, PullPage, RemoteCalendar } from "../../src/sources/adapter.ts";
 import { startGraphEmulator, type GraphEmulator } from "../emulators/graph/index.ts";
 import { graphSource, GRAPH_CLIENT_ID, signIn } from "../helpers/graph-source.ts";
-import { memoryContext } from "../helpers/memory-upstream.ts";
+import { applyPage, memoryContext } from "../helpers/memory-upstream.ts";
 
 const UPN = "paged@contoso.example";
 const DAY = 86_400_000;
@@ -68,11 +68,7 @@ test("a full listing in pages: several pulls of at most a page, a restart, Outlo
     ctx.cache.set(cal.id, m);
     return m;
   };
-  const apply = (page: PullPage): void => {
-    const m = cache();
-    for (const c of page.changes) if (c.kind === "delete") m.delete(c.id); else m.set(c.ref.id, { ref: c.ref, ics: c.ics, name: c.nameHint ?? c.ref.id });
-    if (page.done && page.full && page.listed) for (const id of [...m.keys()]) if (!page.listed.has(id)) m.delete(id);
-  };
+  const apply = (page: PullPage): void => applyPage(ctx.cache, cal, page);
 
   // What an earlier sync left in the cache (a listing after a reset delta link): S5 at an older
   // version, and an event deleted in Outlook since, which the listing's `listed` must take out.
