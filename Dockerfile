@@ -18,9 +18,10 @@ WORKDIR /app
 # put a TLS reverse proxy in front and set server.trustProxy (docs/SELF-HOSTING.md).
 ENV NODE_ENV=production CALGATE_HOST=0.0.0.0 CALGATE_PORT=5232
 # Bounded memory (docs/SELF-HOSTING.md, "Memory"): node's default lets the heap grow far past what is
-# live before it collects; glibc keeps freed memory in its arenas, and large blocks below its mmap
-# threshold. With these a 100,000-event calendar under the bench's load stays under 150 MB RSS, and
-# first syncs of 10,000 events from CalDAV, Google and Microsoft fit. Override with -e NODE_OPTIONS=...
+# live before it collects; glibc keeps freed memory in its arenas. With these a 100,000-event
+# calendar under the bench's load stays under 150 MB RSS (the object cache follows the heap limit),
+# and first syncs of 10,000 events from CalDAV, Google and Microsoft fit. Heavy concurrent reads
+# cost more CPU in the garbage collector. Override with -e NODE_OPTIONS=...
 ENV NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=2" MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=131072
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -10,8 +10,8 @@
  *   npm run bench -- --servers calgate    a subset (calgate,radicale,xandikos)
  *   npm run bench -- --cpu-prof           calgate under node --cpu-prof; hot spots printed at the end
  *   npm run bench -- --node-args="--trace-gc"  more node options for calgate (space-separated; they win over NODE_OPTIONS)
- *   (default) calgate runs with the Docker image's NODE_OPTIONS (heap limit) and MALLOC_ARENA_MAX, read
- *   from the Dockerfile; --node-defaults runs it with node's defaults (no heap limit)
+ *   npm run bench -- --image  calgate with the Docker image's ENV (NODE_OPTIONS heap limit, MALLOC_*), read
+ *   from the Dockerfile; by default node's defaults (no heap limit), as `node dist/src/cli/index.js`
  *   npm run bench -- --ops query-month    only some operations (comma-separated)
  *   npm run bench -- --scaling            calgate alone at 1k/10k/100k events (or --sizes a,b,c): the scaling table
  *   npm run bench -- --sync               the sync side: import from Radicale, idle polls of 50 calendars, change latency
@@ -46,7 +46,7 @@ const { values: argv } = parseArgs({
     "peer-put": { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
     "node-args": { type: "string", default: "" },
-    "node-defaults": { type: "boolean", default: false },
+    image: { type: "boolean", default: false },
     built: { type: "boolean", default: true },
     tsx: { type: "boolean", default: false },
     ops: { type: "string" },
@@ -59,7 +59,7 @@ const { values: argv } = parseArgs({
   },
 });
 if (argv.help) {
-  console.log(`usage: npm run bench -- [--events N] [--full | --scaling [--sizes a,b,c] | --sync] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--node-args="..."] [--node-defaults] [--tsx] [--ops a,b] [--client-procs N] [--out FILE]
+  console.log(`usage: npm run bench -- [--events N] [--full | --scaling [--sizes a,b,c] | --sync] [--duration S] [--seed N] [--servers calgate,radicale,xandikos] [--peer-put K] [--cpu-prof] [--node-args="..."] [--image] [--tsx] [--ops a,b] [--client-procs N] [--out FILE]
   (default)   side by side with Radicale and Xandikos at --events (1000)      → bench/results/latest.json
   --full      10,000 events by PUT everywhere, calgate also at 1k/10k/100k   → bench/results/latest.json
   --scaling   calgate alone at 1,000 / 10,000 / 100,000 events (--sizes)     → bench/results/scaling.json
@@ -79,7 +79,7 @@ const MAIN = FULL ? 10_000 : SCALING ? SIZES[SIZES.length - 1]! : Number(argv.ev
 const DURATION_MS = Number(argv.duration ?? (FULL ? 10 : SCALING ? 2 : 3)) * 1000;
 const OUT = argv.out ?? join(HERE, "results", SCALING ? "scaling.json" : argv.sync ? "sync.json" : "latest.json");
 /** How calgate runs: from dist/ or tsx, with the image's heap limit or node's defaults, and any --node-args. */
-const RUNTIME = `${argv.built && !argv.tsx ? "dist/ (npm run build)" : "tsx"}, ${runtimeLine(!argv["node-defaults"])}${argv["node-args"] ? `, node ${argv["node-args"]}` : ""}`;
+const RUNTIME = `${argv.built && !argv.tsx ? "dist/ (npm run build)" : "tsx"}, ${runtimeLine(argv.image)}${argv["node-args"] ? `, node ${argv["node-args"]}` : ""}`;
 const COMMAND = `npm run bench${process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""}`;
 /** Quick mode: how many of a peer's events go in by PUT (measured); the rest are written to its storage. */
 const PEER_PUT = FULL ? MAIN : Math.min(MAIN, Number(argv["peer-put"] ?? 100));
@@ -179,7 +179,7 @@ async function sseProbe(t: BenchTarget, n = 1000): Promise<ServerResult["sse"]> 
 
 async function benchServer(name: ServerName, events: BenchEvent[]): Promise<ServerResult> {
   log(`starting ${name}`);
-  const t = name === "calgate" ? await startCalgateBench({ built: (argv.built && !argv.tsx), image: !argv["node-defaults"], nodeArgs: [...(argv["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(HERE, "results", "prof")}`] : []), ...argv["node-args"].split(" ").filter(Boolean)] }) : await startPeer(name);
+  const t = name === "calgate" ? await startCalgateBench({ built: (argv.built && !argv.tsx), image: argv.image, nodeArgs: [...(argv["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(HERE, "results", "prof")}`] : []), ...argv["node-args"].split(" ").filter(Boolean)] }) : await startPeer(name);
   const sampler = new RssSampler(t.pid);
   const st = new CalendarState(t.calendarUrl, SEED, name);
   const res: ServerResult = {
@@ -276,7 +276,7 @@ async function main(): Promise<void> {
   if (argv.sync) {
     if (argv.built && !argv.tsx) buildCalgate();
     const events = Number(argv.events ?? 1000);
-    const sync = await runSyncBench({ events, seed: SEED, built: argv.built && !argv.tsx, image: !argv["node-defaults"], nodeArgs: argv["node-args"].split(" ").filter(Boolean), log });
+    const sync = await runSyncBench({ events, seed: SEED, built: argv.built && !argv.tsx, image: argv.image, nodeArgs: argv["node-args"].split(" ").filter(Boolean), log });
     const text = machineLine(machine) + "\n" + syncReport(sync);
     console.log("\n" + text);
     writeJson({ date: new Date().toISOString(), command: COMMAND, machine, config: { mode: "sync", seed: SEED, events, calgateRuntime: RUNTIME }, sync, table: text });

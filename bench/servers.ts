@@ -54,8 +54,8 @@ export const runtimeLine = (image: boolean): string => (image ? `the Docker imag
 
 /**
  * `config`: the whole calgate.yaml for this port and data folder (the sync part's CalDAV sources);
- * default: the bench user with one local calendar. `image` (default true): run with the Docker
- * image's NODE_OPTIONS and MALLOC_ARENA_MAX; `nodeArgs` come after them and win.
+ * default: the bench user with one local calendar. `image`: run with the Docker image's
+ * NODE_OPTIONS and MALLOC_* (default: node's defaults); `nodeArgs` come after them and win.
  */
 export async function startCalgateBench(opts: { nodeArgs?: string[]; extraYaml?: string; built?: boolean; image?: boolean; config?: (port: number, dataDir: string) => string } = {}): Promise<BenchTarget> {
   const dataDir = mkdtempSync(join(tmpdir(), "calgate-bench-"));
@@ -65,7 +65,7 @@ export async function startCalgateBench(opts: { nodeArgs?: string[]; extraYaml?:
   const entry = opts.built ? ["dist/src/cli/index.js"] : ["--import", "tsx", "src/cli/index.ts"];
   const proc = startProcess(process.execPath, [...(opts.nodeArgs ?? []), ...entry, "serve", "-c", configFile], {
     cwd: REPO_ROOT,
-    env: { ...process.env, NODE_ENV: "production", ...(opts.image === false ? {} : imageRuntimeEnv()) },
+    env: { ...process.env, NODE_ENV: "production", ...(opts.image ? imageRuntimeEnv() : {}) },
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   try {

@@ -3,6 +3,7 @@
  * the ETag and occurrence bounds, and commits object + change log (+ outbox for sourced calendars, via
  * the WriteThrough hook) in one transaction.
  */
+import { getHeapStatistics } from "node:v8";
 import type { CalendarStore, CalendarRow } from "../store/calendars.ts";
 import type { ObjectStore, ObjectRow } from "../store/objects.ts";
 import type { QueueFor } from "../store/outbox.ts";
@@ -331,13 +332,17 @@ function outcomeError(o: { ok: false; reason: string; existingName?: string; exi
 }
 
 /**
- * Holds a 10,000-event calendar of ~1.1 kB objects whole (19.6 MiB charged for the bench's): a
- * calendar-multiget of 100 of them is then read from memory. Not more: the kept bytes live outside
- * the JavaScript heap, which the image's heap limit does not bound, and 24 MiB put the server over
- * 150 MB RSS at 100,000 events (bench/README.md, "Fifth pass"); 16 MiB cost multiget a quarter of
- * its throughput at 10,000.
+ * The object cache's default budget: 24 MiB, which holds a 10,000-event calendar of ~1.1 kB objects
+ * whole (19.6 MiB charged for the bench's), so a calendar-multiget of 100 of them is read from
+ * memory. Under a bounded heap (the Docker image's NODE_OPTIONS) it is a sixth of the heap's limit
+ * when that is less (17 MiB at 96 MiB of old space): the kept bytes live outside the heap, which the limit does not
+ * bound, and 24 MiB put such a server over 150 MB RSS at 100,000 events (bench/README.md, "Fifth
+ * pass").
  */
-const DEFAULT_OBJECT_CACHE_BYTES = 20 * 1024 * 1024;
+export function defaultObjectCacheBytes(heapLimitBytes = getHeapStatistics().heap_size_limit): number {
+  return Math.min(24 * 1024 * 1024, Math.floor(heapLimitBytes / 6));
+}
+const DEFAULT_OBJECT_CACHE_BYTES = defaultObjectCacheBytes();
 /** Members kept in listings in all (~200 bytes each: ~10 MB). */
 const MAX_CACHED_HEADS = 50_000;
 /**

@@ -120,8 +120,9 @@ export class GoogleFullListing {
     const note = unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {};
     if (page.nextPageToken) return { changes, next: listingCursor({ id, pageToken: page.nextPageToken }), done: false, full: true, ...note };
     if (!page.nextSyncToken) throw new Transient(`Google events.list of ${cal.id} ended without a nextSyncToken`);
-    // Kept until the calendar's next incremental pull: the engine may pull this last page again.
     const listed = await this.lastPage(cal, kept, known, changes, unreadable, ctx);
+    // Dropped once the last page is made (a last page pulled again lists again from the start).
+    this.memory.drop(key);
     return { changes, next: syncCursor(page.nextSyncToken), done: true, full: true, listed, ...(unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {}) };
   }
 
@@ -141,13 +142,12 @@ export class GoogleFullListing {
         // Listed both as a plain event and as instances: read the whole series as it is now.
         const uid = g.master?.iCalUID ?? [...g.instances.values()].find((i) => i.iCalUID)?.iCalUID ?? (await this.a.reader.event(cal, k, ctx))?.iCalUID;
         s = uid ? (await this.a.reader.seriesByUid(cal, uid, ctx)).get(k) : undefined;
-        if (!s) {
-          listed.delete(k);
-          continue;
-        }
       }
-      if (!isLive(s)) {
-        listed.delete(k);
+      if (!s || !isLive(s)) {
+        // Gone in the snapshot; but a cached version that moved since the listing began (a client
+        // re-created it between pages) stays: the incremental sync from the listing's token decides.
+        if (known.has(k) && known.get(k) !== kept.start.get(k)) listed.set(k, known.get(k) ?? null);
+        else listed.delete(k);
         continue;
       }
       const version = versionOf(s);

@@ -119,8 +119,11 @@ export class GraphFullListing {
     const at = state.listing!;
     const nextAt = at.phase === "bulk" ? await this.bulkPage(at.events, l, known, changes, unreadable, ctx) : await this.seriesPages(at.after, l, known, changes, unreadable, ctx);
     let listed: Map<string, string | null> | undefined;
-    // The listing stays kept until the calendar's next incremental pull: the engine may pull this last page again.
-    if (nextAt === null) listed = await this.lastPage(cal, state, l, known, changes, unreadable, ctx);
+    if (nextAt === null) {
+      listed = await this.lastPage(cal, state, l, known, changes, unreadable, ctx);
+      // Dropped once the last page is made (a last page pulled again lists the window again).
+      this.memory.drop(key);
+    }
     const notes = [l.why, unreadable.length ? `not translatable, kept as cached: ${unreadable.join("; ")}` : undefined].filter(Boolean);
     const note = notes.length ? { note: notes.join("; ") } : {};
     if (listed === undefined) return { changes, next: cursorOf({ ...state, listing: nextAt! }), done: false, full: true, ...note };
