@@ -117,13 +117,13 @@ export class GoogleFullListing {
       const c = await this.a.upsert(cal, s, versionOf(s), ctx, unreadable);
       if (c) changes.push(c);
     }
-    const note = unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {};
-    if (page.nextPageToken) return { changes, next: listingCursor({ id, pageToken: page.nextPageToken }), done: false, full: true, ...note };
+    const note = (): { note?: string } => (unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {});
+    if (page.nextPageToken) return { changes, next: listingCursor({ id, pageToken: page.nextPageToken }), done: false, full: true, ...note() };
     if (!page.nextSyncToken) throw new Transient(`Google events.list of ${cal.id} ended without a nextSyncToken`);
     const listed = await this.lastPage(cal, kept, known, changes, unreadable, ctx);
     // Dropped once the last page is made (a last page pulled again lists again from the start).
     this.memory.drop(key);
-    return { changes, next: syncCursor(page.nextSyncToken), done: true, full: true, listed, ...(unreadable.length ? { note: `not translatable, kept as cached: ${unreadable.join("; ")}` } : {}) };
+    return { changes, next: syncCursor(page.nextSyncToken), done: true, full: true, listed, ...note() };
   }
 
   /** The calendar's listing is over (an incremental pull began, or a new listing): forget what it kept. */
